@@ -1,0 +1,79 @@
+"""The one configuration object: `NATIVA_*` environment variables over an optional `nativa.toml`.
+
+It is built once at the edge (CLI, server) and passed down, so library code never reads the environment
+behind the caller's back and tests can build a `Settings` by hand.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+from pydantic import Field, ValidationError
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
+
+from nativa.errors import ConfigError
+
+
+def _toml_path() -> Path:
+    """`NATIVA_CONFIG` names the file; otherwise `./nativa.toml` when present."""
+    return Path(os.environ.get("NATIVA_CONFIG", "nativa.toml"))
+
+
+class Settings(BaseSettings):
+    """Everything configurable in nativa; each field maps to `NATIVA_<FIELD>` and a key in nativa.toml."""
+
+    model_config = SettingsConfigDict(env_prefix="NATIVA_", extra="ignore", validate_default=True)
+
+    home: Path = Field(
+        default_factory=lambda: Path(platformdirs.user_cache_dir("nativa")),
+        description="Where assembled weights, traces and other data live.",
+    )
+    model: str = Field("small", description="Default model: small | large | openai:<name>.")
+    n_ctx: int = Field(4096, ge=256, le=131072, description="Context window for the local model.")
+    n_threads: int | None = Field(None, ge=1, description="CPU threads for the local model (default: all cores).")
+    temperature: float = Field(0.0, ge=0.0, le=2.0)
+    max_tokens: int = Field(512, ge=1, le=32768)
+    seed: int = Field(0, description="Sampling seed, so runs are repeatable.")
+
+    openai_base_url: str | None = Field(None, description="Base URL of an OpenAI-compatible server.")
+    openai_api_key: str | None = Field(None, description="API key for that server (never sent to the sandbox).")
+    openai_timeout_s: float = Field(60.0, gt=0)
+    openai_max_retries: int = Field(4, ge=0, le=20)
+
+    sandbox_allow_weak: bool = Field(False, description="Run code even when no strong isolation tier exists.")
+    trace_content: bool = Field(False, description="Record prompt and completion text in traces (privacy: off).")
+    trace_content_max_chars: int = Field(4000, ge=0)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls, toml_file=_toml_path()))
+
+    @property
+    def models_dir(self) -> Path:
+        return self.home / "models"
+
+    @property
+    def data_dir(self) -> Path:
+        return self.home / "data"
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build settings, turning pydantic's validation error into one line that names the bad variable."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            field = ".".join(str(p) for p in err["loc"]) or "?"
+            problems.append(f"NATIVA_{field.upper()} (or '{field}' in nativa.toml): {err['msg']}")
+        raise ConfigError("invalid configuration: " + "; ".join(problems)) from None

@@ -1,0 +1,51 @@
+"""One exception hierarchy, so every boundary (CLI, HTTP, tools) can turn a failure into one clear line.
+
+`BadInputError` and its children mean the caller asked for something invalid (CLI exit code 2, HTTP 4xx);
+everything else under `NativaError` is a failure of something nativa depends on (exit code 1, HTTP 5xx).
+"""
+
+from __future__ import annotations
+
+
+class NativaError(Exception):
+    """Root of all nativa errors; the message always names the bad input and what would be valid."""
+
+    exit_code: int = 1
+
+
+class BadInputError(NativaError):
+    """The caller's input is invalid: a bad flag, an unknown model name, a malformed schema file."""
+
+    exit_code = 2
+
+
+class ConfigError(BadInputError):
+    """A configuration value (environment variable or nativa.toml) is invalid."""
+
+
+class ModelNotFoundError(BadInputError):
+    """A model name that nativa does not know, or whose weights are not installed."""
+
+
+class SchemaError(BadInputError):
+    """A JSON schema that cannot constrain output (unreadable, not JSON, not an object schema)."""
+
+
+class WeightsError(NativaError):
+    """Embedded weights are missing, truncated or corrupt; the message names the package to reinstall."""
+
+
+class ModelError(NativaError):
+    """A model failed to load or to answer."""
+
+
+class ServerUnreachableError(ModelError):
+    """A remote OpenAI-compatible server could not be reached or kept failing after retries."""
+
+
+class SandboxError(NativaError):
+    """The sandbox could not run code (not the code failing: that is a RunResult with ok=False)."""
+
+
+class SandboxUnavailableError(SandboxError):
+    """No isolation tier strong enough is available on this host and weak sandboxes were not allowed."""
