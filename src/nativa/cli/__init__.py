@@ -1,0 +1,72 @@
+"""The `nativa` command line: one Typer app whose sub-commands live beside this file, one per concept.
+
+`main()` is the console-script entry point. It turns every `NativaError` into one clear line and the right
+exit code (2 for bad input, 1 for failures) instead of a traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+import typer
+from rich.markup import escape
+
+from nativa import __version__
+from nativa.cli._common import err
+from nativa.cli.bench import bench_app
+from nativa.cli.models import ask, doctor, models
+from nativa.errors import NativaError
+
+app = typer.Typer(
+    name="nativa",
+    help="nativa: a local model writes Python, a sandbox runs it, the model repairs it.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"nativa {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+) -> None:
+    """nativa: a local model writes Python, a sandbox runs it, the model repairs it."""
+
+
+app.command("models")(models)
+app.command("ask")(ask)
+app.command("doctor")(doctor)
+app.add_typer(bench_app, name="bench")
+
+
+def run(argv: list[str] | None = None) -> int:
+    """Run the CLI and return its exit code; tests call this instead of spawning a process."""
+    command = typer.main.get_command(app)
+    try:
+        rv = command.main(args=argv, prog_name="nativa", standalone_mode=False)
+    except NativaError as exc:
+        err.print(f"[bold red]error:[/] {escape(str(exc))}")
+        return exc.exit_code
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except click.UsageError as exc:
+        exc.show()
+        return 2
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except (click.exceptions.Abort, KeyboardInterrupt):
+        err.print("aborted")
+        return 130
+    return rv if isinstance(rv, int) else 0
+
+
+def main() -> None:
+    sys.exit(run())

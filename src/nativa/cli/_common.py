@@ -1,0 +1,61 @@
+"""What every CLI command shares: the settings for this invocation, consoles, and JSON output."""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import asdict, is_dataclass
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from nativa.config import Settings, load_settings
+from nativa.errors import BadInputError
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+_settings: Settings | None = None
+
+
+def settings() -> Settings:
+    """Settings are read once per invocation, at the edge, then passed down."""
+    global _settings
+    if _settings is None:
+        _settings = load_settings()
+    return _settings
+
+
+def reset_settings() -> None:
+    global _settings
+    _settings = None
+
+
+def to_jsonable(obj: Any) -> Any:
+    if hasattr(obj, "to_dict"):
+        return obj.to_dict()
+    if hasattr(obj, "model_dump"):
+        return obj.model_dump(mode="json")
+    if is_dataclass(obj) and not isinstance(obj, type):
+        return asdict(obj)
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"cannot serialise {type(obj).__name__}")
+
+
+def print_json(obj: Any) -> None:
+    """Plain JSON on stdout (no Rich markup), so `| jq` always works."""
+    sys.stdout.write(json.dumps(obj, default=to_jsonable, indent=2) + "\n")
+    sys.stdout.flush()
+
+
+def read_json_file(path: Path, what: str) -> Any:
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise BadInputError(f"cannot read {what} {path}: {exc.strerror}") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise BadInputError(f"{what} {path} is not valid JSON: {exc.msg} at line {exc.lineno}") from None

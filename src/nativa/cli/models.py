@@ -1,0 +1,129 @@
+"""`nativa models`, `nativa ask` and `nativa doctor`: what is installed, talk to a model, is this host fit."""
+
+from __future__ import annotations
+
+import platform
+import sys
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from nativa import __version__
+from nativa.cli._common import err, out, print_json, read_json_file, settings
+from nativa.errors import BadInputError
+from nativa.models import GenerationOptions, list_models, resolve_model
+from nativa.models.base import validate_schema
+from nativa.models.weights import rich_progress
+
+MODEL_HELP = "small (embedded 0.5B), large (embedded 1.5B, extra nativa[large]), openai:<name>, or a .gguf path."
+
+
+def models(json_out: bool = typer.Option(False, "--json", help="Print JSON instead of a table.")) -> None:
+    """List the models nativa can use: name, source, path, size, verified, loaded."""
+    infos = list_models(settings())
+    if json_out:
+        print_json([i.to_dict() for i in infos])
+        return
+    table = Table("name", "source", "path", "size", "verified", "loaded")
+    for i in infos:
+        size = f"{i.size_bytes / 1e6:,.0f} MB" if i.size_bytes else "-"
+        table.add_row(i.name, escape(i.source + ("" if i.installed else " (not installed)")), i.path or "-",
+                      size, "yes" if i.verified else "no", "yes" if i.loaded else "no")
+    out.print(table)
+    for i in infos:
+        for note in i.notes:
+            err.print(f"{i.name}: {escape(note)}")
+
+
+def ask(
+    prompt: str = typer.Argument(..., help="What to ask the model."),
+    model: Optional[str] = typer.Option(None, "--model", "-m", help=MODEL_HELP),
+    schema: Optional[Path] = typer.Option(None, "--schema", help="A JSON-schema file; the answer will match it."),
+    max_tokens: Optional[int] = typer.Option(None, "--max-tokens", min=1, help="Most tokens to generate."),
+    system: Optional[str] = typer.Option(None, "--system", help="A system message."),
+    json_out: bool = typer.Option(False, "--json", help="Print the whole Completion as JSON."),
+) -> None:
+    """Ask a model; the answer streams to the terminal as it is generated."""
+    if not prompt.strip():
+        raise BadInputError("PROMPT is empty; give the question to ask, e.g. nativa ask \"reverse a string\"")
+    cfg = settings()
+    json_schema: Any = None
+    if schema is not None:
+        json_schema = read_json_file(schema, "--schema file")
+        validate_schema(json_schema)
+    opts = GenerationOptions(max_tokens=max_tokens or cfg.max_tokens, temperature=cfg.temperature,
+                             json_schema=json_schema, seed=cfg.seed)
+    update, close = rich_progress("assembling model weights")
+    try:
+        chat_model = resolve_model(model or cfg.model, cfg, progress=update)
+        messages = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": prompt}]
+        completion = None
+        for delta in chat_model.stream(messages, opts):
+            close()
+            if delta.completion is not None:
+                completion = delta.completion
+            elif not json_out:
+                sys.stdout.write(delta.text)
+                sys.stdout.flush()
+    finally:
+        close()
+    assert completion is not None
+    if json_out:
+        print_json(completion.to_dict())
+        return
+    sys.stdout.write("\n")
+    err.print(
+        f"[dim]{completion.model}: {completion.input_tokens} in, {completion.output_tokens} out, "
+        f"{completion.latency_s:.2f} s, {completion.tokens_per_s:.1f} tok/s, finish={completion.finish_reason}[/]"
+    )
+
+
+def doctor(json_out: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    """Check this host: Python, the llama.cpp build, the models and the sandbox tier."""
+    report = _doctor_report()
+    if json_out:
+        print_json(report)
+        return
+    table = Table("check", "result", show_header=False)
+    table.add_row("nativa", report["nativa"])
+    table.add_row("python", f"{report['python']['version']} ({report['python']['executable']})")
+    table.add_row("platform", report["platform"])
+    llama = report["llama_cpp"]
+    table.add_row("llama.cpp", escape(f"{llama.get('version', '-')}: {llama.get('system_info', llama.get('error', ''))}"))
+    for m in report["models"]:
+        state = "verified" if m["verified"] else ("installed" if m["installed"] else "not installed")
+        table.add_row(f"model {m['name']}", state + (f", {m['path']}" if m["path"] else ""))
+    sb = report["sandbox"]
+    table.add_row("sandbox", escape(f"tier {sb.get('tier', '?')}: {', '.join(sb.get('layers', [])) or sb.get('error', '')}"))
+    out.print(table)
+
+
+def _doctor_report() -> dict[str, Any]:
+    cfg = settings()
+    report: dict[str, Any] = {
+        "nativa": __version__,
+        "python": {"version": platform.python_version(), "executable": sys.executable},
+        "platform": platform.platform(),
+        "home": str(cfg.home),
+    }
+    try:
+        import llama_cpp
+
+        report["llama_cpp"] = {"version": llama_cpp.__version__,
+                               "system_info": llama_cpp.llama_print_system_info().decode().strip(" |")}
+    except ImportError as exc:
+        report["llama_cpp"] = {"error": f"not installed: {exc}"}
+    report["models"] = [i.to_dict() for i in list_models(cfg)]
+    report["sandbox"] = _sandbox_report()
+    return report
+
+
+def _sandbox_report() -> dict[str, Any]:
+    try:
+        from nativa.sandbox import probe
+    except ImportError as exc:
+        return {"tier": "none", "layers": [], "error": f"sandbox unavailable: {exc}"}
+    return probe().to_dict()

@@ -1,0 +1,159 @@
+"""The contract every model honours, so the agent, the server and the benches never care which one runs.
+
+A `ChatModel` takes chat messages and returns a typed `Completion`; it can also stream text deltas and
+constrain its output to a JSON schema. Token counts always come from the model's own tokenizer (or the
+server's usage report), never from a guess, because budgets and benchmarks rely on them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal, Protocol, runtime_checkable
+
+from nativa.errors import BadInputError, SchemaError
+
+Role = Literal["system", "user", "assistant", "tool"]
+ROLES: tuple[str, ...] = ("system", "user", "assistant", "tool")
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    role: Role
+    content: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"role": self.role, "content": self.content}
+
+
+MessagesLike = Sequence[Message | Mapping[str, Any]] | str
+
+
+def as_messages(messages: MessagesLike) -> list[Message]:
+    """Accept a bare prompt, dicts or `Message`s, and say exactly which entry is malformed."""
+    if isinstance(messages, str):
+        return [Message("user", messages)]
+    out: list[Message] = []
+    for i, m in enumerate(messages):
+        if isinstance(m, Message):
+            out.append(m)
+            continue
+        if not isinstance(m, Mapping):
+            raise BadInputError(f"messages[{i}] must be a mapping with 'role' and 'content', got {type(m).__name__}")
+        role, content = m.get("role"), m.get("content")
+        if role not in ROLES:
+            raise BadInputError(f"messages[{i}].role is {role!r}; valid roles: {', '.join(ROLES)}")
+        if not isinstance(content, str):
+            raise BadInputError(f"messages[{i}].content must be a string, got {type(content).__name__}")
+        out.append(Message(role, content))
+    if not out:
+        raise BadInputError("messages is empty; give at least one message with role 'user'")
+    return out
+
+
+FinishReason = Literal["stop", "length", "error"]
+
+
+@dataclass(slots=True)
+class Completion:
+    """One model answer with the numbers a trace and a benchmark need."""
+
+    text: str
+    finish_reason: str
+    input_tokens: int
+    output_tokens: int
+    latency_s: float
+    model: str
+    time_to_first_token_s: float | None = None
+
+    @property
+    def tokens_per_s(self) -> float:
+        gen = self.latency_s - (self.time_to_first_token_s or 0.0)
+        return self.output_tokens / gen if gen > 0 and self.output_tokens else 0.0
+
+    def json(self) -> Any:
+        """Parse the text as JSON (for schema-constrained completions)."""
+        try:
+            return json.loads(self.text)
+        except json.JSONDecodeError as exc:
+            raise SchemaError(f"model output is not valid JSON ({exc.msg} at char {exc.pos}): {self.text[:200]!r}") from None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(slots=True)
+class Delta:
+    """A streamed piece of text; the last delta carries the finished `Completion`."""
+
+    text: str
+    completion: Completion | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class GenerationOptions:
+    max_tokens: int = 512
+    temperature: float = 0.0
+    stop: tuple[str, ...] = ()
+    json_schema: Mapping[str, Any] | None = None
+    seed: int | None = 0
+
+    def __post_init__(self) -> None:
+        if self.max_tokens < 1:
+            raise BadInputError(f"max_tokens must be >= 1, got {self.max_tokens}")
+        if not 0.0 <= self.temperature <= 2.0:
+            raise BadInputError(f"temperature must be between 0 and 2, got {self.temperature}")
+        if self.json_schema is not None:
+            validate_schema(self.json_schema)
+
+
+def validate_schema(schema: Any) -> None:
+    """Reject schemas that would make grammar compilation fail deep inside llama.cpp with a cryptic error."""
+    if not isinstance(schema, Mapping):
+        raise SchemaError(f"a JSON schema must be a JSON object, got {type(schema).__name__}")
+    if "type" not in schema and not any(k in schema for k in ("properties", "anyOf", "oneOf", "allOf", "enum", "$ref")):
+        raise SchemaError("the JSON schema has no 'type' (or properties/anyOf/enum); e.g. {\"type\": \"object\", ...}")
+
+
+@runtime_checkable
+class ChatModel(Protocol):
+    """Anything that can answer chat messages. Implementations: LocalModel, OpenAICompatibleModel, ScriptedModel."""
+
+    name: str
+    provider: str
+    remote: bool
+
+    def complete(self, messages: MessagesLike, options: GenerationOptions | None = None) -> Completion: ...
+
+    def stream(self, messages: MessagesLike, options: GenerationOptions | None = None) -> Iterator[Delta]: ...
+
+    def count_tokens(self, text: str) -> int: ...
+
+
+def collect(deltas: Iterable[Delta]) -> Completion:
+    """Drain a stream and return its completion (the streaming path must agree with the blocking one)."""
+    last: Completion | None = None
+    for d in deltas:
+        if d.completion is not None:
+            last = d.completion
+    if last is None:
+        raise RuntimeError("stream ended without a completion")
+    return last
+
+
+@dataclass(slots=True)
+class ModelInfo:
+    """What `nativa models` lists for each model."""
+
+    name: str
+    source: str
+    path: str | None
+    size_bytes: int | None
+    verified: bool
+    loaded: bool
+    installed: bool = True
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)

@@ -1,0 +1,146 @@
+"""Any OpenAI-compatible server (vLLM, Ollama, llama.cpp server, OpenAI) as a `ChatModel`.
+
+The `openai` client already retries 408/409/429/5xx, connection errors and timeouts with exponential
+backoff (honouring Retry-After); we configure it and turn what is left after the retries into nativa
+errors that say which server failed and how.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import openai
+
+from nativa.errors import BadInputError, ModelError, ModelNotFoundError, ServerUnreachableError
+from nativa.models.base import Completion, Delta, GenerationOptions, MessagesLike, as_messages
+
+
+class OpenAICompatibleModel:
+    provider = "openai"
+    remote = True
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        timeout_s: float = 60.0,
+        max_retries: int = 4,
+    ) -> None:
+        if not model:
+            raise BadInputError("an OpenAI-compatible model needs a model name, e.g. openai:gpt-4o-mini")
+        self.name = model
+        self.base_url = base_url
+        # Local servers (vLLM, llama.cpp) accept any key; the client insists on one being set.
+        self._client = openai.OpenAI(
+            base_url=base_url, api_key=api_key or "not-needed", timeout=timeout_s, max_retries=max_retries
+        )
+
+    def count_tokens(self, text: str) -> int:
+        """Remote tokenizers are not reachable through the OpenAI API; ~4 characters a token is the estimate."""
+        return max(1, len(text) // 4) if text else 0
+
+    def _request(self, messages: MessagesLike, opts: GenerationOptions) -> dict[str, Any]:
+        req: dict[str, Any] = {
+            "model": self.name,
+            "messages": [m.to_dict() for m in as_messages(messages)],
+            "max_tokens": opts.max_tokens,
+            "temperature": opts.temperature,
+        }
+        if opts.stop:
+            req["stop"] = list(opts.stop)
+        if opts.seed is not None:
+            req["seed"] = opts.seed
+        if opts.json_schema is not None:
+            req["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {"name": "output", "schema": dict(opts.json_schema)},
+            }
+        return req
+
+    def _translate(self, exc: Exception) -> Exception:
+        where = self.base_url or "api.openai.com"
+        if isinstance(exc, openai.APITimeoutError):
+            return ServerUnreachableError(f"model server {where} timed out (after retries)")
+        if isinstance(exc, openai.APIConnectionError):
+            return ServerUnreachableError(f"model server {where} is unreachable: {exc.__cause__ or exc}")
+        if isinstance(exc, openai.NotFoundError):
+            return ModelNotFoundError(f"model server {where} does not serve model '{self.name}' (404)")
+        if isinstance(exc, openai.BadRequestError):
+            return BadInputError(f"model server {where} rejected the request (400): {_message(exc)}")
+        if isinstance(exc, openai.APIStatusError):
+            return ServerUnreachableError(
+                f"model server {where} answered HTTP {exc.status_code} after retries: {_message(exc)}"
+            )
+        return ModelError(f"model server {where} failed: {exc}")
+
+    def complete(self, messages: MessagesLike, options: GenerationOptions | None = None) -> Completion:
+        opts = options or GenerationOptions()
+        start = time.perf_counter()
+        try:
+            resp = self._client.chat.completions.create(**self._request(messages, opts))
+        except openai.OpenAIError as exc:
+            raise self._translate(exc) from exc
+        latency = time.perf_counter() - start
+        if not resp.choices:
+            raise ModelError(f"model server {self.base_url} returned no choices")
+        choice = resp.choices[0]
+        text = choice.message.content or ""
+        return Completion(
+            text=text,
+            finish_reason=choice.finish_reason or "stop",
+            input_tokens=resp.usage.prompt_tokens if resp.usage else 0,
+            output_tokens=resp.usage.completion_tokens if resp.usage else self.count_tokens(text),
+            latency_s=latency,
+            model=self.name,
+            time_to_first_token_s=None,
+        )
+
+    def stream(self, messages: MessagesLike, options: GenerationOptions | None = None) -> Iterator[Delta]:
+        opts = options or GenerationOptions()
+        req = self._request(messages, opts) | {"stream": True, "stream_options": {"include_usage": True}}
+        start = time.perf_counter()
+        ttft: float | None = None
+        parts: list[str] = []
+        finish = "stop"
+        usage = None
+        try:
+            for chunk in self._client.chat.completions.create(**req):
+                if chunk.usage is not None:
+                    usage = chunk.usage
+                for choice in chunk.choices:
+                    if choice.delta and choice.delta.content:
+                        if ttft is None:
+                            ttft = time.perf_counter() - start
+                        parts.append(choice.delta.content)
+                        yield Delta(choice.delta.content)
+                    if choice.finish_reason:
+                        finish = choice.finish_reason
+        except openai.OpenAIError as exc:
+            raise self._translate(exc) from exc
+        text = "".join(parts)
+        yield Delta(
+            "",
+            Completion(
+                text=text,
+                finish_reason=finish,
+                input_tokens=usage.prompt_tokens if usage else 0,
+                output_tokens=usage.completion_tokens if usage else self.count_tokens(text),
+                latency_s=time.perf_counter() - start,
+                model=self.name,
+                time_to_first_token_s=ttft,
+            ),
+        )
+
+
+def _message(exc: openai.APIStatusError) -> str:
+    body = exc.body
+    if isinstance(body, dict):
+        err = body.get("error", body)
+        if isinstance(err, dict) and "message" in err:
+            return str(err["message"])
+        return str(err)
+    return str(exc.message)

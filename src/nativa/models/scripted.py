@@ -1,0 +1,70 @@
+"""A model that replies from a list, for unit tests only: it makes the agent loop deterministic.
+
+It is never a default anywhere; `resolve_model` does not know its name.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterable, Iterator
+
+from nativa.models.base import Completion, Delta, GenerationOptions, Message, MessagesLike, as_messages
+
+
+class ScriptExhausted(AssertionError):
+    """The code under test asked the model more often than the test scripted."""
+
+
+class ScriptedModel:
+    """Replies with the scripted texts in order; an `Exception` in the script is raised instead."""
+
+    provider = "scripted"
+    remote = False
+
+    def __init__(self, replies: Iterable[str | Exception], name: str = "scripted") -> None:
+        self.name = name
+        self._replies = list(replies)
+        self._lock = threading.Lock()
+        self.calls: list[list[Message]] = []
+        self.options: list[GenerationOptions] = []
+
+    @property
+    def remaining(self) -> int:
+        return len(self._replies)
+
+    def count_tokens(self, text: str) -> int:
+        return len(text.split())
+
+    def complete(self, messages: MessagesLike, options: GenerationOptions | None = None) -> Completion:
+        msgs = as_messages(messages)
+        opts = options or GenerationOptions()
+        start = time.perf_counter()
+        with self._lock:
+            self.calls.append(msgs)
+            self.options.append(opts)
+            if not self._replies:
+                raise ScriptExhausted(f"ScriptedModel ran out of replies after {len(self.calls) - 1} calls")
+            reply = self._replies.pop(0)
+        if isinstance(reply, Exception):
+            raise reply
+        words = reply.split()
+        finish = "stop"
+        if len(words) > opts.max_tokens:
+            reply, finish = " ".join(words[: opts.max_tokens]), "length"
+        return Completion(
+            text=reply,
+            finish_reason=finish,
+            input_tokens=sum(self.count_tokens(m.content) for m in msgs),
+            output_tokens=self.count_tokens(reply),
+            latency_s=time.perf_counter() - start,
+            model=self.name,
+            time_to_first_token_s=0.0,
+        )
+
+    def stream(self, messages: MessagesLike, options: GenerationOptions | None = None) -> Iterator[Delta]:
+        completion = self.complete(messages, options)
+        pieces = completion.text.split(" ")
+        for i, piece in enumerate(pieces):
+            yield Delta(piece if i == 0 else " " + piece)
+        yield Delta("", completion)
