@@ -16,13 +16,19 @@ from nativa.cli._common import err, out, print_json, read_json_file, settings
 from nativa.errors import BadInputError
 from nativa.models import GenerationOptions, list_models, resolve_model
 from nativa.models.base import validate_schema
+from nativa.models import weights
 from nativa.models.weights import rich_progress
 
 MODEL_HELP = "small (embedded 0.5B), large (embedded 1.5B, extra nativa[large]), openai:<name>, or a .gguf path."
 
 
-def models(json_out: bool = typer.Option(False, "--json", help="Print JSON instead of a table.")) -> None:
+def models(
+    json_out: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+    verify: bool = typer.Option(False, "--verify", help="Assemble missing embedded models and re-hash every file."),
+) -> None:
     """List the models nativa can use: name, source, path, size, verified, loaded."""
+    if verify:
+        _verify_embedded()
     infos = list_models(settings())
     if json_out:
         print_json([i.to_dict() for i in infos])
@@ -36,6 +42,24 @@ def models(json_out: bool = typer.Option(False, "--json", help="Print JSON inste
     for i in infos:
         for note in i.notes:
             err.print(f"{i.name}: {escape(note)}")
+
+
+def _verify_embedded() -> None:
+    """Assemble each installed embedded model and check its full sha256 (setup calls this once)."""
+    cfg = settings()
+    for spec in weights.EMBEDDED.values():
+        if not weights.is_installed(spec):
+            continue
+        update, close = rich_progress(f"{spec.name}: assembling")
+        try:
+            path = weights.ensure(spec, cfg.models_dir, update)
+        finally:
+            close()
+        update, close = rich_progress(f"{spec.name}: verifying sha256")
+        try:
+            weights.verify(spec, path, full=True, progress=update)
+        finally:
+            close()
 
 
 def ask(

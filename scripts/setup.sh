@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Set up nativa on a fresh machine: Debian packages, a virtual environment, the cached llama-cpp-python
+# wheel, the package itself, and the assembled embedded model. Safe to run again: each step is skipped
+# when already done, so `make demo` and `make test` stay fast on a machine that has run them before.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON=${PYTHON:-python3}
+VENV=${VENV:-.venv}
+LLAMA_VERSION=0.3.36
+CACHE=${NATIVA_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/nativa}
+EXTRAS=${NATIVA_EXTRAS:-dev,serve}
+
+log() { printf '\033[1m[setup]\033[0m %s\n' "$*" >&2; }
+
+# 1. Debian packages: bubblewrap is the sandbox's tier A. Without root or apt, the sandbox reports a
+#    lower tier instead of pretending (see `nativa doctor`).
+if ! command -v bwrap >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    log "installing bubblewrap"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap >/dev/null
+  elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+    log "installing bubblewrap with sudo"
+    sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap >/dev/null
+  else
+    log "WARNING: bubblewrap missing and cannot be installed here; the sandbox will use a lower tier"
+  fi
+fi
+
+# 2. Python environment.
+"$PYTHON" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "nativa needs Python >= 3.11")'
+if [ ! -x "$VENV/bin/python" ]; then
+  log "creating $VENV"
+  "$PYTHON" -m venv "$VENV"
+  "$VENV/bin/python" -m pip install -q --upgrade pip
+fi
+PIP=("$VENV/bin/python" -m pip)
+
+# 3. llama-cpp-python builds from source (minutes on 2 cores): build the wheel once per machine and CPU
+#    (the build is tuned to the CPU it runs on) and keep it in the cache.
+cpu_key=$(grep -m1 '^flags' /proc/cpuinfo 2>/dev/null | sha256sum | cut -c1-12 || echo generic)
+WHEELS="$CACHE/wheels/$cpu_key"
+mkdir -p "$WHEELS"
+if ! ls "$WHEELS"/llama_cpp_python-"$LLAMA_VERSION"-*.whl >/dev/null 2>&1; then
+  log "building llama-cpp-python $LLAMA_VERSION (once per machine, a few minutes)"
+  "${PIP[@]}" wheel -q --no-deps "llama-cpp-python==$LLAMA_VERSION" -w "$WHEELS"
+fi
+
+# 4. nativa and its dependencies; re-run only when pyproject.toml changed.
+stamp="$VENV/.nativa-installed"
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ "$(cat "$stamp")" != "$EXTRAS" ]; then
+  log "installing nativa[$EXTRAS]"
+  "${PIP[@]}" install -q --find-links "$WHEELS" "llama-cpp-python==$LLAMA_VERSION"
+  "${PIP[@]}" install -q --find-links "$WHEELS" -e ".[$EXTRAS]"
+  printf '%s' "$EXTRAS" > "$stamp"
+fi
+
+# 5. Assemble and verify the embedded model (cached under NATIVA_HOME).
+"$VENV/bin/nativa" models --verify >/dev/null
+log "ready: $VENV/bin/nativa"
