@@ -1,0 +1,171 @@
+"""Metrics beside the spans: model latency and tokens, tool and sandbox durations, errors.
+
+Names follow the GenAI conventions where they exist (`gen_ai.client.*`) and `nativa.*` elsewhere. A pull reader
+is always installed so `prometheus_text()` can answer the server's `/metrics` without a Prometheus exporter
+package; pushing over OTLP is added by `setup` when OTLP is on.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from opentelemetry.metrics import Counter, Histogram, Meter
+from opentelemetry.sdk.metrics.export import (
+    HistogramDataPoint,
+    InMemoryMetricReader,
+    MetricsData,
+    NumberDataPoint,
+    Sum,
+)
+from opentelemetry.sdk.metrics.export import Histogram as HistogramData
+from opentelemetry.util.types import AttributeValue
+
+# Advisory buckets from the GenAI metric conventions, so backends aggregate them alike.
+_DURATION_BUCKETS = (0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92)
+_TTFC_BUCKETS = (0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0)
+_TOKEN_BUCKETS = (1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864)
+_SANDBOX_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
+
+
+@dataclass(frozen=True)
+class Instruments:
+    """The instruments the span helpers record into; created once per `setup`."""
+
+    operation_duration: Histogram
+    token_usage: Histogram
+    time_to_first_chunk: Histogram
+    tool_duration: Histogram
+    sandbox_duration: Histogram
+    agent_duration: Histogram
+    errors: Counter
+
+    @classmethod
+    def create(cls, meter: Meter) -> Instruments:
+        return cls(
+            operation_duration=meter.create_histogram(
+                "gen_ai.client.operation.duration",
+                unit="s",
+                description="Duration of a model call (GenAI client operation).",
+                explicit_bucket_boundaries_advisory=_DURATION_BUCKETS,
+            ),
+            token_usage=meter.create_histogram(
+                "gen_ai.client.token.usage",
+                unit="{token}",
+                description="Input and output tokens per model call (gen_ai.token.type says which).",
+                explicit_bucket_boundaries_advisory=_TOKEN_BUCKETS,
+            ),
+            time_to_first_chunk=meter.create_histogram(
+                "gen_ai.client.operation.time_to_first_chunk",
+                unit="s",
+                description="Time from the request to the first streamed chunk of the answer.",
+                explicit_bucket_boundaries_advisory=_TTFC_BUCKETS,
+            ),
+            tool_duration=meter.create_histogram(
+                "nativa.tool.duration",
+                unit="s",
+                description="Duration of a tool call.",
+                explicit_bucket_boundaries_advisory=_DURATION_BUCKETS,
+            ),
+            sandbox_duration=meter.create_histogram(
+                "nativa.sandbox.duration",
+                unit="s",
+                description="Wall time of one sandboxed run.",
+                explicit_bucket_boundaries_advisory=_SANDBOX_BUCKETS,
+            ),
+            agent_duration=meter.create_histogram(
+                "nativa.agent.duration",
+                unit="s",
+                description="Wall time of one agent run, all attempts included.",
+                explicit_bucket_boundaries_advisory=_DURATION_BUCKETS,
+            ),
+            errors=meter.create_counter(
+                "nativa.errors",
+                unit="{error}",
+                description="Failed operations, by nativa.operation and error.type.",
+            ),
+        )
+
+
+_PROM_NAME_BAD = re.compile(r"[^a-zA-Z0-9_:]")
+_PROM_UNITS = {"s": "seconds", "{token}": "tokens", "{error}": "", "By": "bytes"}
+
+
+def _prom_name(name: str, unit: str, is_counter: bool) -> str:
+    base = _PROM_NAME_BAD.sub("_", name)
+    suffix = _PROM_UNITS.get(unit, "" if unit.startswith("{") else _PROM_NAME_BAD.sub("_", unit))
+    if suffix and not base.endswith("_" + suffix):
+        base = f"{base}_{suffix}"
+    if is_counter and not base.endswith("_total"):
+        base += "_total"
+    return base
+
+
+def _prom_escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
+def _prom_labels(attributes: Mapping[str, AttributeValue] | None, extra: Iterable[tuple[str, str]] = ()) -> str:
+    pairs = [(_PROM_NAME_BAD.sub("_", k), str(v)) for k, v in (attributes or {}).items()]
+    pairs.extend(extra)
+    if not pairs:
+        return ""
+    return "{" + ",".join(f'{k}="{_prom_escape(v)}"' for k, v in pairs) + "}"
+
+
+def _prom_float(value: float) -> str:
+    if math.isinf(value):
+        return "+Inf" if value > 0 else "-Inf"
+    return repr(float(value)) if isinstance(value, float) else str(value)
+
+
+def render_prometheus(data: MetricsData | None) -> str:
+    """Prometheus text exposition (version 0.0.4) of collected OpenTelemetry metrics."""
+    if data is None:
+        return ""
+    lines: list[str] = []
+    for resource_metrics in data.resource_metrics:
+        for scope_metrics in resource_metrics.scope_metrics:
+            for metric in scope_metrics.metrics:
+                point_data = metric.data
+                if isinstance(point_data, HistogramData):
+                    name = _prom_name(metric.name, metric.unit or "", is_counter=False)
+                    lines.append(f"# HELP {name} {metric.description}")
+                    lines.append(f"# TYPE {name} histogram")
+                    for hp in point_data.data_points:
+                        assert isinstance(hp, HistogramDataPoint)
+                        cumulative = 0
+                        for bound, count in zip(
+                            list(hp.explicit_bounds) + [math.inf], hp.bucket_counts, strict=True
+                        ):
+                            cumulative += count
+                            labels = _prom_labels(hp.attributes, [("le", _prom_float(float(bound)))])
+                            lines.append(f"{name}_bucket{labels} {cumulative}")
+                        labels = _prom_labels(hp.attributes)
+                        lines.append(f"{name}_sum{labels} {_prom_float(float(hp.sum))}")
+                        lines.append(f"{name}_count{labels} {hp.count}")
+                elif isinstance(point_data, Sum):
+                    is_counter = point_data.is_monotonic
+                    name = _prom_name(metric.name, metric.unit or "", is_counter=is_counter)
+                    lines.append(f"# HELP {name} {metric.description}")
+                    lines.append(f"# TYPE {name} {'counter' if is_counter else 'gauge'}")
+                    for np_ in point_data.data_points:
+                        assert isinstance(np_, NumberDataPoint)
+                        lines.append(f"{name}{_prom_labels(np_.attributes)} {_prom_float(np_.value)}")
+                else:  # gauges
+                    name = _prom_name(metric.name, metric.unit or "", is_counter=False)
+                    lines.append(f"# HELP {name} {metric.description}")
+                    lines.append(f"# TYPE {name} gauge")
+                    for gp in point_data.data_points:
+                        value = getattr(gp, "value", 0)
+                        lines.append(f"{name}{_prom_labels(gp.attributes)} {_prom_float(value)}")
+    return "\n".join(lines) + ("\n" if lines else "")
+
+
+def collect_prometheus(reader: InMemoryMetricReader | None) -> str:
+    """Collect now from the pull reader and render; empty when tracing is not set up."""
+    if reader is None:
+        return ""
+    return render_prometheus(reader.get_metrics_data())

@@ -1,0 +1,92 @@
+"""Sandbox runs in traces: which isolation tier ran the code, how long, how it ended and what killed it.
+
+The sandbox package is written against this module, not the other way round (tracing imports none of nativa's
+packages), so results are read duck-typed: a mapping or any object with the same attribute names.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Final
+
+from opentelemetry.trace import Span, SpanKind
+from opentelemetry.util.types import AttributeValue
+
+from nativa.tracing._runtime import RUNTIME
+from nativa.tracing.genai import SANDBOX_PREFIX, SANDBOX_SPAN, _OperationSpan
+from nativa.tracing.spans import ERROR_TYPE, Attributes
+
+# Result fields copied to `nativa.sandbox.<field>`; anything else in a result is left out of the trace
+# (stdout and stderr can hold secrets and are large).
+SANDBOX_FIELDS: Final = ("tier", "duration_s", "exit_code", "killed_by", "layers", "ok", "timed_out", "language")
+
+
+def _field(result: Mapping[str, Any] | object, key: str) -> Any:
+    if isinstance(result, Mapping):
+        return result.get(key)
+    return getattr(result, key, None)
+
+
+def _attribute_value(value: Any) -> AttributeValue | None:
+    if value is None:
+        return None
+    if isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, Sequence):
+        return [str(v) for v in value]
+    return str(value)
+
+
+def sandbox_attributes(span: Span | _OperationSpan, result: Mapping[str, Any] | object) -> dict[str, AttributeValue]:
+    """Copy a sandbox result's tier, duration, exit code, killer and layers onto `span`; returns what it set."""
+    attrs: dict[str, AttributeValue] = {}
+    for key in SANDBOX_FIELDS:
+        value = _attribute_value(_field(result, key))
+        if value is not None:
+            attrs[SANDBOX_PREFIX + key] = value
+    span.set_attributes(attrs)
+    return attrs
+
+
+class SandboxSpan(_OperationSpan):
+    """One sandboxed run; `set_result` copies the result's fields and feeds the sandbox duration metric."""
+
+    operation = "sandbox"
+
+    def __init__(self, attributes: dict[str, AttributeValue]) -> None:
+        super().__init__(SANDBOX_SPAN, SpanKind.INTERNAL, attributes)
+        self._result_attrs: dict[str, AttributeValue] = {}
+
+    def __enter__(self) -> SandboxSpan:
+        super().__enter__()
+        return self
+
+    def set_result(self, result: Mapping[str, Any] | object) -> None:
+        self._result_attrs = sandbox_attributes(self.span, result)
+
+    def _record_metrics(self, elapsed: float, error_type: str | None) -> None:
+        instruments = RUNTIME.instruments
+        assert instruments is not None
+        merged = {**self._attributes, **self._result_attrs}
+        labels: dict[str, AttributeValue] = {"nativa.sandbox.tier": str(merged.get("nativa.sandbox.tier", ""))}
+        killed_by = merged.get("nativa.sandbox.killed_by")
+        if killed_by:
+            labels["nativa.sandbox.killed_by"] = str(killed_by)
+        if error_type:
+            labels[ERROR_TYPE] = error_type
+        duration = merged.get("nativa.sandbox.duration_s")
+        instruments.sandbox_duration.record(float(duration) if isinstance(duration, int | float) else elapsed, labels)
+        if error_type:
+            instruments.errors.add(1, self._metric_attributes(error_type))
+
+
+def sandbox_span(
+    tier: str | None = None, *, language: str = "python", attributes: Attributes | None = None
+) -> SandboxSpan:
+    """Span for one sandboxed run of code, named `nativa.sandbox.run`."""
+    attrs: dict[str, AttributeValue] = {"nativa.sandbox.language": language}
+    if tier is not None:
+        attrs["nativa.sandbox.tier"] = tier
+    if attributes:
+        attrs.update(attributes)
+    return SandboxSpan(attrs)

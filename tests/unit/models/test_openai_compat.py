@@ -1,0 +1,70 @@
+"""The OpenAI-compatible model against a real HTTP server on loopback (real client, real wire format)."""
+
+from __future__ import annotations
+
+import pytest
+
+from nativa.errors import ModelNotFoundError, ServerUnreachableError
+from nativa.models import GenerationOptions, OpenAICompatibleModel
+from nativa.models.base import collect
+from support.openai_server import ServerScript, StandInServer, free_port
+
+
+def _model(url: str, retries: int = 3, name: str = "stand-in") -> OpenAICompatibleModel:
+    return OpenAICompatibleModel(name, base_url=url, api_key="k", timeout_s=5, max_retries=retries)
+
+
+def test_completion_with_usage_from_the_server() -> None:
+    with StandInServer(ServerScript()) as srv:
+        c = _model(srv.url).complete("reverse a string", GenerationOptions(max_tokens=50))
+    assert c.text == "def reverse(s):\n    return s[::-1]"
+    assert (c.input_tokens, c.output_tokens, c.finish_reason) == (7, len(c.text.split(" ")), "stop")
+    assert srv.script.requests[0]["max_tokens"] == 50
+
+
+def test_retries_429_and_500_then_succeeds() -> None:
+    script = ServerScript(statuses=[429, 500, 503])
+    with StandInServer(script) as srv:
+        c = _model(srv.url, retries=3).complete("hi")
+    assert c.text.startswith("def reverse")
+    assert len(script.requests) == 4  # three failures retried, the fourth answered
+
+
+def test_gives_up_after_retries_with_a_clear_error() -> None:
+    script = ServerScript(statuses=[500] * 10)
+    with StandInServer(script) as srv, pytest.raises(ServerUnreachableError, match="HTTP 500 after retries"):
+        _model(srv.url, retries=2).complete("hi")
+    assert len(script.requests) == 3
+
+
+def test_unreachable_server() -> None:
+    url = f"http://127.0.0.1:{free_port()}/v1"
+    with pytest.raises(ServerUnreachableError, match="unreachable"):
+        _model(url, retries=0).complete("hi")
+
+
+def test_unknown_model_is_404_not_a_retry() -> None:
+    script = ServerScript()
+    with StandInServer(script) as srv, pytest.raises(ModelNotFoundError, match="does not serve model 'nope'"):
+        _model(srv.url, name="nope").complete("hi")
+    assert len(script.requests) == 1
+
+
+def test_streaming_matches_blocking_and_reports_usage() -> None:
+    with StandInServer(ServerScript()) as srv:
+        m = _model(srv.url)
+        deltas = list(m.stream("hi"))
+        blocking = m.complete("hi")
+    streamed = collect(deltas)
+    assert "".join(d.text for d in deltas) == streamed.text == blocking.text
+    assert streamed.output_tokens == blocking.output_tokens == len(blocking.text.split(" "))
+    assert streamed.time_to_first_token_s is not None
+
+
+def test_json_schema_is_sent_as_response_format() -> None:
+    schema = {"type": "object", "properties": {"a": {"type": "integer"}}, "required": ["a"]}
+    script = ServerScript(reply='{"a": 1}')
+    with StandInServer(script) as srv:
+        c = _model(srv.url).complete("x", GenerationOptions(json_schema=schema))
+    assert c.json() == {"a": 1}
+    assert script.requests[0]["response_format"]["json_schema"]["schema"] == schema
