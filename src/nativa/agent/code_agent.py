@@ -1,0 +1,185 @@
+"""The self-correcting loop: the model writes Python, the sandbox runs it, the error goes back, repeat.
+
+`CodeAgent._loop` is the whole algorithm, kept in one readable method. Each attempt asks the model (prompt
+files under prompts/), extracts the code, runs it with the task's checks or the caller's tests in the
+sandbox, and on failure builds the observation for the next attempt. The loop stops on success, at
+`max_attempts`, or when the same error comes back twice, after one try from scratch with another prompt.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from nativa import tracing
+from nativa.agent._prompts import Prompt, load_prompt
+from nativa.agent.extract import extract_code
+from nativa.agent.harness import build_program
+from nativa.agent.observation import describe_failure
+from nativa.agent.result import AgentResult, Attempt, Strategy
+from nativa.agent.task import TaskContext
+from nativa.config import Settings
+from nativa.errors import BadInputError
+from nativa.models.base import ChatModel, GenerationOptions, Message
+
+EventFn = Callable[[str, Attempt], None]
+NO_CODE = "Your reply contained no Python code. Reply with the complete code in one ```python block."
+
+
+class CodeAgent:
+    def __init__(
+        self,
+        model: ChatModel,
+        sandbox: Any,
+        *,
+        max_attempts: int = 3,
+        max_tokens: int = 512,
+        temperature: float = 0.0,
+        timeout_s: float = 10.0,
+        memory_mb: int = 512,
+        settings: Settings | None = None,
+        on_event: EventFn | None = None,
+    ) -> None:
+        if max_attempts < 1:
+            raise BadInputError(f"max_attempts must be >= 1, got {max_attempts}")
+        self.model = model
+        self.sandbox = sandbox
+        self.max_attempts = max_attempts
+        self.options = GenerationOptions(max_tokens=max_tokens, temperature=temperature)
+        self.timeout_s = timeout_s
+        self.memory_mb = memory_mb
+        self.settings = settings
+        self.on_event = on_event
+
+    # -- entry points ------------------------------------------------------------------------------
+    def solve(self, task: str, tests: str | None = None, *, entry_point: str | None = None) -> AgentResult:
+        """Write code for a natural-language task, or complete a function stub (signature + docstring)."""
+        if not task or not task.strip():
+            raise BadInputError("task is empty; describe what the code should do")
+        return self._loop(TaskContext.from_task(task, tests, entry_point), first="generate")
+
+    def fix(self, code: str, task: str | None = None, tests: str | None = None) -> AgentResult:
+        """Repair given code: run it first, and ask the model only if it fails."""
+        if not code or not code.strip():
+            raise BadInputError("code to fix is empty")
+        ctx = TaskContext.from_task(task or "", tests)
+        return self._loop(ctx, first="given", given=code)
+
+    # -- the loop ----------------------------------------------------------------------------------
+    def _loop(self, ctx: TaskContext, first: Strategy, given: str | None = None) -> AgentResult:
+        start = time.perf_counter()
+        result = AgentResult(success=False, code=None, task=ctx.text or None,
+                             checks=[f"{c.expr} == {c.expected}" for c in ctx.checks])
+        with tracing.agent_span("code_agent", model=self.model.name, provider=self.model.provider) as run_span:
+            result.trace_id = run_span.trace_id
+            strategy: Strategy = first
+            previous: Attempt | None = None
+            regenerated = False
+            number = 0 if first == "given" else 1  # running the caller's code is not a model attempt
+            while number <= self.max_attempts:
+                attempt = self._attempt(number, strategy, ctx, previous, given)
+                result.attempts.append(attempt)
+                if attempt.code is not None:
+                    result.code = attempt.code
+                if attempt.outcome == "passed":
+                    result.success, result.stop_reason = True, "passed"
+                    break
+                repeated = previous is not None and attempt.error_signature == previous.error_signature
+                if repeated and regenerated:
+                    result.stop_reason = "repeated_error"
+                    break
+                if repeated:
+                    strategy, regenerated = "regenerate", True
+                else:
+                    strategy = "repair"
+                previous = attempt
+                number += 1
+            run_span.set_attribute("nativa.agent.success", result.success)
+            run_span.set_attribute("nativa.agent.attempts", len(result.attempts))
+        result.wall_s = time.perf_counter() - start
+        return result
+
+    def _attempt(self, number: int, strategy: Strategy, ctx: TaskContext, previous: Attempt | None,
+                 given: str | None) -> Attempt:
+        attempt = Attempt(number=number, strategy=strategy, code=None)
+        started = time.perf_counter()
+        self._emit("attempt_start", attempt)
+        with tracing.attempt_span(number, {"nativa.attempt.strategy": strategy}):
+            if strategy == "given":
+                code: str | None = given
+            else:
+                reply = self._ask(self._prompt(strategy, ctx, previous), strategy, ctx, previous, attempt)
+                code = extract_code(reply, ctx.entry_point)
+                code = ctx.complete(code) if code is not None else None
+            attempt.code = code
+            self._emit("model_done", attempt)
+            if code is None:
+                attempt.outcome, attempt.observation = "no_code", NO_CODE
+            else:
+                self._run(code, ctx, attempt)
+        attempt.duration_s = time.perf_counter() - started
+        self._emit("run_done", attempt)
+        return attempt
+
+    # -- model -------------------------------------------------------------------------------------
+    def _prompt(self, strategy: Strategy, ctx: TaskContext, previous: Attempt | None) -> Prompt:
+        if strategy == "generate":
+            return load_prompt("complete_function" if ctx.stub else "solve")
+        if strategy == "regenerate":
+            return load_prompt("regenerate")
+        return load_prompt("repair" if ctx.text and previous and previous.strategy != "given" else "fix")
+
+    def _ask(self, prompt: Prompt, strategy: Strategy, ctx: TaskContext, previous: Attempt | None,
+             attempt: Attempt) -> str:
+        values = {"task": ctx.text, "code": (previous.code or "") if previous else "",
+                  "observation": (previous.observation or "") if previous else "",
+                  "failure": _one_line(previous) if previous else "",
+                  "task_line": f"\nThe code should: {ctx.text}\n" if ctx.text else ""}
+        messages = [Message("system", load_prompt("code_system").text.strip()),
+                    Message("user", prompt.render(**values))]
+        started = time.perf_counter()
+        with tracing.model_span(model=self.model.name, provider=self.model.provider, remote=self.model.remote,
+                                temperature=self.options.temperature, max_tokens=self.options.max_tokens,
+                                prompt_file=prompt.file, prompt_hash=prompt.hash, settings=self.settings) as span:
+            span.set_input_messages([m.to_dict() for m in messages])
+            completion = None
+            for delta in self.model.stream(messages, self.options):
+                if delta.text:
+                    span.first_token()
+                if delta.completion is not None:
+                    completion = delta.completion
+            assert completion is not None
+            span.set_result(input_tokens=completion.input_tokens, output_tokens=completion.output_tokens,
+                            finish_reasons=[completion.finish_reason], output_text=completion.text)
+        attempt.model_s = time.perf_counter() - started
+        attempt.input_tokens, attempt.output_tokens = completion.input_tokens, completion.output_tokens
+        return completion.text
+
+    # -- sandbox -----------------------------------------------------------------------------------
+    def _run(self, code: str, ctx: TaskContext, attempt: Attempt) -> None:
+        program = build_program(code, checks=ctx.checks, tests=ctx.tests)
+        started = time.perf_counter()
+        with tracing.sandbox_span(getattr(self.sandbox, "tier", None)) as span:
+            run = self.sandbox.run(program.source, timeout_s=self.timeout_s, memory_mb=self.memory_mb)
+            span.set_result(run)
+        attempt.sandbox_s = time.perf_counter() - started
+        attempt.killed_by = run.killed_by
+        if run.ok:
+            attempt.outcome = "passed"
+            return
+        attempt.outcome = "failed"
+        attempt.error_type = run.error_type or (f"killed by {run.killed_by}" if run.killed_by else f"exit {run.exit_code}")
+        attempt.error_message = run.error_message
+        attempt.observation = describe_failure(run)
+
+    def _emit(self, kind: str, attempt: Attempt) -> None:
+        if self.on_event is not None:
+            self.on_event(kind, attempt)
+
+
+def _one_line(attempt: Attempt) -> str:
+    if attempt.outcome == "no_code":
+        return "no code in the reply"
+    msg = (attempt.error_message or "").strip().splitlines()
+    return f"{attempt.error_type}: {msg[0][:200]}" if msg else str(attempt.error_type)

@@ -1,0 +1,1 @@
+"""Versioned prompt files; see nativa.agent.prompts module loader."""

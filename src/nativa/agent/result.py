@@ -1,0 +1,73 @@
+"""Typed results of an agent run: every attempt, what it cost, and how the run ended."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+Strategy = Literal["given", "generate", "repair", "regenerate"]
+Outcome = Literal["passed", "failed", "no_code", "model_error"]
+StopReason = Literal["passed", "max_attempts", "repeated_error", "model_error"]
+
+
+@dataclass(slots=True)
+class Attempt:
+    number: int
+    strategy: Strategy
+    code: str | None
+    outcome: Outcome = "failed"
+    error_type: str | None = None
+    error_message: str | None = None
+    observation: str | None = None
+    killed_by: str | None = None
+    input_tokens: int = 0
+    output_tokens: int = 0
+    model_s: float = 0.0
+    sandbox_s: float = 0.0
+    duration_s: float = 0.0
+
+    @property
+    def error_signature(self) -> tuple[str | None, str | None] | None:
+        """What counts as 'the same error' for the repeat rule."""
+        if self.outcome == "passed":
+            return None
+        return (self.error_type or self.outcome, (self.error_message or "")[:300])
+
+
+@dataclass(slots=True)
+class AgentResult:
+    success: bool
+    code: str | None
+    task: str | None
+    attempts: list[Attempt] = field(default_factory=list)
+    stop_reason: StopReason = "max_attempts"
+    trace_id: str | None = None
+    checks: list[str] = field(default_factory=list)
+    wall_s: float = 0.0
+
+    @property
+    def input_tokens(self) -> int:
+        return sum(a.input_tokens for a in self.attempts)
+
+    @property
+    def output_tokens(self) -> int:
+        return sum(a.output_tokens for a in self.attempts)
+
+    @property
+    def model_s(self) -> float:
+        return sum(a.model_s for a in self.attempts)
+
+    @property
+    def sandbox_s(self) -> float:
+        return sum(a.sandbox_s for a in self.attempts)
+
+    @property
+    def overhead_s(self) -> float:
+        """Wall time that is neither the model nor the sandbox: the agent's own cost."""
+        return max(0.0, self.wall_s - self.model_s - self.sandbox_s)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self) | {
+            "input_tokens": self.input_tokens, "output_tokens": self.output_tokens,
+            "model_s": self.model_s, "sandbox_s": self.sandbox_s, "overhead_s": self.overhead_s,
+        }
