@@ -29,7 +29,7 @@ from nativa.tracing.genai import (
     tool_span,
 )
 from nativa.tracing.sandbox import SandboxSpan, sandbox_attributes, sandbox_span
-from nativa.tracing.setup import (
+from nativa.tracing._setup import (
     EXPORTER_NAMES,
     TracingState,
     add_span_processor,

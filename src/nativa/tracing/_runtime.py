@@ -1,4 +1,4 @@
-"""The one mutable place of the tracing package: which tracer and instruments the span helpers use right now.
+"""The one mutable place of the tracing package: which tracer the span helpers use right now.
 
 Span helpers read `RUNTIME` on every call instead of asking OpenTelemetry's globals, because the globals can be
 set only once per process, while tests, the benchmark (tracing on vs off in one run) and `setup` after `shutdown`
@@ -16,22 +16,19 @@ from opentelemetry.trace import Tracer
 
 if TYPE_CHECKING:
     from nativa.config import Settings
-    from nativa.tracing.metrics import Instruments
 
 SCOPE = "nativa"
 
 
 @dataclass
 class Runtime:
-    """Current tracer, metric instruments (None: metrics off) and the settings given to `setup`."""
+    """Current tracer and the settings given to `setup` (they say whether content may be recorded)."""
 
     tracer: Tracer = field(default_factory=lambda: trace.get_tracer(SCOPE))
-    instruments: Instruments | None = None
     settings: Settings | None = None
 
     def reset(self) -> None:
         self.tracer = trace.get_tracer(SCOPE)
-        self.instruments = None
         self.settings = None
 
 

@@ -32,7 +32,7 @@ from nativa.errors import ConfigError
 from nativa.tracing import otlp
 from nativa.tracing._runtime import RUNTIME, SCOPE
 from nativa.tracing.jsonl import DEFAULT_KEEP, DEFAULT_MAX_BYTES, JsonlSpanExporter
-from nativa.tracing.metrics import Instruments, collect_prometheus
+from nativa.tracing.metrics import Instruments, SpanMetricsExporter, collect_prometheus
 
 EXPORTER_NAMES = ("jsonl", "console", "otlp", "none")
 ExporterSpec = str | SpanExporter
@@ -45,9 +45,12 @@ class TracingState:
     tracer_provider: TracerProvider
     meter_provider: MeterProvider
     metric_reader: InMemoryMetricReader
+    metrics_processor: BatchSpanProcessor
     exporters: list[SpanExporter]
     traces_dir: Path
+    settings: Settings
     guards: list[otlp.GuardedSpanExporter] = field(default_factory=list)
+    metric_guards: list[otlp.GuardedMetricExporter] = field(default_factory=list)
     owns_global: bool = False
 
 
@@ -111,7 +114,7 @@ def _build_exporter(name: str, settings: Settings, stream: TextIO) -> SpanExport
         )
     if name == "console":
         return ConsoleSpanExporter(out=stream, formatter=_console_line)
-    return otlp.GuardedSpanExporter(otlp.otlp_span_exporter())
+    return otlp.otlp_span_exporter()
 
 
 def setup(
@@ -145,15 +148,20 @@ def setup(
         resource = Resource.create({"service.name": "nativa", "service.version": __version__})
         if os.environ.get("OTEL_SERVICE_NAME"):
             resource = Resource.create({"service.version": __version__})  # the variable wins over our default
-        tracer_provider = TracerProvider(resource=resource, shutdown_on_exit=False)
-        for exporter in built:
-            tracer_provider.add_span_processor(BatchSpanProcessor(exporter))
-
         pull_reader = InMemoryMetricReader()
         readers: list[MetricReader] = [pull_reader, *metric_readers]
+        metric_guards: list[otlp.GuardedMetricExporter] = []
         if guards and otlp.otlp_metrics_wanted():
-            readers.append(PeriodicExportingMetricReader(otlp.otlp_metric_exporter()))
+            metric_guards.append(otlp.otlp_metric_exporter())
+            readers.append(PeriodicExportingMetricReader(metric_guards[0]))
         meter_provider = MeterProvider(metric_readers=readers, resource=resource, shutdown_on_exit=False)
+        instruments = Instruments.create(meter_provider.get_meter(SCOPE, __version__))
+
+        tracer_provider = TracerProvider(resource=resource, shutdown_on_exit=False)
+        metrics_processor = BatchSpanProcessor(SpanMetricsExporter(instruments))
+        tracer_provider.add_span_processor(metrics_processor)
+        for exporter in built:
+            tracer_provider.add_span_processor(BatchSpanProcessor(exporter))
 
         owns_global = isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider)
         if owns_global:  # share our provider with other OpenTelemetry instrumentation in the process
@@ -161,15 +169,17 @@ def setup(
             otel_metrics.set_meter_provider(meter_provider)
             _global_is_ours = True
         RUNTIME.tracer = tracer_provider.get_tracer(SCOPE, __version__)
-        RUNTIME.instruments = Instruments.create(meter_provider.get_meter(SCOPE, __version__))
         RUNTIME.settings = settings
         _state = TracingState(
             tracer_provider=tracer_provider,
             meter_provider=meter_provider,
             metric_reader=pull_reader,
+            metrics_processor=metrics_processor,
             exporters=built,
             traces_dir=traces_dir(settings),
+            settings=settings,
             guards=guards,
+            metric_guards=metric_guards,
             owns_global=owns_global,
         )
         if not _atexit_registered:
@@ -220,8 +230,11 @@ def shutdown(timeout_s: float = 5.0) -> None:
     for guard in current.guards:  # a dead endpoint may still be retrying: cut it short
         guard.abandon()
     _bounded(current.tracer_provider.shutdown, deadline)
+    # The meter provider pushes a last collection on shutdown; give it what is left, then cut it short.
     _bounded(lambda: current.meter_provider.shutdown(timeout_millis=max(0.0, deadline - time.monotonic()) * 1e3),
              deadline)
+    for metric_guard in current.metric_guards:
+        metric_guard.abandon()
 
 
 def add_span_processor(processor: SpanProcessor) -> None:
@@ -234,16 +247,18 @@ def add_span_processor(processor: SpanProcessor) -> None:
 @contextmanager
 def suspended() -> Iterator[None]:
     """Run a block with tracing off (spans become no-ops), then restore; used to measure tracing's cost."""
-    saved = (RUNTIME.tracer, RUNTIME.instruments)
+    saved = RUNTIME.tracer
     RUNTIME.tracer = trace.NoOpTracer()
-    RUNTIME.instruments = None
     try:
         yield
     finally:
-        RUNTIME.tracer, RUNTIME.instruments = saved
+        RUNTIME.tracer = saved
 
 
 def prometheus_text() -> str:
     """Current metrics in Prometheus text format, for the server's `/metrics`; empty before `setup`."""
     current = _state
-    return collect_prometheus(current.metric_reader if current else None)
+    if current is None:
+        return ""
+    current.metrics_processor.force_flush()  # local and fast: turn spans still queued into points first
+    return collect_prometheus(current.metric_reader)

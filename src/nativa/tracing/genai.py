@@ -1,7 +1,7 @@
 """Spans for the steps of an agent run, named and attributed per the OpenTelemetry GenAI conventions.
 
-`invoke_agent {agent}` > `attempt {n}` > `chat {model}` / `execute_tool {tool}` / `nativa.sandbox.run`. Each helper
-also records the matching metric when the span ends, so latency and token figures agree with the trace. Message
+`invoke_agent {agent}` > `attempt {n}` > `chat {model}` / `execute_tool {tool}` / `nativa.sandbox.run`. Metrics
+are derived from these spans off the hot path (see `metrics.py`), so the attributes here are their source. Message
 text, tool arguments and results are sensitive: they are recorded only when the settings say `trace_content`, and
 truncated to `trace_content_max_chars`.
 """
@@ -20,7 +20,7 @@ from opentelemetry.trace import Span, SpanKind
 from opentelemetry.util.types import AttributeValue
 
 from nativa.tracing._runtime import RUNTIME
-from nativa.tracing.spans import ERROR_TYPE, _NOT_ERRORS, Attributes, record_error
+from nativa.tracing.spans import _NOT_ERRORS, Attributes, record_error
 
 if TYPE_CHECKING:
     from nativa.config import Settings
@@ -77,7 +77,7 @@ def _messages_json(messages: Sequence[Mapping[str, Any]] | str, limit: int) -> s
 
 
 class _OperationSpan:
-    """Shared lifecycle: start a span current for the block, record errors and one metric on exit."""
+    """Shared lifecycle: a span current for the block; an exception is recorded on it and re-raised."""
 
     operation: str = ""
 
@@ -98,26 +98,12 @@ class _OperationSpan:
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        elapsed = time.perf_counter() - self._start
-        error_type: str | None = None
         try:
             if exc is not None and not isinstance(exc, _NOT_ERRORS):
-                error_type = record_error(self.span, exc)
-            if RUNTIME.instruments is not None:
-                self._record_metrics(elapsed, error_type)
+                record_error(self.span, exc)
         finally:
             otel_context.detach(self._token)  # type: ignore[arg-type]
             self.span.end()
-
-    def _metric_attributes(self, error_type: str | None) -> dict[str, AttributeValue]:
-        attrs: dict[str, AttributeValue] = {"nativa.operation": self.operation}
-        if error_type:
-            attrs[ERROR_TYPE] = error_type
-        return attrs
-
-    def _record_metrics(self, elapsed: float, error_type: str | None) -> None:
-        if error_type and RUNTIME.instruments is not None:
-            RUNTIME.instruments.errors.add(1, self._metric_attributes(error_type))
 
     def set_attribute(self, key: str, value: AttributeValue) -> None:
         self.span.set_attribute(key, value)
@@ -137,7 +123,6 @@ class ModelSpan(_OperationSpan):
         self._model = model
         self._limit = limit
         self._ttfc: float | None = None
-        self._tokens: tuple[int | None, int | None] = (None, None)
 
     def __enter__(self) -> ModelSpan:
         super().__enter__()
@@ -170,7 +155,6 @@ class ModelSpan(_OperationSpan):
             span.set_attribute(INPUT_TOKENS, int(input_tokens))
         if output_tokens is not None:
             span.set_attribute(OUTPUT_TOKENS, int(output_tokens))
-        self._tokens = (input_tokens, output_tokens)
         if finish_reasons is not None:
             span.set_attribute(FINISH_REASONS, [str(r) for r in finish_reasons])
         if response_model is not None:
@@ -182,27 +166,6 @@ class ModelSpan(_OperationSpan):
             if finish_reasons:
                 message["finish_reason"] = finish_reasons[0]
             span.set_attribute("gen_ai.output.messages", _messages_json([message], self._limit))
-
-    def _record_metrics(self, elapsed: float, error_type: str | None) -> None:
-        instruments = RUNTIME.instruments
-        assert instruments is not None
-        attrs: dict[str, AttributeValue] = {
-            OPERATION: self.operation,
-            PROVIDER: str(self._attributes.get(PROVIDER, "")),
-            REQUEST_MODEL: self._model,
-        }
-        if error_type:
-            instruments.operation_duration.record(elapsed, {**attrs, ERROR_TYPE: error_type})
-            instruments.errors.add(1, self._metric_attributes(error_type))
-        else:
-            instruments.operation_duration.record(elapsed, attrs)
-        if self._ttfc is not None:
-            instruments.time_to_first_chunk.record(self._ttfc, attrs)
-        input_tokens, output_tokens = self._tokens
-        if input_tokens is not None:
-            instruments.token_usage.record(input_tokens, {**attrs, "gen_ai.token.type": "input"})
-        if output_tokens is not None:
-            instruments.token_usage.record(output_tokens, {**attrs, "gen_ai.token.type": "output"})
 
 
 def model_span(
@@ -255,15 +218,6 @@ class ToolSpan(_OperationSpan):
         if self._limit is not None:
             self.span.set_attribute("gen_ai.tool.call.result", _content_json(result, self._limit))
 
-    def _record_metrics(self, elapsed: float, error_type: str | None) -> None:
-        instruments = RUNTIME.instruments
-        assert instruments is not None
-        attrs = self._metric_attributes(error_type)
-        attrs[TOOL_NAME] = self._tool
-        instruments.tool_duration.record(elapsed, attrs)
-        if error_type:
-            instruments.errors.add(1, attrs)
-
 
 def _content_json(value: object, limit: int) -> str:
     text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
@@ -312,15 +266,6 @@ class AgentSpan(_OperationSpan):
         """The run's trace id (32 hex), for `AgentResult.trace_id`; None when tracing is not set up."""
         ctx = self.span.get_span_context()
         return format(ctx.trace_id, "032x") if ctx.is_valid else None
-
-    def _record_metrics(self, elapsed: float, error_type: str | None) -> None:
-        instruments = RUNTIME.instruments
-        assert instruments is not None
-        attrs = self._metric_attributes(error_type)
-        attrs[AGENT_NAME] = self._agent
-        instruments.agent_duration.record(elapsed, attrs)
-        if error_type:
-            instruments.errors.add(1, attrs)
 
 
 def agent_span(

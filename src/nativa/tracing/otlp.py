@@ -1,21 +1,24 @@
 """OTLP export, configured by the standard `OTEL_EXPORTER_OTLP_*` variables, that a dead endpoint cannot hurt.
 
 The SDK's exporters already read endpoint, headers, timeout, compression and certificates from the environment;
-this module picks the protocol and wraps each exporter in a breaker: after a failed export it drops batches for
-a growing cool-down instead of retrying every batch for the full timeout, so the export thread keeps draining
-its queue, the queue never fills, and the traced code never pays for an endpoint that is down.
+this module picks the protocol and puts each exporter behind a breaker: a TCP probe before trusting an endpoint,
+and after a failed export, dropping batches for a growing cool-down instead of retrying each one for the full
+timeout. So the export thread keeps draining its queue, the queue never fills, shutdown never waits out retries,
+and the traced code never pays for an endpoint that is down.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import socket
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import Final
+from typing import Any, Final
+from urllib.parse import urlsplit
 
-from opentelemetry.sdk.metrics.export import MetricExporter
+from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult, MetricsData
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
@@ -41,24 +44,32 @@ def otlp_protocol(signal: str = "TRACES") -> str:
     return protocol
 
 
-def otlp_span_exporter() -> SpanExporter:
+def otlp_span_exporter() -> GuardedSpanExporter:
+    """The SDK's OTLP span exporter for the configured protocol, behind a breaker."""
+    inner: SpanExporter
     if otlp_protocol("TRACES") == "grpc":
         from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcExporter
 
-        return GrpcExporter()
-    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpExporter
+        inner = GrpcExporter()
+    else:
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpExporter
 
-    return HttpExporter()
+        inner = HttpExporter()
+    return GuardedSpanExporter(inner, Breaker(otlp_address("TRACES")))
 
 
-def otlp_metric_exporter() -> MetricExporter:
+def otlp_metric_exporter() -> GuardedMetricExporter:
+    """The SDK's OTLP metric exporter for the configured protocol, behind a breaker."""
+    inner: MetricExporter
     if otlp_protocol("METRICS") == "grpc":
         from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter as GrpcExporter
 
-        return GrpcExporter()
-    from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter as HttpExporter
+        inner = GrpcExporter()
+    else:
+        from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter as HttpExporter
 
-    return HttpExporter()
+        inner = HttpExporter()
+    return GuardedMetricExporter(inner, Breaker(otlp_address("METRICS")))
 
 
 def otlp_metrics_wanted() -> bool:
@@ -67,31 +78,97 @@ def otlp_metrics_wanted() -> bool:
     return "otlp" in {part.strip() for part in chosen.split(",")}
 
 
-class GuardedSpanExporter(SpanExporter):
-    """Circuit breaker around a remote exporter: fail fast while the endpoint is known to be down."""
+def otlp_address(signal: str = "TRACES") -> tuple[str, int]:
+    """(host, port) the OTLP exporter for `signal` will connect to, resolved like the SDK does."""
+    protocol = otlp_protocol(signal)
+    raw = (
+        os.environ.get(f"OTEL_EXPORTER_OTLP_{signal}_ENDPOINT")
+        or os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+        or ("http://localhost:4317" if protocol == "grpc" else "http://localhost:4318")
+    )
+    parsed = urlsplit(raw if "://" in raw else f"http://{raw}")
+    try:
+        port = parsed.port
+    except ValueError:
+        raise ConfigError(f"OTLP endpoint {raw!r} has an invalid port; expected e.g. http://localhost:4318") from None
+    if port is None:
+        port = 443 if parsed.scheme == "https" else 80
+    return (parsed.hostname or "localhost", port)
+
+
+class Breaker:
+    """Decides whether to try a remote export now: fail fast while the endpoint is known to be down.
+
+    Before the first export, and again after each cool-down, it opens a plain TCP connection to the endpoint
+    (refused at once when nothing listens, `probe_timeout_s` at worst) instead of letting the exporter spend
+    its whole retry budget (10 s by default) on a dead address.
+    """
 
     def __init__(
         self,
-        inner: SpanExporter,
+        address: tuple[str, int] | None,
         *,
         cooldown_s: float = 2.0,
         max_cooldown_s: float = 120.0,
+        probe_timeout_s: float = 0.5,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.inner = inner
+        self.address = address
         self._base_cooldown = cooldown_s
         self._cooldown = cooldown_s
         self._max_cooldown = max_cooldown_s
+        self._probe_timeout = probe_timeout_s
         self._clock = clock
         self._open_until = 0.0
-        self._closed = False
+        self._verified = False
         self._failing = False
         self._lock = threading.Lock()
+
+    def allow(self) -> bool:
+        if self._clock() < self._open_until:
+            return False
+        if self._verified or self.address is None:
+            return True
+        try:
+            socket.create_connection(self.address, timeout=self._probe_timeout).close()
+        except OSError:
+            self.record(False)
+            return False
+        self._verified = True
+        return True
+
+    def record(self, ok: bool) -> None:
+        with self._lock:
+            if ok:
+                if self._failing:
+                    _log.info("nativa tracing: OTLP endpoint answers again; exporting resumed")
+                self._failing = False
+                self._cooldown = self._base_cooldown
+                return
+            if not self._failing:
+                _log.warning(
+                    "nativa tracing: OTLP export to %s failed; telemetry for it is dropped until it answers "
+                    "(local traces are unaffected)",
+                    "%s:%d" % self.address if self.address else "the endpoint",
+                )
+            self._failing = True
+            self._verified = False
+            self._open_until = self._clock() + self._cooldown
+            self._cooldown = min(self._cooldown * 2, self._max_cooldown)
+
+
+class GuardedSpanExporter(SpanExporter):
+    """An OTLP span exporter behind a `Breaker`; counts what it exported and dropped."""
+
+    def __init__(self, inner: SpanExporter, breaker: Breaker) -> None:
+        self.inner = inner
+        self.breaker = breaker
+        self._closed = False
         self.exported = 0
         self.dropped = 0
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        if self._closed or self._clock() < self._open_until:
+        if self._closed or not self.breaker.allow():
             self.dropped += len(spans)
             return SpanExportResult.FAILURE
         try:
@@ -99,23 +176,12 @@ class GuardedSpanExporter(SpanExporter):
         except Exception as exc:  # an exporter bug must not kill the export thread
             _log.debug("nativa tracing: OTLP export raised %r", exc)
             result = SpanExportResult.FAILURE
-        with self._lock:
-            if result is SpanExportResult.SUCCESS:
-                self.exported += len(spans)
-                if self._failing:
-                    _log.info("nativa tracing: OTLP endpoint answers again; exporting resumed")
-                self._failing = False
-                self._cooldown = self._base_cooldown
-            else:
-                self.dropped += len(spans)
-                if not self._failing:
-                    _log.warning(
-                        "nativa tracing: OTLP export failed; spans are dropped for that endpoint until it answers "
-                        "(local traces are unaffected)"
-                    )
-                self._failing = True
-                self._open_until = self._clock() + self._cooldown
-                self._cooldown = min(self._cooldown * 2, self._max_cooldown)
+        ok = result is SpanExportResult.SUCCESS
+        self.breaker.record(ok)
+        if ok:
+            self.exported += len(spans)
+        else:
+            self.dropped += len(spans)
         return result
 
     def abandon(self) -> None:
@@ -129,6 +195,43 @@ class GuardedSpanExporter(SpanExporter):
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         return self.inner.force_flush(timeout_millis)
+
+
+class GuardedMetricExporter(MetricExporter):
+    """An OTLP metric exporter behind a `Breaker`, so the final push at shutdown cannot hang on a dead endpoint."""
+
+    def __init__(self, inner: MetricExporter, breaker: Breaker) -> None:
+        super().__init__(
+            preferred_temporality=inner._preferred_temporality,
+            preferred_aggregation=inner._preferred_aggregation,
+        )
+        self.inner = inner
+        self.breaker = breaker
+        self._closed = False
+
+    def export(
+        self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any
+    ) -> MetricExportResult:
+        if self._closed or not self.breaker.allow():
+            return MetricExportResult.FAILURE
+        try:
+            result = self.inner.export(metrics_data, timeout_millis=timeout_millis, **kwargs)
+        except Exception as exc:
+            _log.debug("nativa tracing: OTLP metric export raised %r", exc)
+            result = MetricExportResult.FAILURE
+        self.breaker.record(result is MetricExportResult.SUCCESS)
+        return result
+
+    def abandon(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self.inner.shutdown(timeout_millis=0)
+
+    def force_flush(self, timeout_millis: float = 10_000) -> bool:
+        return self.inner.force_flush(timeout_millis)
+
+    def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
+        self.abandon()
 
 
 class RateLimitFilter(logging.Filter):

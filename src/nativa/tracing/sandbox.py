@@ -12,9 +12,8 @@ from typing import Any, Final
 from opentelemetry.trace import Span, SpanKind
 from opentelemetry.util.types import AttributeValue
 
-from nativa.tracing._runtime import RUNTIME
 from nativa.tracing.genai import SANDBOX_PREFIX, SANDBOX_SPAN, _OperationSpan
-from nativa.tracing.spans import ERROR_TYPE, Attributes
+from nativa.tracing.spans import Attributes
 
 # Result fields copied to `nativa.sandbox.<field>`; anything else in a result is left out of the trace
 # (stdout and stderr can hold secrets and are large).
@@ -49,35 +48,19 @@ def sandbox_attributes(span: Span | _OperationSpan, result: Mapping[str, Any] | 
 
 
 class SandboxSpan(_OperationSpan):
-    """One sandboxed run; `set_result` copies the result's fields and feeds the sandbox duration metric."""
+    """One sandboxed run; `set_result` copies the result's fields (the sandbox metrics are read from them)."""
 
     operation = "sandbox"
 
     def __init__(self, attributes: dict[str, AttributeValue]) -> None:
         super().__init__(SANDBOX_SPAN, SpanKind.INTERNAL, attributes)
-        self._result_attrs: dict[str, AttributeValue] = {}
 
     def __enter__(self) -> SandboxSpan:
         super().__enter__()
         return self
 
     def set_result(self, result: Mapping[str, Any] | object) -> None:
-        self._result_attrs = sandbox_attributes(self.span, result)
-
-    def _record_metrics(self, elapsed: float, error_type: str | None) -> None:
-        instruments = RUNTIME.instruments
-        assert instruments is not None
-        merged = {**self._attributes, **self._result_attrs}
-        labels: dict[str, AttributeValue] = {"nativa.sandbox.tier": str(merged.get("nativa.sandbox.tier", ""))}
-        killed_by = merged.get("nativa.sandbox.killed_by")
-        if killed_by:
-            labels["nativa.sandbox.killed_by"] = str(killed_by)
-        if error_type:
-            labels[ERROR_TYPE] = error_type
-        duration = merged.get("nativa.sandbox.duration_s")
-        instruments.sandbox_duration.record(float(duration) if isinstance(duration, int | float) else elapsed, labels)
-        if error_type:
-            instruments.errors.add(1, self._metric_attributes(error_type))
+        sandbox_attributes(self.span, result)
 
 
 def sandbox_span(

@@ -1,0 +1,99 @@
+"""`nativa traces ls | show | stats` and `nativa bench tracing`: read back what runs left, and what tracing costs.
+
+They read the local JSONL store (`<data_dir>/traces`), so they work offline and with no backend running.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from nativa.cli._common import out, print_json, settings
+from nativa.errors import BadInputError
+
+traces_app = typer.Typer(
+    help="Read the traces runs left in the local store: list them, show one as a waterfall, latency statistics.",
+    no_args_is_help=True,
+)
+
+_DIR_HELP = "Trace store directory (default: <NATIVA_HOME>/data/traces)."
+
+
+def _store_dir(directory: Optional[Path]) -> Path:
+    from nativa.tracing import traces_dir
+
+    chosen = directory if directory is not None else traces_dir(settings())
+    if directory is not None and not directory.is_dir():
+        raise BadInputError(f"--dir {directory}: no such directory; give the folder that holds spans.jsonl")
+    return chosen
+
+
+@traces_app.command("ls")
+def ls(
+    limit: int = typer.Option(20, "--limit", "-n", min=1, help="How many traces to list, newest first."),
+    json_out: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+    directory: Optional[Path] = typer.Option(None, "--dir", help=_DIR_HELP),
+) -> None:
+    """List traces newest first: id, root span, duration, status, tokens."""
+    from nativa.tracing.store import TraceStore
+    from nativa.tracing.view import render_trace_list
+
+    summaries = TraceStore(_store_dir(directory)).recent(limit)
+    if json_out:
+        print_json(summaries)
+    elif not summaries:
+        out.print("no traces yet: run something (e.g. `nativa ask ...`) with tracing on, then look again")
+    else:
+        out.print(render_trace_list(summaries))
+
+
+@traces_app.command("show")
+def show(
+    trace_id: str = typer.Argument(..., help="Trace id from `nativa traces ls` (or a unique prefix)."),
+    json_out: bool = typer.Option(False, "--json", help="Print the trace's spans as JSON."),
+    directory: Optional[Path] = typer.Option(None, "--dir", help=_DIR_HELP),
+) -> None:
+    """Show one trace as a tree: a waterfall with durations, tokens and errors per span."""
+    from nativa.tracing.store import TraceStore
+    from nativa.tracing.view import render_trace
+
+    detail = TraceStore(_store_dir(directory)).get(trace_id)
+    if json_out:
+        print_json({"summary": detail.summary, "spans": detail.spans})
+    else:
+        out.print(render_trace(detail))
+
+
+@traces_app.command("stats")
+def stats(
+    since: Optional[str] = typer.Option(None, "--since", help="Only spans started this recently: 30m, 1h, 7d."),
+    json_out: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+    directory: Optional[Path] = typer.Option(None, "--dir", help=_DIR_HELP),
+) -> None:
+    """p50/p95/p99 latency, tokens and error rate per model and per tool (and per agent, sandbox tier)."""
+    from nativa.tracing.store import TraceStore, parse_since
+    from nativa.tracing.view import render_stats
+
+    since_s = parse_since(since) if since is not None else None
+    report = TraceStore(_store_dir(directory)).stats(since_s)
+    if json_out:
+        print_json(report)
+    else:
+        out.print(render_stats(report))
+
+
+def bench_tracing(
+    spans: int = typer.Option(20000, "--spans", min=100, help="Spans per measurement of the cost per span."),
+    runs: int = typer.Option(15, "--runs", min=3, help="Simulated agent runs per side (on, off), alternating."),
+    json_out: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+) -> None:
+    """Cost per span (µs) and the share of an agent run's wall time spent in tracing, on vs off in one run."""
+    from nativa.bench.tracing import render, run_tracing_bench
+
+    result = run_tracing_bench(spans=spans, runs=runs)
+    if json_out:
+        print_json(result)
+    else:
+        out.print(render(result))
