@@ -14,6 +14,7 @@ from rich.markup import escape
 from nativa import __version__
 from nativa.cli._common import err
 from nativa.cli.bench import bench_app
+from nativa.cli.code import code
 from nativa.cli.models import ask, doctor, models
 from nativa.errors import NativaError
 
@@ -42,6 +43,7 @@ def _root(
 app.command("models")(models)
 app.command("ask")(ask)
 app.command("doctor")(doctor)
+app.command("code")(code)
 app.add_typer(bench_app, name="bench")
 
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Optional
 
 import typer
+from rich.table import Table
 
-from nativa.cli._common import out, print_json, settings
+from nativa.cli._common import err, out, print_json, settings
 
 bench_app = typer.Typer(help="Benchmarks: each compares nativa with a baseline measured in the same run.",
                         no_args_is_help=True)
@@ -28,3 +30,65 @@ def bench_model(
         print_json([r.to_dict() for r in results])
     else:
         out.print(render(results))
+
+
+@bench_app.command("humaneval")
+def bench_humaneval(
+    limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Only the first N problems."),
+    attempts: int = typer.Option(3, "--attempts", min=1, max=10, help="Agent attempts per problem (K)."),
+    model: Optional[str] = typer.Option(None, "--model", "-m", help="Model to use (default: small)."),
+    compare: list[str] = typer.Option([], "--compare", help="Also run a peer on the same problems: smolagents."),
+    out_file: Optional[Path] = typer.Option(None, "--out", help="Per-problem JSONL (default: bench-results/...)."),
+    n_ctx: int = typer.Option(8192, "--n-ctx", min=2048, help="Context size for all systems (peers need room)."),
+    json_out: bool = typer.Option(False, "--json", help="Print the summaries as JSON."),
+) -> None:
+    """pass@1 after attempt 1..K on HumanEval; hidden tests run in the sandbox only for scoring."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from nativa.agent import CodeAgent
+    from nativa.bench import humaneval as he
+    from nativa.cli._runtime import open_model, open_sandbox
+    from nativa.errors import BadInputError
+
+    unknown = set(compare) - {"smolagents"}
+    if unknown:
+        raise BadInputError(f"--compare {', '.join(sorted(unknown))} is not supported; valid: smolagents")
+    cfg = settings().model_copy(update={"n_ctx": n_ctx})
+    chat_model = open_model(model, cfg)
+    sandbox = open_sandbox(cfg)
+    problems = he.load_problems(limit)
+    path = out_file or Path("bench-results") / f"humaneval-{chat_model.name}-{he.timestamp()}.jsonl"
+    agent = CodeAgent(chat_model, sandbox, max_attempts=attempts, max_tokens=cfg.max_tokens, temperature=0.0,
+                      settings=cfg)
+    summaries = []
+    systems = ["nativa"] + list(compare)
+    for system in systems:
+        done: list[he.ProblemResult] = []
+        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                      console=err, disable=json_out) as progress:
+            task = progress.add_task(f"{system}: starting", total=len(problems))
+
+            def tick(r: he.ProblemResult) -> None:
+                done.append(r)
+                he.write_jsonl(path, [r])
+                rate = sum(x.passed_after[-1] for x in done) / len(done)
+                progress.update(task, advance=1, description=f"{system}: pass@1 {rate:.1%}")
+
+            if system == "nativa":
+                results = he.run_nativa(problems, agent, sandbox, attempts=attempts, on_result=tick)
+            else:
+                from nativa.bench.compare import run_smolagents
+
+                results = run_smolagents(problems, chat_model, sandbox, max_steps=attempts,
+                                         max_tokens=cfg.max_tokens, on_result=tick)
+        summaries.append(he.summarise(system, chat_model.name, results, attempts, path))
+    if json_out:
+        print_json([s.to_dict() for s in summaries])
+        return
+    table = Table("system", "model", "problems", *[f"pass@1 after {k + 1}" for k in range(attempts)],
+                  "mean out tokens", "median s/problem", "agent overhead",
+                  title=f"HumanEval ({len(problems)} problems), per-problem results in {path}")
+    for s in summaries:
+        table.add_row(s.system, s.model, str(s.problems), *[f"{p:.1%}" for p in s.pass_at_1_after],
+                      f"{s.mean_output_tokens:.0f}", f"{s.median_wall_s:.1f}", f"{s.overhead_fraction:.2%}")
+    out.print(table)

@@ -19,7 +19,7 @@ from nativa.models.base import validate_schema
 from nativa.models import weights
 from nativa.models.weights import rich_progress
 
-MODEL_HELP = "small (embedded 0.5B), large (embedded 1.5B, extra nativa[large]), openai:<name>, or a .gguf path."
+MODEL_HELP = "small (embedded 0.5B), large (embedded 1.5B, needs the extra nativa\\[large]), openai:<name>, or a .gguf path."
 
 
 def models(

