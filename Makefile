@@ -11,7 +11,8 @@ setup:
 	@bash scripts/setup.sh
 
 demo: setup
-	$(NATIVA) ask "write a python function that reverses a string"
+	$(NATIVA) code --fix examples/broken.py
+	$(NATIVA) code "print the first 10 prime numbers, one per line"
 
 test: setup
 	$(PYTEST) -q

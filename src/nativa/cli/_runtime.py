@@ -14,7 +14,13 @@ from nativa.models.weights import rich_progress
 
 
 def open_model(name: str | None, cfg: Settings) -> ChatModel:
-    """Resolve the model and load it now, so a first-run assembly shows its progress bar here."""
+    """Resolve the model and load it now, so a first-run assembly shows its progress bar here.
+
+    Commands that use a model also start tracing, so every run leaves a trace (`nativa traces ls`).
+    """
+    from nativa import tracing
+
+    tracing.setup(cfg)
     update, close = rich_progress("assembling model weights")
     try:
         model = resolve_model(name or cfg.model, cfg, progress=update)

@@ -1,0 +1,2 @@
+result = x + 5
+print(result)
