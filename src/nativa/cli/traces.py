@@ -63,7 +63,7 @@ def show(
     if json_out:
         print_json({"summary": detail.summary, "spans": detail.spans})
     else:
-        out.print(render_trace(detail))
+        out.print(render_trace(detail, width=out.width), soft_wrap=False)
 
 
 @traces_app.command("stats")

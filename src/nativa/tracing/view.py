@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Final
 
+from rich import box
 from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
@@ -30,8 +31,21 @@ def format_ms(ms: float) -> str:
     return f"{ms / 1000:.2f} s"
 
 
+def format_window(seconds: float) -> str:
+    """3600 -> '1 h', 5400 -> '1.5 h', 90 -> '1.5 m': how `--since` windows read back."""
+    for unit, size in (("w", 604800), ("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.3g} {unit}"
+    return f"{seconds:.3g} s"
+
+
 def format_time(ns: int) -> str:
     return dt.datetime.fromtimestamp(ns / 1e9).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _short_time(ns: int) -> str:
+    moment = dt.datetime.fromtimestamp(ns / 1e9)
+    return moment.strftime("%H:%M:%S" if moment.date() == dt.date.today() else "%m-%d %H:%M")
 
 
 def _bar(span: SpanRecord, t0: int, total_ns: int, width: int) -> Text:
@@ -74,19 +88,23 @@ def _details(span: SpanRecord) -> Text:
     return out
 
 
-def _label(span: SpanRecord, depth: int, name_width: int, t0: int, total_ns: int) -> Text:
+def _label(span: SpanRecord, depth: int, name_width: int, t0: int, total_ns: int, bar_width: int) -> Text:
     name = span.name if len(span.name) <= _MAX_NAME else span.name[: _MAX_NAME - 1] + "…"
     pad = max(1, name_width - depth * _INDENT - len(name))
     label = Text(name, style="bold red" if span.is_error else "bold")
     label.append(" " * pad)
     label.append(f"{format_ms(span.duration_ms):>10} ")
-    label.append_text(_bar(span, t0, total_ns, BAR_WIDTH))
+    label.append_text(_bar(span, t0, total_ns, bar_width))
     label.append_text(_details(span))
     return label
 
 
-def render_trace(detail: TraceDetail) -> RenderableType:
-    """The trace as a tree; every span shows its duration, a waterfall bar, tokens and any error."""
+def render_trace(detail: TraceDetail, width: int | None = None) -> RenderableType:
+    """The trace as a tree; every span shows its duration, a waterfall bar, tokens and any error.
+
+    `width` (the console's) narrows the bars so name, duration and bar fit on one line; details that do not
+    fit wrap below it.
+    """
     summary = detail.summary
     children = detail.children()
     t0 = min(s.start_ns for s in detail.spans)
@@ -99,6 +117,7 @@ def render_trace(detail: TraceDetail) -> RenderableType:
         depths[s.span_id] = depth
         stack.extend((c, depth + 1) for c in children.get(s.span_id, []))
     name_width = max(min(len(s.name), _MAX_NAME) + depths.get(s.span_id, 1) * _INDENT for s in detail.spans) + 2
+    bar_width = BAR_WIDTH if width is None else max(8, min(BAR_WIDTH, width - name_width - 11 - 2))
 
     status = Text("error", style="bold red") if summary.status == "error" else Text("ok", style="bold green")
     header = Text(f"trace {summary.trace_id}  ", style="bold")
@@ -112,7 +131,7 @@ def render_trace(detail: TraceDetail) -> RenderableType:
     tree = Tree(header)
 
     def add(node: Tree, span: SpanRecord, depth: int) -> None:
-        child = node.add(_label(span, depth, name_width, t0, total_ns))
+        child = node.add(_label(span, depth, name_width, t0, total_ns, bar_width))
         for c in sorted(children.get(span.span_id, []), key=lambda s: s.start_ns):
             add(child, c, depth + 1)
 
@@ -129,48 +148,52 @@ def render_trace(detail: TraceDetail) -> RenderableType:
 
 
 def render_trace_list(summaries: list[TraceSummary]) -> Table:
-    table = Table(title="traces (newest first)", show_lines=False)
-    table.add_column("trace id", style="cyan", no_wrap=True)
+    """Ids are cut to 12 hex digits to fit 80 columns; `traces show` takes any unique prefix, `--json` has all."""
+    table = Table(title="traces (newest first)", box=box.SIMPLE_HEAD, pad_edge=False,
+                  show_edge=False, collapse_padding=True)
+    table.add_column("trace id", style="cyan", no_wrap=True, min_width=12)
     table.add_column("started", no_wrap=True)
-    table.add_column("root")
-    table.add_column("duration", justify="right")
-    table.add_column("status")
-    table.add_column("spans", justify="right")
-    table.add_column("tokens in→out", justify="right")
+    table.add_column("root", overflow="ellipsis", no_wrap=True, max_width=20)
+    table.add_column("duration", justify="right", no_wrap=True)
+    table.add_column("status", no_wrap=True)
+    table.add_column("spans", justify="right", no_wrap=True)
+    table.add_column("tokens", justify="right", no_wrap=True)
     for t in summaries:
         status = Text(t.status, style="red" if t.status == "error" else "green")
         if not t.complete:
-            status.append(" (incomplete)", style="yellow")
+            status.append("*", style="yellow")
         table.add_row(
-            t.trace_id,
-            format_time(t.start_ns),
+            t.trace_id[:12],
+            _short_time(t.start_ns),
             t.root_name,
             format_ms(t.duration_ms),
             status,
             str(t.span_count),
             f"{t.input_tokens}→{t.output_tokens}" if (t.input_tokens or t.output_tokens) else "-",
         )
+    if any(not t.complete for t in summaries):
+        table.caption = "* incomplete: the root span was not written (run still going, or it crashed)"
     return table
 
 
 def render_stats(report: StatsReport) -> Table:
-    window = f"last {format_ms(report.since_s * 1000)}" if report.since_s else "all time"
-    table = Table(title=f"trace statistics, {window}: {report.traces} traces, {report.spans} spans")
-    for column, justify in [
-        ("kind", "left"), ("name", "left"), ("calls", "right"), ("p50", "right"), ("p95", "right"),
-        ("p99", "right"), ("tokens in→out", "right"), ("errors", "right"), ("error rate", "right"),
-    ]:
-        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+    window = f"last {format_window(report.since_s)}" if report.since_s else "all time"
+    table = Table(title=f"{window}: {report.traces} traces, {report.spans} spans; latency in ms",
+                  box=box.SIMPLE_HEAD, pad_edge=False,
+                  show_edge=False, collapse_padding=True)
+    table.add_column("kind", no_wrap=True)
+    table.add_column("name", overflow="ellipsis", no_wrap=True, max_width=22)
+    for column in ("calls", "p50", "p95", "p99", "tokens", "errors"):
+        table.add_column(column, justify="right", no_wrap=True)
     for r in report.rows:
         table.add_row(
             r.kind,
             r.name,
             str(r.count),
-            format_ms(r.p50_ms),
-            format_ms(r.p95_ms),
-            format_ms(r.p99_ms),
+            f"{r.p50_ms:.1f}",
+            f"{r.p95_ms:.1f}",
+            f"{r.p99_ms:.1f}",
             f"{r.input_tokens}→{r.output_tokens}" if (r.input_tokens or r.output_tokens) else "-",
-            str(r.errors),
-            Text(f"{r.error_rate:.1%}", style="red" if r.errors else ""),
+            Text(f"{r.errors} ({r.error_rate:.0%})", style="red" if r.errors else ""),
         )
     return table
