@@ -1,0 +1,87 @@
+"""Metrics derived from spans: GenAI token and duration histograms, sandbox duration, errors, Prometheus text."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+from opentelemetry.sdk.metrics.export import HistogramDataPoint, InMemoryMetricReader
+
+from nativa import tracing
+
+Recorded = Any
+
+
+def _points(reader: InMemoryMetricReader) -> dict[str, list[Any]]:
+    data = reader.get_metrics_data()
+    out: dict[str, list[Any]] = {}
+    assert data is not None
+    for rm in data.resource_metrics:
+        for sm in rm.scope_metrics:
+            for metric in sm.metrics:
+                out[metric.name] = list(metric.data.data_points)
+    return out
+
+
+def _run() -> None:
+    for tokens_in, tokens_out in ((100, 20), (50, 5)):
+        with tracing.model_span(model="small", provider="llama.cpp") as ms:
+            ms.first_token()
+            ms.set_result(input_tokens=tokens_in, output_tokens=tokens_out)
+    with pytest.raises(TimeoutError):
+        with tracing.model_span(model="small", provider="llama.cpp"):
+            raise TimeoutError("no answer")
+    with tracing.sandbox_span("A") as sb:
+        sb.set_result({"tier": "A", "duration_s": 2.5, "exit_code": 0})
+    with pytest.raises(PermissionError):
+        with tracing.tool_span("http"):
+            raise PermissionError("blocked address")
+
+
+def test_token_usage_and_durations(recorded: Recorded) -> None:
+    _run()
+    tracing.force_flush()
+    state = tracing.state()
+    assert state is not None
+    tracing.prometheus_text()  # flushes the span-to-metric processor
+    points = _points(state.metric_reader)
+
+    usage = {p.attributes["gen_ai.token.type"]: p for p in points["gen_ai.client.token.usage"]}
+    assert (usage["input"].sum, usage["input"].count) == (150, 2)
+    assert (usage["output"].sum, usage["output"].count) == (25, 2)
+    assert usage["input"].attributes["gen_ai.request.model"] == "small"
+    assert usage["input"].attributes["gen_ai.provider.name"] == "llama.cpp"
+
+    durations = points["gen_ai.client.operation.duration"]
+    ok = [p for p in durations if "error.type" not in p.attributes]
+    failed = [p for p in durations if p.attributes.get("error.type") == "TimeoutError"]
+    assert ok[0].count == 2 and failed[0].count == 1
+    assert points["gen_ai.client.operation.time_to_first_chunk"][0].count == 2
+
+    (sandbox,) = points["nativa.sandbox.duration"]
+    assert isinstance(sandbox, HistogramDataPoint)
+    assert sandbox.sum == pytest.approx(2.5)  # the sandbox's own measured duration, not the span's
+    assert sandbox.attributes["nativa.sandbox.tier"] == "A"
+
+    errors = {(p.attributes["nativa.operation"], p.attributes["error.type"]): p.value for p in points["nativa.errors"]}
+    assert errors == {("chat", "TimeoutError"): 1, ("execute_tool", "PermissionError"): 1}
+
+
+def test_prometheus_text(recorded: Recorded) -> None:
+    _run()
+    text = tracing.prometheus_text()
+    assert "# TYPE gen_ai_client_token_usage_tokens histogram" in text
+    assert re.search(r'gen_ai_client_token_usage_tokens_sum\{[^}]*gen_ai_token_type="input"[^}]*\} 150', text)
+    assert 'nativa_errors_total{nativa_operation="chat",error_type="TimeoutError"} 1' in text
+    # buckets are cumulative and end at +Inf with the count
+    buckets = re.findall(r'nativa_sandbox_duration_seconds_bucket\{[^}]*le="([^"]+)"\} (\d+)', text)
+    counts = [int(c) for _, c in buckets]
+    assert counts == sorted(counts) and buckets[-1] == ("+Inf", "1")
+    assert buckets[[le for le, _ in buckets].index("2.5")][1] == "1"
+    assert buckets[[le for le, _ in buckets].index("1.0")][1] == "0"
+
+
+def test_no_metrics_without_setup() -> None:
+    tracing.shutdown()
+    assert tracing.prometheus_text() == ""
