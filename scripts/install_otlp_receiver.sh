@@ -16,7 +16,7 @@ VENV="${NATIVA_PHOENIX_VENV:-${HOME}/.cache/nativa/phoenix-venv}"
 PYTHON="${PYTHON:-python3.11}"
 command -v "$PYTHON" >/dev/null 2>&1 || PYTHON=python3
 
-if [ -x "$VENV/bin/phoenix" ] && "$VENV/bin/python" -c "import phoenix, importlib.metadata as m; \
+if [ -x "$VENV/bin/phoenix" ] && "$VENV/bin/python" -c "import importlib.metadata as m; \
 assert m.version('arize-phoenix') == '$PHOENIX_VERSION'" >/dev/null 2>&1; then
     echo "install_otlp_receiver: arize-phoenix $PHOENIX_VERSION already in $VENV"
     exit 0
@@ -26,6 +26,8 @@ echo "install_otlp_receiver: installing arize-phoenix $PHOENIX_VERSION into $VEN
 rm -rf "$VENV"
 mkdir -p "$(dirname "$VENV")"
 "$PYTHON" -m venv "$VENV"
-"$VENV/bin/python" -m pip install --quiet --upgrade pip
-"$VENV/bin/python" -m pip install --quiet "arize-phoenix==$PHOENIX_VERSION"
+# pip warns once per package about index locations it skips; keep the log to what matters.
+quiet() { "$@" 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2); }
+quiet "$VENV/bin/python" -m pip install --quiet --upgrade pip
+quiet "$VENV/bin/python" -m pip install --quiet "arize-phoenix==$PHOENIX_VERSION"
 "$VENV/bin/python" -c "import phoenix; print('install_otlp_receiver: phoenix', phoenix.__version__, 'ok')"
