@@ -1,0 +1,180 @@
+"""Host-side bookkeeping shared by all sandboxes of all nativa processes: runtime dir, uid leases, sweeping.
+
+Sandboxes run at the same time must not share a uid (RLIMIT_NPROC counts per uid, and a process may
+signal any other of its uid), so each takes a *lease* on one uid of a private range: an exclusive `flock`
+on `<runtime>/uids/<uid>.lock`. The kernel drops the lock when its holder dies, however it dies, so a
+lease can never leak; a free lock whose uid still has processes marks leftovers of a killed host, which
+`sweep()` kills. Likewise, work dirs and cgroups are named `sb-<host pid>-...`, and those of dead host pids
+are removed by the first sandbox a later process creates.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import itertools
+import os
+import shutil
+import signal
+import tempfile
+import threading
+from pathlib import Path
+
+from nativa.errors import SandboxError
+from nativa.sandbox import cgroups
+
+UID_BASE = 1_600_000_000
+"""First uid of the private range: far above distribution users and the usual subuid ranges."""
+UID_SLOTS = 1024
+
+_counter = itertools.count()
+_swept = False
+_sweep_lock = threading.Lock()
+
+
+def runtime_dir(override: str | os.PathLike[str] | None = None) -> Path:
+    """`/run/nativa` as root, else `$XDG_RUNTIME_DIR/nativa` or `<tmp>/nativa-<uid>`; made 0755, root-owned."""
+    if override:
+        path = Path(override)
+    elif os.geteuid() == 0:
+        path = Path("/run/nativa")
+    elif os.environ.get("XDG_RUNTIME_DIR"):
+        path = Path(os.environ["XDG_RUNTIME_DIR"]) / "nativa"
+    else:
+        path = Path(tempfile.gettempdir()) / f"nativa-{os.geteuid()}"
+    for sub in ("", "uids", "work"):
+        d = path / sub
+        d.mkdir(mode=0o755, parents=True, exist_ok=True)
+        os.chmod(d, 0o755)  # not world-writable, but traversable by the sandbox uids (tier B work dirs)
+    return path
+
+
+def unique_name() -> str:
+    """`sb-<pid>-<n>`: the pid tells a sweeper whether the owner is still alive."""
+    return f"sb-{os.getpid()}-{next(_counter)}"
+
+
+def owner_alive(name: str) -> bool:
+    parts = name.split("-")
+    if len(parts) < 3 or parts[0] != "sb" or not parts[1].isdigit():
+        return True  # not ours: leave it alone
+    pid = int(parts[1])
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class UidLease:
+    """An exclusive claim on one sandbox uid, held by an open, flocked file until `release()`."""
+
+    def __init__(self, uid: int, fd: int) -> None:
+        self.uid = uid
+        self._fd: int | None = fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # closing drops the flock
+            self._fd = None
+
+
+_next_slot = itertools.count()
+
+
+def lease_uid(root: Path) -> UidLease:
+    """Take the next free uid of the range (round-robin, so a just-freed uid is not reused at once)."""
+    start = next(_next_slot) + os.getpid()
+    for i in range(UID_SLOTS):
+        uid = UID_BASE + (start + i) % UID_SLOTS
+        fd = os.open(root / "uids" / f"{uid}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            continue
+        return UidLease(uid, fd)
+    raise SandboxError(f"all {UID_SLOTS} sandbox uids ({UID_BASE}..{UID_BASE + UID_SLOTS - 1}) are in use")
+
+
+def uid_processes(uids: set[int] | range) -> dict[int, int]:
+    """pid -> uid of every process whose real uid is in `uids` (a /proc scan, ~1 ms)."""
+    found: dict[int, int] = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            uid = os.stat(entry.path).st_uid
+        except OSError:
+            continue
+        if uid in uids and not _is_zombie(entry.path):
+            found[int(entry.name)] = uid
+    return found
+
+
+def _is_zombie(proc_path: str) -> bool:
+    """A zombie is already dead (it only waits for init to reap it): not a leftover, and unkillable."""
+    try:
+        with open(proc_path + "/stat", "rb") as fh:
+            stat = fh.read()
+    except OSError:
+        return True  # gone already
+    return stat[stat.rfind(b")") + 2: stat.rfind(b")") + 3] in (b"Z", b"X")
+
+
+def kill_uid(uid: int, rounds: int = 50) -> None:
+    """SIGKILL every process of `uid` until none is left (tiers without a pid namespace need this)."""
+    import time
+
+    for _ in range(rounds):
+        pids = uid_processes({uid})
+        if not pids:
+            return
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+        time.sleep(0.002)
+
+
+def sweep(root: Path, support: cgroups.CgroupSupport | None) -> dict[str, int]:
+    """Remove what killed hosts left behind: processes on free uids, work dirs and cgroups of dead pids."""
+    stats = {"processes": 0, "work_dirs": 0, "cgroups": 0}
+    if os.geteuid() == 0:
+        for pid, uid in uid_processes(range(UID_BASE, UID_BASE + UID_SLOTS)).items():
+            fd = os.open(root / "uids" / f"{uid}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                continue  # a live sandbox holds this uid
+            else:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+                    stats["processes"] += 1
+            finally:
+                os.close(fd)
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(root / "work"):
+            if entry.name.startswith("sb-") and not owner_alive(entry.name):
+                shutil.rmtree(entry.path, ignore_errors=True)
+                stats["work_dirs"] += 1
+    if support is not None:
+        for parent in dict.fromkeys(p for p in (support.memory, support.pids) if p):
+            with contextlib.suppress(OSError):
+                for entry in os.scandir(parent):
+                    stale = entry.is_dir() and entry.name.startswith("sb-") and not owner_alive(entry.name)
+                    if stale and cgroups.remove_cgroup_dirs([Path(entry.path)]):
+                        stats["cgroups"] += 1
+    return stats
+
+
+def sweep_once(root: Path, support: cgroups.CgroupSupport | None) -> None:
+    """Sweep on the first sandbox of this process only: later ones would find nothing new."""
+    global _swept
+    with _sweep_lock:
+        if not _swept:
+            _swept = True
+            sweep(root, support)

@@ -1,0 +1,437 @@
+"""One sandboxed runner process, from spawn to complete cleanup, and the host's side of its I/O.
+
+A worker owns everything one sandbox holds on the host: a uid lease, its cgroups, four pipes, a pidfd,
+and (tiers B and weak, which have no private tmpfs) a work dir. `execute` sends one request and reads
+stdout, stderr and the result channel incrementally until the runner reports `done`, the process exits,
+the wall-clock deadline passes or an output cap is crossed, killing the whole sandbox in the last two
+cases. `close` leaves nothing behind: no process of its uid, no cgroup, no directory, no fd.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import select
+import selectors
+import shutil
+import signal
+import subprocess
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from nativa.errors import SandboxError
+from nativa.sandbox import _runtime, bwrap, cgroups, seccomp
+from nativa.sandbox.bwrap import Interpreter
+from nativa.sandbox.limits import Limits
+from nativa.sandbox.probe import ProbeReport, Tier
+
+_RUNNER_PATH = str(Path(__file__).with_name("_runner.py"))
+_LANDLOCK_PATH = str(Path(__file__).with_name("landlock.py"))
+_READ_CHUNK = 65536
+STARTUP_TIMEOUT_S = 30.0
+_OOM_CHECK_S = 0.05
+
+
+@dataclass
+class HostContext:
+    """Per-process host facts a worker needs beyond the probe report (cached; see `host_context`)."""
+
+    root: Path
+    cgroups: cgroups.CgroupSupport
+
+
+_ctx_lock = threading.Lock()
+_contexts: dict[str, HostContext] = {}
+
+
+def host_context(runtime_dir: str | os.PathLike[str] | None = None) -> HostContext:
+    key = str(runtime_dir or "")
+    with _ctx_lock:
+        if key not in _contexts:
+            root = _runtime.runtime_dir(runtime_dir)
+            support = cgroups.detect()
+            _runtime.sweep_once(root, support)
+            _contexts[key] = HostContext(root=root, cgroups=support)
+        return _contexts[key]
+
+
+@dataclass
+class SpawnSpec:
+    """What is fixed when a sandbox starts (limits can tighten per request, these cannot change)."""
+
+    tier: Tier
+    mode: str  # "oneshot" | "session"
+    allow_network: bool
+    limits: Limits
+    site_packages: tuple[str, ...] = ()
+
+
+@dataclass
+class RawOutcome:
+    """What the host observed during one request, before it becomes a `RunResult`."""
+
+    done: dict[str, Any] | None = None
+    stdout: bytes = b""
+    stderr: bytes = b""
+    stdout_truncated: bool = False
+    stderr_truncated: bool = False
+    killed_by: str | None = None
+    exit_status: int | None = None
+    oom_killed: bool = False
+    duration_s: float = 0.0
+    notes: list[str] = field(default_factory=list)
+
+
+def _minimal_env(home: str, tmp: str) -> dict[str, str]:
+    """The whole environment of sandboxed code: nothing of the host's (no keys, tokens, proxies)."""
+    return {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": home, "TMPDIR": tmp, "LANG": "C.UTF-8",
+            "USER": "sandbox", "LOGNAME": "sandbox", "PYTHONDONTWRITEBYTECODE": "1", "PYTHONUTF8": "1"}
+
+
+class Worker:
+    """A started sandbox; not thread-safe (a session or a pool serialises its use)."""
+
+    def __init__(self, report: ProbeReport, spec: SpawnSpec, ctx: HostContext) -> None:
+        self.report = report
+        self.spec = spec
+        self.ctx = ctx
+        self.name = _runtime.unique_name()
+        self.lease: _runtime.UidLease | None = None
+        self.cgroup: cgroups.SandboxCgroup | None = None
+        self.work_dir: Path | None = None
+        self.proc: subprocess.Popen[bytes] | None = None
+        self._fds: dict[str, int] = {}
+        self.dead = False
+        self.closed = False
+        self.spawned_at = time.monotonic()
+        try:
+            self._spawn()
+        except BaseException:
+            self.close()
+            raise
+
+    # -- start ------------------------------------------------------------------------------------
+    def _spawn(self) -> None:
+        spec, report = self.spec, self.report
+        is_root = report.is_root
+        uid = None
+        if is_root:
+            self.lease = _runtime.lease_uid(self.ctx.root)
+            uid = self.lease.uid
+        if self.ctx.cgroups.memory or self.ctx.cgroups.pids:
+            self.cgroup = cgroups.SandboxCgroup(self.ctx.cgroups, self.name, memory_bytes=spec.limits.memory_bytes,
+                                                max_pids=spec.limits.max_processes + 8)
+        ctl_r, ctl_w = os.pipe()
+        res_r, res_w = os.pipe()
+        out_r, out_w = os.pipe()
+        err_r, err_w = os.pipe()
+        self._fds = {"ctl": ctl_w, "res": res_r, "out": out_r, "err": err_r}
+        child_fds = [ctl_r, res_w, out_w, err_w]
+        cg_fds = self.cgroup.join_fds() if self.cgroup else []
+        child_fds += cg_fds
+        allow_net = spec.allow_network
+        bpf = seccomp.bpf_program(allow_network=allow_net) if report.seccomp else b""
+        sc_fd = seccomp.program_fd(bpf) if bpf else None
+        if sc_fd is not None:
+            child_fds.append(sc_fd)
+        boot: dict[str, Any] = {"mode": spec.mode, "ctl": ctl_r, "res": res_w, "cg": cg_fds,
+                                "path": list(spec.site_packages)}
+        try:
+            if spec.tier == "A":
+                interp = Interpreter(**report.interpreter)
+                boot["work"] = bwrap.INSIDE_WORK
+                argv = bwrap.build_argv(
+                    interp=interp, runner_host_path=_RUNNER_PATH, boot=json.dumps(boot), uid=uid or 0,
+                    is_root=is_root, seccomp_fd=sc_fd if sc_fd is not None else -1, allow_network=allow_net,
+                    tmpfs_bytes=spec.limits.max_file_mb * 1024 * 1024, extra_ro=spec.site_packages,
+                    env=_minimal_env(bwrap.INSIDE_WORK, "/tmp"))
+                env = {"PATH": "/usr/bin:/bin"}
+                cwd = "/"
+            else:
+                argv, env, cwd = self._confined_argv(boot, uid, sc_fd)
+            for fd in (out_r, err_r, res_r, ctl_w):
+                os.set_blocking(fd, False)
+            self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out_w, stderr=err_w,
+                                         pass_fds=[ctl_r, res_w, *cg_fds] + ([sc_fd] if sc_fd is not None else []),
+                                         env=env, cwd=cwd, start_new_session=True)
+            self._fds["pid"] = os.pidfd_open(self.proc.pid)
+        finally:
+            for fd in child_fds:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+
+    def _confined_argv(self, boot: dict[str, Any], uid: int | None, sc_fd: int | None
+                       ) -> tuple[list[str], dict[str, str], str]:
+        """Tiers B and weak: a plain process that confines itself (landlock.py) before reading a request."""
+        spec, report = self.spec, self.report
+        ib = report.interpreter_b
+        interp = Interpreter(**ib) if ib else Interpreter(**report.interpreter)
+        base = self.ctx.root / "work" / self.name
+        work, tmp = base / "work", base / "tmp"
+        for d in (base, work, tmp):
+            d.mkdir(mode=0o700 if d is not base else 0o755)
+        os.chmod(base, 0o755)
+        if uid is not None:
+            for d in (work, tmp):
+                os.chown(d, uid, uid)
+        self.work_dir = base
+        ro = ["/usr", "/bin", "/sbin", "/lib", "/lib64", interp.prefix, "/etc/ld.so.cache", "/etc/localtime"]
+        ro += list(spec.site_packages)
+        if spec.allow_network:
+            ro += list(bwrap._NETWORK_ETC)
+        confine: dict[str, Any] = {
+            "uid": uid if (uid is not None and ib is not None) else None, "gid": uid, "host_pid": os.getpid(),
+            "landlock": spec.tier == "B", "ro": ro, "rw": [str(work), str(tmp)],
+            "rw_files": ["/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom"],
+            "deny_tcp": not spec.allow_network, "seccomp_fd": sc_fd,
+        }
+        boot.update(work=str(work), confine=confine, landlock_path=_LANDLOCK_PATH)
+        argv = bwrap.interpreter_argv(interp, _RUNNER_PATH, json.dumps(boot))
+        return argv, _minimal_env(str(work), str(tmp)), str(work)
+
+    # -- run --------------------------------------------------------------------------------------
+    def alive(self) -> bool:
+        return not self.dead and self.proc is not None and self.proc.poll() is None
+
+    def execute(self, request: dict[str, Any], *, timeout_s: float, max_output_bytes: int,
+                max_result_bytes: int) -> RawOutcome:
+        """Send one request and watch it to its end; raises SandboxError if the sandbox never started."""
+        if self.dead or self.proc is None:
+            raise SandboxError("this sandbox has already ended")
+        payload = memoryview((json.dumps(request, separators=(",", ":")) + "\n").encode())
+        fds = self._fds
+        raw = RawOutcome()
+        bufs = {"out": bytearray(), "err": bytearray()}
+        trunc = {"out": False, "err": False}
+        res_buf = bytearray()
+        oom_base = self.cgroup.oom_kills() if self.cgroup else 0
+        sel = selectors.DefaultSelector()
+        for tag in ("out", "err", "res", "pid"):
+            sel.register(fds[tag], selectors.EVENT_READ, tag)
+        sel.register(fds["ctl"], selectors.EVENT_WRITE, "ctl")
+        t0 = time.monotonic()
+        started: float | None = None
+        deadline = t0 + STARTUP_TIMEOUT_S
+        exited = False
+        next_oom_check = t0 + _OOM_CHECK_S
+        try:
+            while raw.done is None and not exited and raw.killed_by is None:
+                now = time.monotonic()
+                if now >= deadline:
+                    if started is None:
+                        self.kill()
+                        raise SandboxError(f"the sandbox did not start within {STARTUP_TIMEOUT_S:.0f} s")
+                    raw.killed_by = "timeout"
+                    break
+                if self.cgroup is not None and now >= next_oom_check:
+                    # The cgroup's OOM killer picks a victim and lets the rest run on in a broken state;
+                    # the sandbox as a whole hit its ceiling, so end it and say so.
+                    next_oom_check = now + _OOM_CHECK_S
+                    if self.cgroup.oom_kills() > oom_base:
+                        raw.killed_by = "memory"
+                        break
+                wait = deadline - now
+                if self.cgroup is not None:
+                    wait = min(wait, max(next_oom_check - now, 0.0))
+                for key, _ in sel.select(wait):
+                    tag = key.data
+                    if tag == "ctl":
+                        try:
+                            n = os.write(fds["ctl"], payload)
+                        except BlockingIOError:
+                            continue
+                        except BrokenPipeError:
+                            sel.unregister(fds["ctl"])
+                            continue
+                        payload = payload[n:]
+                        if not payload:
+                            sel.unregister(fds["ctl"])
+                    elif tag in ("out", "err"):
+                        chunk = _read(fds[tag])
+                        if chunk is None:
+                            continue
+                        if not chunk:
+                            sel.unregister(fds[tag])
+                            continue
+                        if _append_capped(bufs[tag], chunk, max_output_bytes):
+                            trunc[tag] = True
+                            raw.killed_by = "output"
+                    elif tag == "res":
+                        chunk = _read(fds["res"])
+                        if chunk is None:
+                            continue
+                        if not chunk:
+                            sel.unregister(fds["res"])
+                            continue
+                        res_buf += chunk
+                        if len(res_buf) > max_result_bytes:
+                            raw.killed_by = "output"
+                            raw.notes.append("result channel overflow")
+                            break
+                        while b"\n" in res_buf:
+                            line, _, rest = bytes(res_buf).partition(b"\n")
+                            res_buf[:] = rest
+                            msg = _parse(line)
+                            if msg.get("e") == "started" and started is None:
+                                started = time.monotonic()
+                                deadline = started + timeout_s
+                            elif msg.get("e") == "done" and started is not None:
+                                raw.done = msg
+                    elif tag == "pid":
+                        exited = True
+        finally:
+            sel.close()
+        raw.duration_s = time.monotonic() - (started or t0)
+        if raw.killed_by is not None:
+            self.kill()
+        elif exited:
+            self.dead = True
+            if started is None:
+                status = self.proc.wait()
+                tail = bytes(bufs["err"][-2000:]).decode("utf-8", "replace").strip()
+                self._drain(bufs, trunc, max_output_bytes, until_eof=True)
+                tail = bytes(bufs["err"][-2000:]).decode("utf-8", "replace").strip() or tail
+                raise SandboxError(f"the sandbox failed to start (exit status {status}): {tail or 'no output'}")
+            self._reap_leftovers()
+        if raw.done is None or raw.killed_by is not None:
+            self._drain(bufs, trunc, max_output_bytes, until_eof=True)
+            if self.proc.poll() is None and raw.killed_by is None:
+                self.kill()
+            raw.exit_status = self.proc.wait() if self.dead else None
+        else:
+            self._drain(bufs, trunc, max_output_bytes, until_eof=False)
+        if self.cgroup is not None and self.cgroup.oom_kills() > oom_base:
+            raw.oom_killed = True
+        raw.stdout, raw.stderr = bytes(bufs["out"]), bytes(bufs["err"])
+        raw.stdout_truncated, raw.stderr_truncated = trunc["out"], trunc["err"]
+        return raw
+
+    def _drain(self, bufs: dict[str, bytearray], trunc: dict[str, bool], cap: int, *, until_eof: bool) -> None:
+        """Collect what the pipes still hold: all of it up to EOF after an exit or kill, else what is buffered."""
+        deadline = time.monotonic() + (2.0 if until_eof else 0.0)
+        open_tags = ["out", "err"]
+        while open_tags:
+            for tag in list(open_tags):
+                fd = self._fds[tag]
+                chunk = _read(fd)
+                if chunk is None:
+                    if not until_eof:
+                        open_tags.remove(tag)
+                    continue
+                if not chunk:
+                    open_tags.remove(tag)
+                    continue
+                if _append_capped(bufs[tag], chunk, cap):
+                    trunc[tag] = True
+            if open_tags:
+                if time.monotonic() > deadline:
+                    break
+                if until_eof:
+                    time.sleep(0.001)
+
+    # -- stop -------------------------------------------------------------------------------------
+    def kill(self) -> None:
+        """SIGKILL the whole sandbox: bwrap (whose pid namespace dies with it), its cgroup, its uid."""
+        self.dead = True
+        if self.proc is not None and self.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                if self.spec.tier == "A":
+                    os.kill(self.proc.pid, signal.SIGKILL)
+                else:
+                    os.killpg(self.proc.pid, signal.SIGKILL)
+        self._reap_leftovers()
+
+    def _reap_leftovers(self) -> None:
+        if self.cgroup is not None:
+            self.cgroup.kill_all()
+        if self.lease is not None and self.spec.tier != "A":
+            _runtime.kill_uid(self.lease.uid)
+        if self.proc is not None and self.spec.tier != "A":
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+
+    def _wait_exit(self, timeout_s: float) -> bool:
+        """Wait on the pidfd (no sleep-polling: this is on the path of every one-shot run)."""
+        assert self.proc is not None
+        if self.proc.poll() is not None:
+            return True
+        pidfd = self._fds.get("pid")
+        if pidfd is not None:
+            poller = select.poll()
+            poller.register(pidfd, select.POLLIN)
+            poller.poll(int(timeout_s * 1000))
+        else:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.proc.wait(timeout=timeout_s)
+        return self.proc.poll() is not None
+
+    def close(self) -> None:
+        """End the sandbox and remove every trace of it (idempotent)."""
+        if self.closed:
+            return
+        self.closed = True
+        ctl = self._fds.pop("ctl", None)
+        if ctl is not None:
+            os.close(ctl)  # a session runner reads EOF and exits
+        if self.proc is not None and not self._wait_exit(0.5 if not self.dead else 2.0):
+            self.kill()
+            self.proc.wait()
+        self.dead = True
+        self._reap_leftovers()
+        if self.cgroup is not None:
+            self.cgroup.remove()
+        for fd in self._fds.values():
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        self._fds.clear()
+        if self.work_dir is not None:
+            shutil.rmtree(self.work_dir, ignore_errors=True)
+        if self.lease is not None:
+            self.lease.release()
+
+
+def _read(fd: int) -> bytes | None:
+    """One non-blocking read: None when nothing is there yet, b"" at end of file."""
+    try:
+        return os.read(fd, _READ_CHUNK)
+    except BlockingIOError:
+        return None
+
+
+def _append_capped(buf: bytearray, chunk: bytes, cap: int) -> bool:
+    """Keep at most `cap` bytes in `buf`; True when `chunk` did not fit (the stream is over its cap)."""
+    room = cap - len(buf)
+    if len(chunk) <= room:
+        buf += chunk
+        return False
+    if room > 0:
+        buf += chunk[:room]
+    return True
+
+
+def _parse(line: bytes) -> dict[str, Any]:
+    try:
+        msg = json.loads(line)
+    except (ValueError, UnicodeDecodeError):
+        return {}
+    return msg if isinstance(msg, dict) else {}
+
+
+def trial_run(report: ProbeReport, tier: Tier, code: str) -> str:
+    """Run `code` once in `tier` with default limits and return its stdout (the probe's check)."""
+    limits = Limits()
+    worker = Worker(report, SpawnSpec(tier=tier, mode="oneshot", allow_network=False, limits=limits),
+                    host_context())
+    try:
+        raw = worker.execute({"code": code, "limits": limits.runner_limits(), "max_files_out": 0},
+                             timeout_s=10.0, max_output_bytes=100_000, max_result_bytes=1_000_000)
+    finally:
+        worker.close()
+    if raw.done is None or not raw.done.get("ok"):
+        detail = (raw.done or {}).get("error_message") or raw.stderr.decode("utf-8", "replace")[-500:]
+        raise SandboxError(f"trial run failed: {detail or raw.killed_by or raw.exit_status}")
+    return raw.stdout.decode("utf-8", "replace")
