@@ -1,10 +1,12 @@
-"""`nativa bench tracing`: what tracing costs, per span and as a share of an agent run, on vs off in one run.
+"""`nativa bench tracing`: what tracing costs, per span and as a share of an agent run, on vs off in one
+run.
 
-Tracing is switched with `tracing.suspended()` inside one process, so both sides share the interpreter, caches
-and machine load; runs alternate on/off so drift hits both alike. The agent run is simulated (the agent is
-written elsewhere) with real work in place of sleeps: CPU work for the model, a real child process for the
-sandbox. It is deliberately much shorter than a real run (a real model call takes seconds), so the share it
-reports is an upper bound. `measure_run_overhead` takes any callable: point it at the real agent when it exists.
+Tracing is switched with `tracing.suspended()` inside one process, so both sides share the interpreter,
+caches and machine load; runs alternate on/off so drift hits both alike. The agent run is simulated (the
+agent is written elsewhere) with real work in place of sleeps: CPU work for the model, a real child process
+for the sandbox. It is deliberately much shorter than a real run (a real model call takes seconds), so the
+share it reports is an upper bound. `measure_run_overhead` takes any callable: point it at the real agent
+when it exists.
 """
 
 from __future__ import annotations
@@ -94,8 +96,14 @@ def _loop_span(n: int) -> None:
 
 def _loop_model_span(n: int) -> None:
     for _ in range(n):
-        with tracing.model_span(model="qwen2.5-coder-0.5b", provider="llama.cpp", temperature=0.0, max_tokens=256,
-                                prompt_file="code_agent.yaml", prompt_hash="0" * 64) as ms:
+        with tracing.model_span(
+            model="qwen2.5-coder-0.5b",
+            provider="llama.cpp",
+            temperature=0.0,
+            max_tokens=256,
+            prompt_file="code_agent.yaml",
+            prompt_hash="0" * 64,
+        ) as ms:
             ms.first_token()
             ms.set_result(input_tokens=120, output_tokens=40, finish_reasons=["stop"])
 
@@ -127,8 +135,9 @@ def measure_span_cost(kind: str, body: Callable[[int], None], n: int) -> SpanCos
     with tracing.suspended():
         off, _ = _time_chunks(body, n, flush=False)
     hot, total = _time_chunks(body, n, flush=True)
-    return SpanCost(kind=kind, spans=n, on_us=hot / n * 1e6, on_with_export_us=total / n * 1e6,
-                    off_us=off / n * 1e6)
+    return SpanCost(
+        kind=kind, spans=n, on_us=hot / n * 1e6, on_with_export_us=total / n * 1e6, off_us=off / n * 1e6
+    )
 
 
 def measure_run_overhead(
@@ -139,7 +148,9 @@ def measure_run_overhead(
     `span_cost_us` (export included) turns the span count into the estimated share; measured here when None.
     """
     if tracing.state() is None:
-        raise ConfigError("measure_run_overhead needs tracing set up: call nativa.tracing.setup(settings) first")
+        raise ConfigError(
+            "measure_run_overhead needs tracing set up: call nativa.tracing.setup(settings) first"
+        )
     if repeats < 1:
         raise ConfigError(f"repeats={repeats}: measure at least one run per side")
     counter = _CountingProcessor()
@@ -152,7 +163,7 @@ def measure_run_overhead(
     on: list[float] = []
     off: list[float] = []
     for i in range(repeats):
-        for side in (("on", "off") if i % 2 == 0 else ("off", "on")):
+        for side in ("on", "off") if i % 2 == 0 else ("off", "on"):
             t0 = time.perf_counter()
             if side == "on":
                 run()
@@ -197,8 +208,14 @@ def simulated_agent_run(attempts: int = 3, model_rounds: int = 20000, tokens: in
     with tracing.agent_span("bench_agent", model="qwen2.5-coder-0.5b", provider="llama.cpp"):
         for n in range(1, attempts + 1):
             with tracing.attempt_span(n):
-                with tracing.model_span(model="qwen2.5-coder-0.5b", provider="llama.cpp", temperature=0.0,
-                                        max_tokens=256, prompt_file="code_agent.yaml", prompt_hash="0" * 64) as ms:
+                with tracing.model_span(
+                    model="qwen2.5-coder-0.5b",
+                    provider="llama.cpp",
+                    temperature=0.0,
+                    max_tokens=256,
+                    prompt_file="code_agent.yaml",
+                    prompt_hash="0" * 64,
+                ) as ms:
                     ms.set_input_messages([{"role": "user", "content": "write fizzbuzz"}])
                     per_token = max(1, model_rounds // tokens)
                     for _ in range(tokens):
@@ -207,10 +224,19 @@ def simulated_agent_run(attempts: int = 3, model_rounds: int = 20000, tokens: in
                     ms.set_result(input_tokens=120, output_tokens=tokens, finish_reasons=["stop"])
                 with tracing.sandbox_span("A") as sb:
                     t0 = time.perf_counter()
-                    proc = subprocess.run([sys.executable, "-S", "-c", "print(sum(range(1000)))"],
-                                          capture_output=True, check=False)
-                    sb.set_result({"tier": "A", "duration_s": time.perf_counter() - t0,
-                                   "exit_code": proc.returncode, "layers": ["bwrap", "seccomp", "rlimits"]})
+                    proc = subprocess.run(
+                        [sys.executable, "-S", "-c", "print(sum(range(1000)))"],
+                        capture_output=True,
+                        check=False,
+                    )
+                    sb.set_result(
+                        {
+                            "tier": "A",
+                            "duration_s": time.perf_counter() - t0,
+                            "exit_code": proc.returncode,
+                            "layers": ["bwrap", "seccomp", "rlimits"],
+                        }
+                    )
                 with tracing.tool_span("python"):
                     _cpu_work(per_token)
 
@@ -224,20 +250,28 @@ def run_tracing_bench(spans: int = 20000, runs: int = 15, model_work_s: float = 
         with tempfile.TemporaryDirectory(prefix="nativa-bench-tracing-") as home:
             tracing.setup(Settings(home=Path(home)), exporters=["jsonl"])
             try:
-                costs = [measure_span_cost("span (empty)", _loop_span, spans),
-                         measure_span_cost("model span (GenAI attrs + metrics)", _loop_model_span, spans)]
+                costs = [
+                    measure_span_cost("span (empty)", _loop_span, spans),
+                    measure_span_cost("model span (GenAI attrs + metrics)", _loop_model_span, spans),
+                ]
                 rounds = calibrate_rounds(model_work_s)
-                overhead = measure_run_overhead(lambda: simulated_agent_run(model_rounds=rounds), runs,
-                                                span_cost_us=max(c.added_us for c in costs))
+                overhead = measure_run_overhead(
+                    lambda: simulated_agent_run(model_rounds=rounds),
+                    runs,
+                    span_cost_us=max(c.added_us for c in costs),
+                )
             finally:
                 tracing.shutdown()
     finally:
         if previous is not None:
             tracing.setup(previous_settings)
-    description = (f"simulated agent run: 3 attempts x (model call ~{model_work_s * 1000:.0f} ms CPU streamed as "
-                   "40 chunks, sandbox = real child python process, one tool call); a real run is far longer")
-    return TracingBenchResult(exporter="jsonl (batched)", span_costs=costs, run=overhead,
-                              run_description=description)
+    description = (
+        f"simulated agent run: 3 attempts x (model call ~{model_work_s * 1000:.0f} ms CPU streamed as "
+        "40 chunks, sandbox = real child python process, one tool call); a real run is far longer"
+    )
+    return TracingBenchResult(
+        exporter="jsonl (batched)", span_costs=costs, run=overhead, run_description=description
+    )
 
 
 def render(result: TracingBenchResult) -> RenderableType:
@@ -245,17 +279,34 @@ def render(result: TracingBenchResult) -> RenderableType:
     for column in ("span kind", "on (µs, hot path)", "on incl. export (µs)", "off (µs)", "added (µs)"):
         table.add_column(column, justify="left" if column == "span kind" else "right")
     for c in result.span_costs:
-        table.add_row(c.kind, f"{c.on_us:.1f}", f"{c.on_with_export_us:.1f}", f"{c.off_us:.2f}",
-                      f"{c.added_us:.1f}")
+        table.add_row(
+            c.kind, f"{c.on_us:.1f}", f"{c.on_with_export_us:.1f}", f"{c.off_us:.2f}", f"{c.added_us:.1f}"
+        )
     r = result.run
     runs = Table(title="share of an agent run spent in tracing (on vs off, same process, alternating)")
-    for column in ("runs/side", "spans/run", "median on", "median off", "measured share", "estimated share",
-                   "goal"):
+    for column in (
+        "runs/side",
+        "spans/run",
+        "median on",
+        "median off",
+        "measured share",
+        "estimated share",
+        "goal",
+    ):
         runs.add_column(column, justify="right")
     verdict = Text(f"< {result.goal_fraction:.0%}", style="green" if result.meets_goal else "red")
-    runs.add_row(str(r.runs), str(r.spans_per_run), f"{r.on_median_s * 1000:.1f} ms",
-                 f"{r.off_median_s * 1000:.1f} ms", f"{r.measured_fraction:.3%}", f"{r.estimated_fraction:.3%}",
-                 verdict)
-    note = Text(result.run_description + ". measured = (on - off) / on of the medians (noise can make it "
-                "negative); estimated = spans/run x added µs/span / run time.", style="dim")
+    runs.add_row(
+        str(r.runs),
+        str(r.spans_per_run),
+        f"{r.on_median_s * 1000:.1f} ms",
+        f"{r.off_median_s * 1000:.1f} ms",
+        f"{r.measured_fraction:.3%}",
+        f"{r.estimated_fraction:.3%}",
+        verdict,
+    )
+    note = Text(
+        result.run_description + ". measured = (on - off) / on of the medians (noise can make it "
+        "negative); estimated = spans/run x added µs/span / run time.",
+        style="dim",
+    )
     return Group(table, runs, note)

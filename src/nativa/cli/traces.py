@@ -1,4 +1,5 @@
-"""`nativa traces ls | show | stats` and `nativa bench tracing`: read back what runs left, and what tracing costs.
+"""`nativa traces ls | show | stats` and `nativa bench tracing`: read back what runs left, and what tracing
+costs.
 
 They read the local JSONL store (`<data_dir>/traces`), so they work offline and with no backend running.
 """
@@ -6,7 +7,7 @@ They read the local JSONL store (`<data_dir>/traces`), so they work offline and 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import Annotated
 
 import typer
 
@@ -14,14 +15,14 @@ from nativa.cli._common import out, print_json, settings
 from nativa.errors import BadInputError
 
 traces_app = typer.Typer(
-    help="Read the traces runs left in the local store: list them, show one as a waterfall, latency statistics.",
+    help="Read the traces runs left in the local store: list, show one as a waterfall, statistics.",
     no_args_is_help=True,
 )
 
 _DIR_HELP = "Trace store directory (default: <NATIVA_HOME>/data/traces)."
 
 
-def _store_dir(directory: Optional[Path]) -> Path:
+def _store_dir(directory: Path | None) -> Path:
     from nativa.tracing import traces_dir
 
     chosen = directory if directory is not None else traces_dir(settings())
@@ -32,9 +33,11 @@ def _store_dir(directory: Optional[Path]) -> Path:
 
 @traces_app.command("ls")
 def ls(
-    limit: int = typer.Option(20, "--limit", "-n", min=1, help="How many traces to list, newest first."),
-    json_out: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
-    directory: Optional[Path] = typer.Option(None, "--dir", help=_DIR_HELP),
+    limit: Annotated[
+        int, typer.Option("--limit", "-n", min=1, help="How many traces to list, newest first.")
+    ] = 20,
+    json_out: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+    directory: Annotated[Path | None, typer.Option("--dir", help=_DIR_HELP)] = None,
 ) -> None:
     """List traces newest first: id, root span, duration, status, tokens."""
     from nativa.tracing.store import TraceStore
@@ -51,9 +54,9 @@ def ls(
 
 @traces_app.command("show")
 def show(
-    trace_id: str = typer.Argument(..., help="Trace id from `nativa traces ls` (or a unique prefix)."),
-    json_out: bool = typer.Option(False, "--json", help="Print the trace's spans as JSON."),
-    directory: Optional[Path] = typer.Option(None, "--dir", help=_DIR_HELP),
+    trace_id: Annotated[str, typer.Argument(help="Trace id from `nativa traces ls` (or a unique prefix).")],
+    json_out: Annotated[bool, typer.Option("--json", help="Print the trace's spans as JSON.")] = False,
+    directory: Annotated[Path | None, typer.Option("--dir", help=_DIR_HELP)] = None,
 ) -> None:
     """Show one trace as a tree: a waterfall with durations, tokens and errors per span."""
     from nativa.tracing.store import TraceStore
@@ -68,9 +71,11 @@ def show(
 
 @traces_app.command("stats")
 def stats(
-    since: Optional[str] = typer.Option(None, "--since", help="Only spans started this recently: 30m, 1h, 7d."),
-    json_out: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
-    directory: Optional[Path] = typer.Option(None, "--dir", help=_DIR_HELP),
+    since: Annotated[
+        str | None, typer.Option("--since", help="Only spans started this recently: 30m, 1h, 7d.")
+    ] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+    directory: Annotated[Path | None, typer.Option("--dir", help=_DIR_HELP)] = None,
 ) -> None:
     """p50/p95/p99 latency, tokens and error rate per model and per tool (and per agent, sandbox tier)."""
     from nativa.tracing.store import TraceStore, parse_since
@@ -85,9 +90,13 @@ def stats(
 
 
 def bench_tracing(
-    spans: int = typer.Option(20000, "--spans", min=100, help="Spans per measurement of the cost per span."),
-    runs: int = typer.Option(15, "--runs", min=3, help="Simulated agent runs per side (on, off), alternating."),
-    json_out: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+    spans: Annotated[
+        int, typer.Option("--spans", min=100, help="Spans per measurement of the cost per span.")
+    ] = 20000,
+    runs: Annotated[
+        int, typer.Option("--runs", min=3, help="Simulated agent runs per side (on, off), alternating.")
+    ] = 15,
+    json_out: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
     """Cost per span (µs) and the share of an agent run's wall time spent in tracing, on vs off in one run."""
     from nativa.bench.tracing import render, run_tracing_bench

@@ -1,8 +1,8 @@
 """Tracing for nativa and its users: OpenTelemetry spans and metrics per the GenAI semantic conventions.
 
-When a model answers wrongly, the trace shows why: which prompt (file and hash), which model and settings, how
-many tokens, what the sandbox did, which attempt failed with what error. Library code opens spans freely; they
-are cheap no-ops until the application calls `setup(settings)` at its edge.
+When a model answers wrongly, the trace shows why: which prompt (file and hash), which model and settings,
+how many tokens, what the sandbox did, which attempt failed with what error. Library code opens spans
+freely; they are cheap no-ops until the application calls `setup(settings)` at its edge.
 
     from nativa import tracing
     tracing.setup(settings)                      # JSONL store under data_dir/traces (+ console, OTLP)
@@ -19,16 +19,6 @@ from __future__ import annotations
 
 from opentelemetry.trace import Span, SpanKind
 
-from nativa.tracing.genai import (
-    AgentSpan,
-    ModelSpan,
-    ToolSpan,
-    agent_span,
-    attempt_span,
-    model_span,
-    tool_span,
-)
-from nativa.tracing.sandbox import SandboxSpan, sandbox_attributes, sandbox_span
 from nativa.tracing._setup import (
     EXPORTER_NAMES,
     TracingState,
@@ -42,6 +32,16 @@ from nativa.tracing._setup import (
     suspended,
     traces_dir,
 )
+from nativa.tracing.genai import (
+    AgentSpan,
+    ModelSpan,
+    ToolSpan,
+    agent_span,
+    attempt_span,
+    model_span,
+    tool_span,
+)
+from nativa.tracing.sandbox import SandboxSpan, sandbox_attributes, sandbox_span
 from nativa.tracing.spans import current_span_id, current_trace_id, error_type_of, record_error, span, traced
 
 __all__ = [

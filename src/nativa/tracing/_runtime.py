@@ -1,9 +1,9 @@
 """The one mutable place of the tracing package: which tracer the span helpers use right now.
 
-Span helpers read `RUNTIME` on every call instead of asking OpenTelemetry's globals, because the globals can be
-set only once per process, while tests, the benchmark (tracing on vs off in one run) and `setup` after `shutdown`
-need to swap providers. Until `setup` runs, the tracer is OpenTelemetry's proxy: spans are cheap no-ops, or land in
-whatever provider the host application installed globally.
+Span helpers read `RUNTIME` on every call instead of asking OpenTelemetry's globals, because the globals can
+be set only once per process, while tests, the benchmark (tracing on vs off in one run) and `setup` after
+`shutdown` need to swap providers. Until `setup` runs, the tracer is OpenTelemetry's proxy: spans are cheap
+no-ops, or land in whatever provider the host application installed globally.
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
 """Install (once per process) the tracer and meter providers and the exporters a run's spans go to.
 
-Called at the edge (CLI, server), never deep inside library code, which only opens spans. Every exporter sits
-behind its own batch processor so export happens on a background thread, and one slow destination (a dead OTLP
-endpoint) never holds up another (the local JSONL store). `shutdown` flushes within a bound, for the same reason.
+Called at the edge (CLI, server), never deep inside library code, which only opens spans. Every exporter
+sits behind its own batch processor so export happens on a background thread, and one slow destination (a
+dead OTLP endpoint) never holds up another (the local JSONL store). `shutdown` flushes within a bound, for
+the same reason.
 """
 
 from __future__ import annotations
@@ -84,7 +85,8 @@ def _int_setting(settings: Settings, name: str, default: int) -> int:
 
 
 def exporter_names(settings: Settings) -> list[str]:
-    """Chosen exporters: `trace_exporters` / NATIVA_TRACE_EXPORTERS (default jsonl), plus otlp when an endpoint is set."""
+    """Exporters named by `trace_exporters` / NATIVA_TRACE_EXPORTERS (default jsonl), plus otlp
+    when an OTLP endpoint variable is set."""
     raw = _setting(settings, "trace_exporters") or "jsonl"
     names = [part.strip().lower() for part in raw.split(",") if part.strip()]
     for name in names:
@@ -138,7 +140,9 @@ def setup(
                 built.append(spec)
             elif spec.strip().lower() in EXPORTER_NAMES:
                 if spec.strip().lower() != "none":
-                    built.append(_build_exporter(spec.strip().lower(), settings, console_stream or sys.stderr))
+                    built.append(
+                        _build_exporter(spec.strip().lower(), settings, console_stream or sys.stderr)
+                    )
             else:
                 raise ConfigError(f"tracing exporter {spec!r} is unknown; valid: {', '.join(EXPORTER_NAMES)}")
         guards = [e for e in built if isinstance(e, otlp.GuardedSpanExporter)]
@@ -214,7 +218,7 @@ def force_flush(timeout_s: float = 5.0) -> bool:
 
 
 def shutdown(timeout_s: float = 5.0) -> None:
-    """Flush and close; spans opened afterwards are no-ops until `setup` runs again. Bounded by `timeout_s`."""
+    """Flush and close, within `timeout_s`; spans opened afterwards are no-ops until `setup` runs again."""
     global _state
     with _lock:
         current = _state
@@ -231,8 +235,10 @@ def shutdown(timeout_s: float = 5.0) -> None:
         guard.abandon()
     _bounded(current.tracer_provider.shutdown, deadline)
     # The meter provider pushes a last collection on shutdown; give it what is left, then cut it short.
-    _bounded(lambda: current.meter_provider.shutdown(timeout_millis=max(0.0, deadline - time.monotonic()) * 1e3),
-             deadline)
+    _bounded(
+        lambda: current.meter_provider.shutdown(timeout_millis=max(0.0, deadline - time.monotonic()) * 1e3),
+        deadline,
+    )
     for metric_guard in current.metric_guards:
         metric_guard.abandon()
 

@@ -1,9 +1,9 @@
 """Spans for the steps of an agent run, named and attributed per the OpenTelemetry GenAI conventions.
 
-`invoke_agent {agent}` > `attempt {n}` > `chat {model}` / `execute_tool {tool}` / `nativa.sandbox.run`. Metrics
-are derived from these spans off the hot path (see `metrics.py`), so the attributes here are their source. Message
-text, tool arguments and results are sensitive: they are recorded only when the settings say `trace_content`, and
-truncated to `trace_content_max_chars`.
+`invoke_agent {agent}` > `attempt {n}` > `chat {model}` / `execute_tool {tool}` / `nativa.sandbox.run`.
+Metrics are derived from these spans off the hot path (see `metrics.py`), so the attributes here are their
+source. Message text, tool arguments and results are sensitive: they are recorded only when the settings say
+`trace_content`, and truncated to `trace_content_max_chars`.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import json
 import time
 from collections.abc import Mapping, Sequence
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, Self
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
@@ -56,7 +56,7 @@ def truncate(text: str, limit: int) -> str:
 
 
 def _messages_json(messages: Sequence[Mapping[str, Any]] | str, limit: int) -> str:
-    """Messages in the GenAI `parts` shape, each text part truncated, as the JSON string the convention asks."""
+    """Messages in the GenAI `parts` shape, text parts truncated, as the JSON string the convention asks."""
     if isinstance(messages, str):
         messages = [{"role": "user", "content": messages}]
     out: list[dict[str, Any]] = []
@@ -89,7 +89,7 @@ class _OperationSpan:
         self._token: object | None = None
         self._start = 0.0
 
-    def __enter__(self) -> _OperationSpan:
+    def __enter__(self) -> Self:
         self.span = RUNTIME.tracer.start_span(self._name, kind=self._kind, attributes=self._attributes)
         self._token = otel_context.attach(trace.set_span_in_context(self.span))
         self._start = time.perf_counter()
@@ -116,7 +116,12 @@ class ModelSpan(_OperationSpan):
     """One model call: `chat qwen2.5-coder-0.5b`, with usage, finish reasons and time to first chunk."""
 
     def __init__(
-        self, operation: str, model: str, attributes: dict[str, AttributeValue], remote: bool, limit: int | None
+        self,
+        operation: str,
+        model: str,
+        attributes: dict[str, AttributeValue],
+        remote: bool,
+        limit: int | None,
     ) -> None:
         super().__init__(f"{operation} {model}", SpanKind.CLIENT if remote else SpanKind.INTERNAL, attributes)
         self.operation = operation
@@ -124,7 +129,7 @@ class ModelSpan(_OperationSpan):
         self._limit = limit
         self._ttfc: float | None = None
 
-    def __enter__(self) -> ModelSpan:
+    def __enter__(self) -> Self:
         super().__enter__()
         return self
 
@@ -134,7 +139,7 @@ class ModelSpan(_OperationSpan):
             self.span.set_attribute("gen_ai.input.messages", _messages_json(messages, self._limit))
 
     def first_token(self) -> None:
-        """Mark the first streamed chunk; later calls are ignored so a streaming loop can call it each chunk."""
+        """Mark the first streamed chunk; later calls are ignored (call it on every chunk)."""
         if self._ttfc is None:
             self._ttfc = time.perf_counter() - self._start
             self.span.set_attribute(TTFC, self._ttfc)
@@ -206,7 +211,7 @@ class ToolSpan(_OperationSpan):
         self._tool = tool
         self._limit = limit
 
-    def __enter__(self) -> ToolSpan:
+    def __enter__(self) -> Self:
         super().__enter__()
         return self
 
@@ -235,7 +240,11 @@ def tool_span(
     attributes: Attributes | None = None,
 ) -> ToolSpan:
     """Span for one tool call, named `execute_tool {name}`."""
-    attrs: dict[str, AttributeValue] = {OPERATION: "execute_tool", TOOL_NAME: name, "gen_ai.tool.type": tool_type}
+    attrs: dict[str, AttributeValue] = {
+        OPERATION: "execute_tool",
+        TOOL_NAME: name,
+        "gen_ai.tool.type": tool_type,
+    }
     if call_id is not None:
         attrs["gen_ai.tool.call.id"] = call_id
     if description is not None:
@@ -249,7 +258,7 @@ def tool_span(
 
 
 class AgentSpan(_OperationSpan):
-    """One agent run: `invoke_agent code_agent`, the root every attempt, model call and sandbox run sits under."""
+    """One agent run, `invoke_agent code_agent`: the root of its attempts, model calls and sandbox runs."""
 
     operation = "invoke_agent"
 
@@ -257,7 +266,7 @@ class AgentSpan(_OperationSpan):
         super().__init__(f"invoke_agent {agent}", SpanKind.INTERNAL, attributes)
         self._agent = agent
 
-    def __enter__(self) -> AgentSpan:
+    def __enter__(self) -> Self:
         super().__enter__()
         return self
 

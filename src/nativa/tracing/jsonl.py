@@ -1,9 +1,9 @@
 """The default trace store: one JSON object per finished span, appended to `spans.jsonl` under the data dir.
 
-Plain JSON lines because a person can read them with `tail`/`jq` and any tool can parse them. Writers (several
-processes may trace at once: a CLI run beside the server) append a whole batch with one write under an exclusive
-`flock`, and rotate under the same lock; readers take the lock shared, so they see whole lines and never a file
-half-renamed. A torn last line (a writer killed mid-write) is skipped, never fatal.
+Plain JSON lines because a person can read them with `tail`/`jq` and any tool can parse them. Writers
+(several processes may trace at once: a CLI run beside the server) append a whole batch with one write under
+an exclusive `flock`, and rotate under the same lock; readers take the lock shared, so they see whole lines
+and never a file half-renamed. A torn last line (a writer killed mid-write) is skipped, never fatal.
 """
 
 from __future__ import annotations
@@ -54,7 +54,8 @@ def span_to_dict(span: ReadableSpan) -> dict[str, Any]:
         "status_message": status.description,
         "attributes": dict(span.attributes or {}),
         "events": [
-            {"name": e.name, "time_ns": e.timestamp, "attributes": dict(e.attributes or {})} for e in span.events
+            {"name": e.name, "time_ns": e.timestamp, "attributes": dict(e.attributes or {})}
+            for e in span.events
         ],
         "resource": dict(span.resource.attributes),
         "scope": span.instrumentation_scope.name if span.instrumentation_scope else None,
@@ -92,7 +93,9 @@ def store_files(directory: Path) -> list[Path]:
 class JsonlSpanExporter(SpanExporter):
     """Appends finished spans to the store; runs on the batch processor's thread, never the traced code's."""
 
-    def __init__(self, directory: Path, *, max_bytes: int = DEFAULT_MAX_BYTES, keep: int = DEFAULT_KEEP) -> None:
+    def __init__(
+        self, directory: Path, *, max_bytes: int = DEFAULT_MAX_BYTES, keep: int = DEFAULT_KEEP
+    ) -> None:
         if max_bytes < 1024:
             raise ValueError(f"max_bytes={max_bytes}: a trace file must be allowed at least 1024 bytes")
         if keep < 1:

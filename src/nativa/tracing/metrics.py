@@ -1,23 +1,25 @@
 """Metrics beside the spans: model latency and tokens, tool and sandbox durations, errors.
 
-They are derived from finished spans by `SpanMetricsExporter`, which runs behind a batch processor: recording
-four histogram points costs more than the span itself (~35 µs measured), and deriving them from the span keeps
-traces and metrics in agreement by construction. The cost: metrics trail spans by the batch delay (flushed on
-read), and with a sampler configured they count sampled spans only.
+They are derived from finished spans by `SpanMetricsExporter`, which runs behind a batch processor:
+recording four histogram points costs more than the span itself (~35 µs measured), and deriving them from
+the span keeps traces and metrics in agreement by construction. The cost: metrics trail spans by the batch
+delay (flushed on read), and with a sampler configured they count sampled spans only.
 
-Names follow the GenAI conventions where they exist (`gen_ai.client.*`) and `nativa.*` elsewhere. A pull reader
-is always installed so `prometheus_text()` can answer the server's `/metrics` without a Prometheus exporter
-package; pushing over OTLP is added by `setup` when OTLP is on.
+Names follow the GenAI conventions where they exist (`gen_ai.client.*`) and `nativa.*` elsewhere. A pull
+reader is always installed so `prometheus_text()` can answer the server's `/metrics` without a Prometheus
+exporter package; pushing over OTLP is added by `setup` when OTLP is on.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from opentelemetry.metrics import Counter, Histogram, Meter
+from opentelemetry.sdk.metrics.export import Histogram as HistogramData
 from opentelemetry.sdk.metrics.export import (
     HistogramDataPoint,
     InMemoryMetricReader,
@@ -25,13 +27,14 @@ from opentelemetry.sdk.metrics.export import (
     NumberDataPoint,
     Sum,
 )
-from opentelemetry.sdk.metrics.export import Histogram as HistogramData
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from opentelemetry.trace import StatusCode
 from opentelemetry.util.types import AttributeValue
 
 from nativa.tracing.genai import MODEL_OPERATIONS, SANDBOX_SPAN
+
+_log = logging.getLogger(__name__)
 
 # Advisory buckets from the GenAI metric conventions, so backends aggregate them alike.
 _DURATION_BUCKETS = (0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92)
@@ -104,7 +107,7 @@ def _labels(attrs: Mapping[str, AttributeValue], keys: Sequence[str]) -> dict[st
 
 
 class SpanMetricsExporter(SpanExporter):
-    """Turns finished spans into metric points; runs on the batch processor's thread, not the traced code's."""
+    """Turns finished spans into metric points, on the batch processor's thread, not the traced code's."""
 
     def __init__(self, instruments: Instruments) -> None:
         self.instruments = instruments
@@ -113,8 +116,8 @@ class SpanMetricsExporter(SpanExporter):
         for span in spans:
             try:
                 self._record(span)
-            except Exception:  # noqa: BLE001 - a malformed attribute must not stop the batch
-                continue
+            except Exception as exc:  # noqa: BLE001 - a malformed attribute must not stop the batch
+                _log.debug("nativa tracing: no metrics from span %r: %r", span.name, exc)
         return SpanExportResult.SUCCESS
 
     def _record(self, span: ReadableSpan) -> None:
@@ -128,11 +131,16 @@ class SpanMetricsExporter(SpanExporter):
         ins = self.instruments
         if operation in MODEL_OPERATIONS:
             labels = _labels(attrs, ("gen_ai.operation.name", "gen_ai.provider.name", "gen_ai.request.model"))
-            ins.operation_duration.record(seconds, {**labels, "error.type": error_type} if error_type else labels)
+            ins.operation_duration.record(
+                seconds, {**labels, "error.type": error_type} if error_type else labels
+            )
             ttfc = attrs.get("gen_ai.response.time_to_first_chunk")
             if isinstance(ttfc, int | float):
                 ins.time_to_first_chunk.record(ttfc, labels)
-            for key, token_type in (("gen_ai.usage.input_tokens", "input"), ("gen_ai.usage.output_tokens", "output")):
+            for key, token_type in (
+                ("gen_ai.usage.input_tokens", "input"),
+                ("gen_ai.usage.output_tokens", "output"),
+            ):
                 count = attrs.get(key)
                 if isinstance(count, int):
                     ins.token_usage.record(count, {**labels, "gen_ai.token.type": token_type})
@@ -177,7 +185,9 @@ def _prom_escape(value: str) -> str:
     return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
 
 
-def _prom_labels(attributes: Mapping[str, AttributeValue] | None, extra: Iterable[tuple[str, str]] = ()) -> str:
+def _prom_labels(
+    attributes: Mapping[str, AttributeValue] | None, extra: Iterable[tuple[str, str]] = ()
+) -> str:
     pairs = [(_PROM_NAME_BAD.sub("_", k), str(v)) for k, v in (attributes or {}).items()]
     pairs.extend(extra)
     if not pairs:

@@ -1,10 +1,11 @@
-"""OTLP export, configured by the standard `OTEL_EXPORTER_OTLP_*` variables, that a dead endpoint cannot hurt.
+"""OTLP export, configured by the standard `OTEL_EXPORTER_OTLP_*` variables, that a dead endpoint cannot
+hurt.
 
-The SDK's exporters already read endpoint, headers, timeout, compression and certificates from the environment;
-this module picks the protocol and puts each exporter behind a breaker: a TCP probe before trusting an endpoint,
-and after a failed export, dropping batches for a growing cool-down instead of retrying each one for the full
-timeout. So the export thread keeps draining its queue, the queue never fills, shutdown never waits out retries,
-and the traced code never pays for an endpoint that is down.
+The SDK's exporters already read endpoint, headers, timeout, compression and certificates from the
+environment; this module picks the protocol and puts each exporter behind a breaker: a TCP probe before
+trusting an endpoint, and after a failed export, dropping batches for a growing cool-down instead of
+retrying each one for the full timeout. So the export thread keeps draining its queue, the queue never
+fills, shutdown never waits out retries, and the traced code never pays for an endpoint that is down.
 """
 
 from __future__ import annotations
@@ -30,7 +31,9 @@ _log = logging.getLogger(__name__)
 
 def otlp_endpoint_configured() -> bool:
     """True when the environment names an OTLP endpoint for traces, which turns OTLP export on by itself."""
-    return bool(os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"))
+    return bool(
+        os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+    )
 
 
 def otlp_protocol(signal: str = "TRACES") -> str:
@@ -73,7 +76,7 @@ def otlp_metric_exporter() -> GuardedMetricExporter:
 
 
 def otlp_metrics_wanted() -> bool:
-    """Push metrics over OTLP unless `OTEL_METRICS_EXPORTER` says otherwise (trace-only backends like Phoenix)."""
+    """Push metrics over OTLP unless `OTEL_METRICS_EXPORTER` says not (trace-only backends: Phoenix)."""
     chosen = os.environ.get("OTEL_METRICS_EXPORTER", "otlp").strip().lower()
     return "otlp" in {part.strip() for part in chosen.split(",")}
 
@@ -90,7 +93,9 @@ def otlp_address(signal: str = "TRACES") -> tuple[str, int]:
     try:
         port = parsed.port
     except ValueError:
-        raise ConfigError(f"OTLP endpoint {raw!r} has an invalid port; expected e.g. http://localhost:4318") from None
+        raise ConfigError(
+            f"OTLP endpoint {raw!r} has an invalid port; expected e.g. http://localhost:4318"
+        ) from None
     if port is None:
         port = 443 if parsed.scheme == "https" else 80
     return (parsed.hostname or "localhost", port)
@@ -149,7 +154,7 @@ class Breaker:
                 _log.warning(
                     "nativa tracing: OTLP export to %s failed; telemetry for it is dropped until it answers "
                     "(local traces are unaffected)",
-                    "%s:%d" % self.address if self.address else "the endpoint",
+                    f"{self.address[0]}:{self.address[1]}" if self.address else "the endpoint",
                 )
             self._failing = True
             self._verified = False
@@ -173,7 +178,7 @@ class GuardedSpanExporter(SpanExporter):
             return SpanExportResult.FAILURE
         try:
             result = self.inner.export(spans)
-        except Exception as exc:  # an exporter bug must not kill the export thread
+        except Exception as exc:  # noqa: BLE001 - an exporter bug must not kill the export thread
             _log.debug("nativa tracing: OTLP export raised %r", exc)
             result = SpanExportResult.FAILURE
         ok = result is SpanExportResult.SUCCESS
@@ -185,7 +190,7 @@ class GuardedSpanExporter(SpanExporter):
         return result
 
     def abandon(self) -> None:
-        """Stop now: interrupts a retry sleep in progress and makes later exports fail fast (used at shutdown)."""
+        """Stop now: interrupt a retry sleep in progress, make later exports fail fast (used at shutdown)."""
         if not self._closed:
             self._closed = True
             self.inner.shutdown()
@@ -198,7 +203,7 @@ class GuardedSpanExporter(SpanExporter):
 
 
 class GuardedMetricExporter(MetricExporter):
-    """An OTLP metric exporter behind a `Breaker`, so the final push at shutdown cannot hang on a dead endpoint."""
+    """An OTLP metric exporter behind a `Breaker`: the last push cannot hang on a dead endpoint."""
 
     def __init__(self, inner: MetricExporter, breaker: Breaker) -> None:
         super().__init__(
@@ -216,7 +221,7 @@ class GuardedMetricExporter(MetricExporter):
             return MetricExportResult.FAILURE
         try:
             result = self.inner.export(metrics_data, timeout_millis=timeout_millis, **kwargs)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - as above
             _log.debug("nativa tracing: OTLP metric export raised %r", exc)
             result = MetricExportResult.FAILURE
         self.breaker.record(result is MetricExportResult.SUCCESS)
@@ -235,7 +240,7 @@ class GuardedMetricExporter(MetricExporter):
 
 
 class RateLimitFilter(logging.Filter):
-    """Lets one record per message template through per `interval_s`: a dead endpoint must not flood stderr."""
+    """One record per message template per `interval_s`: a dead endpoint must not flood stderr."""
 
     def __init__(self, interval_s: float = 60.0) -> None:
         super().__init__()
@@ -252,8 +257,12 @@ class RateLimitFilter(logging.Filter):
         return True
 
 
-_QUIETED = ("opentelemetry.sdk._shared_internal", "opentelemetry.exporter.otlp.common.http",
-            "opentelemetry.exporter.otlp.proto.grpc.exporter", "opentelemetry.exporter.otlp.proto.http")
+_QUIETED = (
+    "opentelemetry.sdk._shared_internal",
+    "opentelemetry.exporter.otlp.common.http",
+    "opentelemetry.exporter.otlp.proto.grpc.exporter",
+    "opentelemetry.exporter.otlp.proto.http",
+)
 _filter = RateLimitFilter()
 
 

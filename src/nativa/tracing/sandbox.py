@@ -1,13 +1,13 @@
 """Sandbox runs in traces: which isolation tier ran the code, how long, how it ended and what killed it.
 
-The sandbox package is written against this module, not the other way round (tracing imports none of nativa's
-packages), so results are read duck-typed: a mapping or any object with the same attribute names.
+The sandbox package is written against this module, not the other way round (tracing imports none of
+nativa's packages), so results are read duck-typed: a mapping or any object with the same attribute names.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, Final
+from typing import Any, Final, Self
 
 from opentelemetry.trace import Span, SpanKind
 from opentelemetry.util.types import AttributeValue
@@ -17,7 +17,16 @@ from nativa.tracing.spans import Attributes
 
 # Result fields copied to `nativa.sandbox.<field>`; anything else in a result is left out of the trace
 # (stdout and stderr can hold secrets and are large).
-SANDBOX_FIELDS: Final = ("tier", "duration_s", "exit_code", "killed_by", "layers", "ok", "timed_out", "language")
+SANDBOX_FIELDS: Final = (
+    "tier",
+    "duration_s",
+    "exit_code",
+    "killed_by",
+    "layers",
+    "ok",
+    "timed_out",
+    "language",
+)
 
 
 def _field(result: Mapping[str, Any] | object, key: str) -> Any:
@@ -36,8 +45,10 @@ def _attribute_value(value: Any) -> AttributeValue | None:
     return str(value)
 
 
-def sandbox_attributes(span: Span | _OperationSpan, result: Mapping[str, Any] | object) -> dict[str, AttributeValue]:
-    """Copy a sandbox result's tier, duration, exit code, killer and layers onto `span`; returns what it set."""
+def sandbox_attributes(
+    span: Span | _OperationSpan, result: Mapping[str, Any] | object
+) -> dict[str, AttributeValue]:
+    """Copy a sandbox result's tier, duration, exit code, killer and layers onto `span`."""
     attrs: dict[str, AttributeValue] = {}
     for key in SANDBOX_FIELDS:
         value = _attribute_value(_field(result, key))
@@ -55,7 +66,7 @@ class SandboxSpan(_OperationSpan):
     def __init__(self, attributes: dict[str, AttributeValue]) -> None:
         super().__init__(SANDBOX_SPAN, SpanKind.INTERNAL, attributes)
 
-    def __enter__(self) -> SandboxSpan:
+    def __enter__(self) -> Self:
         super().__enter__()
         return self
 

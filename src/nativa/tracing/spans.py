@@ -1,9 +1,9 @@
 """`span(...)` and `@traced`: the two ways code (nativa's and users') opens a span.
 
-Both record an exception on the span, set its status to ERROR and `error.type`, and re-raise it: a trace must
-show why a run failed, and tracing must never change what the traced code does. Generators are traced across
-their whole iteration, with the span made current only while the generator's own code runs, so spans opened by
-the consumer between two `next()` calls do not nest under it.
+Both record an exception on the span, set its status to ERROR and `error.type`, and re-raise it: a trace
+must show why a run failed, and tracing must never change what the traced code does. Generators are traced
+across their whole iteration, with the span made current only while the generator's own code runs, so spans
+opened by the consumer between two `next()` calls do not nest under it.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ _NOT_ERRORS: Final = (GeneratorExit,)
 
 
 def error_type_of(exc: BaseException) -> str:
-    """The exception's class with its module (`nativa.errors.ModelError`), bare for builtins (`TimeoutError`)."""
+    """Class with module (`nativa.errors.ModelError`), bare for builtins (`TimeoutError`)."""
     cls = type(exc)
     module = cls.__module__
     return cls.__qualname__ if module == "builtins" else f"{module}.{cls.__qualname__}"
@@ -50,7 +50,7 @@ def record_error(span: Span, exc: BaseException) -> str:
 class SpanScope:
     """Context manager behind `span()`: a class, not `@contextmanager`, because it sits on every hot path."""
 
-    __slots__ = ("_name", "_attributes", "_kind", "_span", "_token")
+    __slots__ = ("_attributes", "_kind", "_name", "_span", "_token")
 
     def __init__(self, name: str, attributes: Attributes | None, kind: SpanKind) -> None:
         self._name = name
@@ -84,7 +84,7 @@ def span(name: str, attributes: Attributes | None = None, kind: SpanKind = SpanK
 
 
 def current_trace_id() -> str | None:
-    """32 hex digits of the active trace, to hand back in results and HTTP responses; None outside any span."""
+    """32 hex digits of the active trace, for results and HTTP responses; None outside any span."""
     ctx = trace.get_current_span().get_span_context()
     return format(ctx.trace_id, "032x") if ctx.is_valid else None
 
@@ -172,7 +172,7 @@ def _wrap_gen(
                 except GeneratorExit:
                     gen.close()
                     raise
-                except BaseException as exc:  # thrown in by the consumer: hand it to the wrapped generator
+                except BaseException as exc:  # noqa: BLE001 - thrown in by the consumer: hand it to the generator
                     to_throw = exc
         except BaseException as exc:
             if not isinstance(exc, _NOT_ERRORS):
@@ -212,7 +212,7 @@ def _wrap_async_gen(
                 except GeneratorExit:
                     await agen.aclose()
                     raise
-                except BaseException as exc:
+                except BaseException as exc:  # noqa: BLE001 - thrown in by the consumer: hand it on
                     to_throw = exc
         except BaseException as exc:
             if not isinstance(exc, _NOT_ERRORS):

@@ -167,7 +167,9 @@ def percentile(sorted_values: Sequence[float], q: float) -> float:
 
 def summarize(trace_id: str, spans: Sequence[SpanRecord]) -> TraceSummary:
     ids = {s.span_id for s in spans}
-    roots = sorted((s for s in spans if s.parent_id is None or s.parent_id not in ids), key=lambda s: s.start_ns)
+    roots = sorted(
+        (s for s in spans if s.parent_id is None or s.parent_id not in ids), key=lambda s: s.start_ns
+    )
     root = roots[0]
     complete = root.parent_id is None
     start = min(s.start_ns for s in spans)
@@ -235,7 +237,8 @@ class TraceStore:
             )
         if len(matches) > 1:
             raise BadInputError(
-                f"trace id prefix {trace_id!r} matches {len(matches)} traces ({', '.join(sorted(matches)[:3])}, ...); "
+                f"trace id prefix {trace_id!r} matches {len(matches)} traces "
+                f"({', '.join(sorted(matches)[:3])}, ...); "
                 "give more characters"
             )
         spans = sorted(grouped[matches[0]], key=lambda s: (s.start_ns, s.end_ns))
@@ -271,7 +274,9 @@ class TraceStore:
                     output_tokens=sum(s.tokens[1] for s in members),
                 )
             )
-        return StatsReport(since_s=since_s, traces=len({s.trace_id for s in spans}), spans=len(spans), rows=rows)
+        return StatsReport(
+            since_s=since_s, traces=len({s.trace_id for s in spans}), spans=len(spans), rows=rows
+        )
 
 
 def _stats_key(span: SpanRecord) -> tuple[str, str] | None:

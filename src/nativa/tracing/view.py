@@ -116,7 +116,9 @@ def render_trace(detail: TraceDetail, width: int | None = None) -> RenderableTyp
         s, depth = stack.pop()
         depths[s.span_id] = depth
         stack.extend((c, depth + 1) for c in children.get(s.span_id, []))
-    name_width = max(min(len(s.name), _MAX_NAME) + depths.get(s.span_id, 1) * _INDENT for s in detail.spans) + 2
+    name_width = (
+        max(min(len(s.name), _MAX_NAME) + depths.get(s.span_id, 1) * _INDENT for s in detail.spans) + 2
+    )
     bar_width = BAR_WIDTH if width is None else max(8, min(BAR_WIDTH, width - name_width - 11 - 2))
 
     status = Text("error", style="bold red") if summary.status == "error" else Text("ok", style="bold green")
@@ -142,15 +144,22 @@ def render_trace(detail: TraceDetail, width: int | None = None) -> RenderableTyp
         return tree
     # The deepest failing span is usually the cause; say it once under the tree.
     cause = max(errors, key=lambda s: depths.get(s.span_id, 0))
-    note = Text(f"\nfirst cause: {cause.name}: {cause.status_message or cause.attributes.get('error.type')}",
-                style="red")
+    note = Text(
+        f"\nfirst cause: {cause.name}: {cause.status_message or cause.attributes.get('error.type')}",
+        style="red",
+    )
     return Group(tree, note)
 
 
 def render_trace_list(summaries: list[TraceSummary]) -> Table:
-    """Ids are cut to 12 hex digits to fit 80 columns; `traces show` takes any unique prefix, `--json` has all."""
-    table = Table(title="traces (newest first)", box=box.SIMPLE_HEAD, pad_edge=False,
-                  show_edge=False, collapse_padding=True)
+    """Ids cut to 12 hex digits fit 80 columns; `traces show` takes any unique prefix; `--json` has all."""
+    table = Table(
+        title="traces (newest first)",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        show_edge=False,
+        collapse_padding=True,
+    )
     table.add_column("trace id", style="cyan", no_wrap=True, min_width=12)
     table.add_column("started", no_wrap=True)
     table.add_column("root", overflow="ellipsis", no_wrap=True, max_width=20)
@@ -178,9 +187,13 @@ def render_trace_list(summaries: list[TraceSummary]) -> Table:
 
 def render_stats(report: StatsReport) -> Table:
     window = f"last {format_window(report.since_s)}" if report.since_s else "all time"
-    table = Table(title=f"{window}: {report.traces} traces, {report.spans} spans; latency in ms",
-                  box=box.SIMPLE_HEAD, pad_edge=False,
-                  show_edge=False, collapse_padding=True)
+    table = Table(
+        title=f"{window}: {report.traces} traces, {report.spans} spans; latency in ms",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        show_edge=False,
+        collapse_padding=True,
+    )
     table.add_column("kind", no_wrap=True)
     table.add_column("name", overflow="ellipsis", no_wrap=True, max_width=22)
     for column in ("calls", "p50", "p95", "p99", "tokens", "errors"):

@@ -1,7 +1,7 @@
 """Export over OTLP (HTTP and gRPC) to a real receiver nobody here wrote, Arize Phoenix, and read it back.
 
-Phoenix runs from its own virtual environment (scripts/install_otlp_receiver.sh), started on loopback ports by
-this module and stopped after it; the spans are read back through Phoenix's REST API.
+Phoenix runs from its own virtual environment (scripts/install_otlp_receiver.sh), started on loopback ports
+by this module and stopped after it; the spans are read back through Phoenix's REST API.
 """
 
 from __future__ import annotations
@@ -25,7 +25,9 @@ from nativa import tracing
 from nativa.config import Settings
 
 # Read at import: the suite's autouse fixture removes NATIVA_* variables before each test runs.
-PHOENIX_VENV = Path(os.environ.get("NATIVA_PHOENIX_VENV") or Path.home() / ".cache" / "nativa" / "phoenix-venv")
+PHOENIX_VENV = Path(
+    os.environ.get("NATIVA_PHOENIX_VENV") or Path.home() / ".cache" / "nativa" / "phoenix-venv"
+)
 PHOENIX_BIN = PHOENIX_VENV / "bin" / "phoenix"
 START_TIMEOUT_S = 180.0
 
@@ -74,13 +76,16 @@ def phoenix(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Phoenix]:
         "PHOENIX_ALLOW_EXTERNAL_RESOURCES": "false",
     }
     log = open(workdir / "phoenix.log", "wb")  # noqa: SIM115 - closed below
-    proc = subprocess.Popen([str(PHOENIX_BIN), "serve"], env=env, stdout=log, stderr=subprocess.STDOUT,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        [str(PHOENIX_BIN), "serve"], env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
     try:
         deadline = time.monotonic() + START_TIMEOUT_S
         while True:
             if proc.poll() is not None:
-                pytest.fail(f"phoenix exited with {proc.returncode}:\n{(workdir / 'phoenix.log').read_text()[-3000:]}")
+                pytest.fail(
+                    f"phoenix exited with {proc.returncode}:\n{(workdir / 'phoenix.log').read_text()[-3000:]}"
+                )
             try:
                 with urllib.request.urlopen(server.base + "/healthz", timeout=2) as response:
                     if response.status == 200:
@@ -102,19 +107,24 @@ def phoenix(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Phoenix]:
 
 
 def _agent_run(tag: str) -> str:
-    with tracing.agent_span("code_agent", attributes={"test.tag": tag}) as run:
-        with tracing.attempt_span(1):
-            with tracing.model_span(model="qwen2.5-coder-0.5b", provider="llama.cpp", temperature=0.0,
-                                    max_tokens=128, prompt_file="code_agent.yaml", prompt_hash="sha256:feed") as ms:
-                ms.first_token()
-                ms.set_result(input_tokens=321, output_tokens=54, finish_reasons=["stop"])
-            with tracing.sandbox_span("A") as sb:
-                sb.set_result({"tier": "A", "duration_s": 0.02, "exit_code": 0, "layers": ["bwrap"]})
-            try:
-                with tracing.tool_span("sql"):
-                    raise PermissionError("write statements are refused")
-            except PermissionError:
-                pass
+    with tracing.agent_span("code_agent", attributes={"test.tag": tag}) as run, tracing.attempt_span(1):
+        with tracing.model_span(
+            model="qwen2.5-coder-0.5b",
+            provider="llama.cpp",
+            temperature=0.0,
+            max_tokens=128,
+            prompt_file="code_agent.yaml",
+            prompt_hash="sha256:feed",
+        ) as ms:
+            ms.first_token()
+            ms.set_result(input_tokens=321, output_tokens=54, finish_reasons=["stop"])
+        with tracing.sandbox_span("A") as sb:
+            sb.set_result({"tier": "A", "duration_s": 0.02, "exit_code": 0, "layers": ["bwrap"]})
+        try:
+            with tracing.tool_span("sql"):
+                raise PermissionError("write statements are refused")
+        except PermissionError:
+            pass
     assert run.trace_id is not None
     return run.trace_id
 
@@ -147,8 +157,13 @@ def test_spans_arrive_in_phoenix_with_their_tree_and_attributes(
 
     spans = _spans_of(phoenix, trace_id, expected=5)
     by_name = {s["name"]: s for s in spans}
-    assert set(by_name) == {"invoke_agent code_agent", "attempt 1", "chat qwen2.5-coder-0.5b",
-                            "nativa.sandbox.run", "execute_tool sql"}
+    assert set(by_name) == {
+        "invoke_agent code_agent",
+        "attempt 1",
+        "chat qwen2.5-coder-0.5b",
+        "nativa.sandbox.run",
+        "execute_tool sql",
+    }
     assert all(s["context"]["trace_id"] == trace_id for s in spans)
     agent, attempt = by_name["invoke_agent code_agent"], by_name["attempt 1"]
     assert agent["parent_id"] is None and agent["attributes"]["test.tag"] == protocol

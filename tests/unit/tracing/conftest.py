@@ -1,4 +1,4 @@
-"""Tracing fixtures: tracing installed with the SDK's in-memory exporter, and no OTEL_* variable leaking in."""
+"""Tracing fixtures: tracing installed with the SDK's in-memory exporter; no OTEL_* variable leaks in."""
 
 from __future__ import annotations
 

@@ -64,7 +64,11 @@ def test_show_tree_and_json(store: list[str], monkeypatch: pytest.MonkeyPatch, c
     assert "execute_tool sql" in result.output and "tokens 10→1" in result.output
     detail = json.loads(runner.invoke(app, ["traces", "show", store[0], "--json"]).output)
     assert detail["summary"]["trace_id"] == store[0]
-    assert sorted(s["name"] for s in detail["spans"]) == ["chat small", "execute_tool sql", "invoke_agent code_agent"]
+    assert sorted(s["name"] for s in detail["spans"]) == [
+        "chat small",
+        "execute_tool sql",
+        "invoke_agent code_agent",
+    ]
 
 
 def test_show_unknown_id_is_bad_input(store: list[str]) -> None:

@@ -22,18 +22,19 @@ def _make_spans(n: int, payload: str = "") -> list[ReadableSpan]:
     provider.add_span_processor(SimpleSpanProcessor(memory))
     tracer = provider.get_tracer("test")
     for i in range(n):
-        with tracer.start_as_current_span("root", attributes={"i": i, "payload": payload}):
-            with tracer.start_as_current_span("child"):
-                pass
+        with (
+            tracer.start_as_current_span("root", attributes={"i": i, "payload": payload}),
+            tracer.start_as_current_span("child"),
+        ):
+            pass
     return list(memory.get_finished_spans())
 
 
 def test_setup_writes_jsonl_under_the_data_dir(tmp_path: Path) -> None:
     settings = Settings(home=tmp_path)
     tracing.setup(settings)  # default exporter: jsonl
-    with tracing.agent_span("a") as run:
-        with tracing.model_span(model="m", provider="p") as ms:
-            ms.set_result(input_tokens=5, output_tokens=6)
+    with tracing.agent_span("a") as run, tracing.model_span(model="m", provider="p") as ms:
+        ms.set_result(input_tokens=5, output_tokens=6)
     trace_id = run.trace_id
     tracing.shutdown()
     path = tmp_path / "data" / "traces" / ACTIVE_FILE
@@ -48,15 +49,26 @@ def test_setup_writes_jsonl_under_the_data_dir(tmp_path: Path) -> None:
     assert chat["kind"] == "INTERNAL" and chat["status"] == "UNSET"
     assert chat["end_ns"] >= chat["start_ns"] and chat["duration_ms"] >= 0
     assert chat["resource"]["service.name"] == "nativa"
-    assert set(chat) >= {"trace_id", "span_id", "parent_id", "name", "kind", "start_ns", "end_ns", "duration_ms",
-                         "status", "attributes", "events", "resource"}
+    assert set(chat) >= {
+        "trace_id",
+        "span_id",
+        "parent_id",
+        "name",
+        "kind",
+        "start_ns",
+        "end_ns",
+        "duration_ms",
+        "status",
+        "attributes",
+        "events",
+        "resource",
+    }
 
 
 def test_error_events_are_stored(tmp_path: Path) -> None:
     tracing.setup(Settings(home=tmp_path))
-    with pytest.raises(ZeroDivisionError):
-        with tracing.span("divide"):
-            1 / 0  # noqa: B018
+    with pytest.raises(ZeroDivisionError), tracing.span("divide"):
+        1 / 0  # noqa: B018
     tracing.shutdown()
     (record,) = read_records(tmp_path / "data" / "traces")
     assert record["status"] == "ERROR" and record["attributes"]["error.type"] == "ZeroDivisionError"

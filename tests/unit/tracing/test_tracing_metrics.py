@@ -1,4 +1,4 @@
-"""Metrics derived from spans: GenAI token and duration histograms, sandbox duration, errors, Prometheus text."""
+"""Metrics derived from spans: GenAI tokens and durations, sandbox duration, errors, /metrics text."""
 
 from __future__ import annotations
 
@@ -29,14 +29,12 @@ def _run() -> None:
         with tracing.model_span(model="small", provider="llama.cpp") as ms:
             ms.first_token()
             ms.set_result(input_tokens=tokens_in, output_tokens=tokens_out)
-    with pytest.raises(TimeoutError):
-        with tracing.model_span(model="small", provider="llama.cpp"):
-            raise TimeoutError("no answer")
+    with pytest.raises(TimeoutError), tracing.model_span(model="small", provider="llama.cpp"):
+        raise TimeoutError("no answer")
     with tracing.sandbox_span("A") as sb:
         sb.set_result({"tier": "A", "duration_s": 2.5, "exit_code": 0})
-    with pytest.raises(PermissionError):
-        with tracing.tool_span("http"):
-            raise PermissionError("blocked address")
+    with pytest.raises(PermissionError), tracing.tool_span("http"):
+        raise PermissionError("blocked address")
 
 
 def test_token_usage_and_durations(recorded: Recorded) -> None:
@@ -64,7 +62,10 @@ def test_token_usage_and_durations(recorded: Recorded) -> None:
     assert sandbox.sum == pytest.approx(2.5)  # the sandbox's own measured duration, not the span's
     assert sandbox.attributes["nativa.sandbox.tier"] == "A"
 
-    errors = {(p.attributes["nativa.operation"], p.attributes["error.type"]): p.value for p in points["nativa.errors"]}
+    errors = {
+        (p.attributes["nativa.operation"], p.attributes["error.type"]): p.value
+        for p in points["nativa.errors"]
+    }
     assert errors == {("chat", "TimeoutError"): 1, ("execute_tool", "PermissionError"): 1}
 
 

@@ -49,7 +49,10 @@ def test_protocol_and_address(monkeypatch: pytest.MonkeyPatch) -> None:
     assert otlp.otlp_address() == ("collector.internal", 5317)
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "http/protobuf")
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "https://otel.example/v1/traces")
-    assert otlp.otlp_protocol("TRACES") == "http/protobuf" and otlp.otlp_address("TRACES") == ("otel.example", 443)
+    assert otlp.otlp_protocol("TRACES") == "http/protobuf" and otlp.otlp_address("TRACES") == (
+        "otel.example",
+        443,
+    )
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "http/json")
     with pytest.raises(ConfigError, match=r"OTEL_EXPORTER_OTLP_TRACES_PROTOCOL='http/json' is not supported"):
         otlp.otlp_protocol("TRACES")

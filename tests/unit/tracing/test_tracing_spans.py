@@ -1,4 +1,5 @@
-"""Spans, GenAI attributes, nesting, the error path and content privacy, asserted on the SDK's in-memory exporter."""
+"""Spans, GenAI attributes, nesting, the error path and content privacy, asserted on the SDK's in-memory
+exporter."""
 
 from __future__ import annotations
 
@@ -25,17 +26,32 @@ def _agent_run(fail_model: bool = False) -> str | None:
     with tracing.agent_span("code_agent", model="qwen2.5-coder-0.5b", provider="llama.cpp") as run:
         with tracing.attempt_span(1):
             with tracing.model_span(
-                model="qwen2.5-coder-0.5b", provider="llama.cpp", operation="chat", remote=False,
-                temperature=0.0, max_tokens=256, prompt_file="code_agent.yaml", prompt_hash="sha256:abc",
+                model="qwen2.5-coder-0.5b",
+                provider="llama.cpp",
+                operation="chat",
+                remote=False,
+                temperature=0.0,
+                max_tokens=256,
+                prompt_file="code_agent.yaml",
+                prompt_hash="sha256:abc",
             ) as ms:
                 ms.set_input_messages([{"role": "user", "content": "secret prompt"}])
                 ms.first_token()
                 if fail_model:
                     raise ModelError("llama.cpp crashed while decoding token 17")
-                ms.set_result(input_tokens=120, output_tokens=40, finish_reasons=["stop"], output_text="secret answer")
+                ms.set_result(
+                    input_tokens=120, output_tokens=40, finish_reasons=["stop"], output_text="secret answer"
+                )
             with tracing.sandbox_span("A") as sb:
-                sb.set_result({"tier": "A", "duration_s": 0.031, "exit_code": 1, "killed_by": "timeout",
-                               "layers": ["bwrap", "seccomp", "rlimits"]})
+                sb.set_result(
+                    {
+                        "tier": "A",
+                        "duration_s": 0.031,
+                        "exit_code": 1,
+                        "killed_by": "timeout",
+                        "layers": ["bwrap", "seccomp", "rlimits"],
+                    }
+                )
             with tracing.tool_span("sql", arguments={"query": "select secret"}) as tool:
                 tool.set_result([["secret row"]])
         return run.trace_id
@@ -44,8 +60,13 @@ def _agent_run(fail_model: bool = False) -> str | None:
 def test_agent_run_nests_as_it_happens(recorded: Recorded) -> None:
     trace_id = _agent_run()
     spans = recorded.by_name()
-    assert set(spans) == {"invoke_agent code_agent", "attempt 1", "chat qwen2.5-coder-0.5b",
-                          "nativa.sandbox.run", "execute_tool sql"}
+    assert set(spans) == {
+        "invoke_agent code_agent",
+        "attempt 1",
+        "chat qwen2.5-coder-0.5b",
+        "nativa.sandbox.run",
+        "execute_tool sql",
+    }
     agent, attempt = spans["invoke_agent code_agent"], spans["attempt 1"]
     assert agent.parent is None
     assert parent_of(attempt) == agent.context.span_id
@@ -144,9 +165,8 @@ def test_error_sets_status_and_type_and_is_reraised(recorded: Recorded) -> None:
 
 
 def test_builtin_error_type_is_bare(recorded: Recorded) -> None:
-    with pytest.raises(TimeoutError):
-        with tracing.span("wait"):
-            raise TimeoutError("sandbox wall clock")
+    with pytest.raises(TimeoutError), tracing.span("wait"):
+        raise TimeoutError("sandbox wall clock")
     assert recorded.by_name()["wait"].attributes["error.type"] == "TimeoutError"
 
 
@@ -155,8 +175,12 @@ def test_content_is_off_by_default(recorded: Recorded) -> None:
     for span in recorded.spans():
         for key, value in (span.attributes or {}).items():
             assert "secret" not in str(value), f"{span.name}.{key} leaked content"
-        assert not {"gen_ai.input.messages", "gen_ai.output.messages", "gen_ai.tool.call.arguments",
-                    "gen_ai.tool.call.result"} & set(span.attributes or {})
+        assert not {
+            "gen_ai.input.messages",
+            "gen_ai.output.messages",
+            "gen_ai.tool.call.arguments",
+            "gen_ai.tool.call.result",
+        } & set(span.attributes or {})
 
 
 def test_content_on_is_recorded_and_truncated(setup_with: Callable[..., Recorded]) -> None:
@@ -171,14 +195,21 @@ def test_content_on_is_recorded_and_truncated(setup_with: Callable[..., Recorded
     assert inputs[0] == {"role": "system", "parts": [{"type": "text", "content": "short"}]}
     assert inputs[1]["parts"][0]["content"] == "x" * 8 + "…[truncated 42 chars]"
     outputs = json.loads(spans["chat m"].attributes["gen_ai.output.messages"])
-    assert outputs == [{"role": "assistant", "parts": [{"type": "text", "content": "answer t…[truncated 11 chars]"}],
-                        "finish_reason": "length"}]
+    assert outputs == [
+        {
+            "role": "assistant",
+            "parts": [{"type": "text", "content": "answer t…[truncated 11 chars]"}],
+            "finish_reason": "length",
+        }
+    ]
     tool_attrs = spans["execute_tool sql"].attributes
     assert tool_attrs["gen_ai.tool.call.arguments"].startswith('{"query"')
     assert tool_attrs["gen_ai.tool.call.result"] == "ok"
 
 
-def test_explicit_settings_override_for_content(recorded: Recorded, setup_with: Callable[..., Recorded]) -> None:
+def test_explicit_settings_override_for_content(
+    recorded: Recorded, setup_with: Callable[..., Recorded]
+) -> None:
     from nativa.config import Settings
 
     with tracing.model_span(model="m", provider="p", settings=Settings(trace_content=True)) as ms:
@@ -193,15 +224,17 @@ def test_span_attributes_and_kind(recorded: Recorded) -> None:
         inner_id = tracing.current_trace_id()
     fetched = recorded.by_name()["fetch"]
     assert fetched.kind is SpanKind.CLIENT
-    assert fetched.attributes["url.full"] == "https://x" and fetched.attributes["http.response.status_code"] == 200
+    assert (
+        fetched.attributes["url.full"] == "https://x"
+        and fetched.attributes["http.response.status_code"] == 200
+    )
     assert inner_id == format(fetched.context.trace_id, "032x")
     assert tracing.current_trace_id() is None
 
 
 def test_suspended_records_nothing(recorded: Recorded) -> None:
-    with tracing.suspended():
-        with tracing.span("hidden"):
-            assert tracing.current_trace_id() is None
+    with tracing.suspended(), tracing.span("hidden"):
+        assert tracing.current_trace_id() is None
     with tracing.span("shown"):
         pass
     assert [s.name for s in recorded.spans()] == ["shown"]
@@ -219,9 +252,8 @@ def test_spans_are_noops_before_setup() -> None:
         ms.set_result(input_tokens=1)
         assert double(4) == 8
         assert run.trace_id is None and tracing.current_trace_id() is None
-    with pytest.raises(ValueError):
-        with tracing.span("x"):
-            raise ValueError("still raised")
+    with pytest.raises(ValueError), tracing.span("x"):
+        raise ValueError("still raised")
 
 
 def test_setup_is_idempotent(recorded: Recorded, settings: object) -> None:
