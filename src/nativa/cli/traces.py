@@ -96,12 +96,18 @@ def bench_tracing(
     runs: Annotated[
         int, typer.Option("--runs", min=3, help="Simulated agent runs per side (on, off), alternating.")
     ] = 15,
+    model_ms: Annotated[
+        int,
+        typer.Option(
+            "--model-ms", min=1, help="CPU work per simulated model call (a real one takes seconds)."
+        ),
+    ] = 50,
     json_out: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
     """Cost per span (µs) and the share of an agent run's wall time spent in tracing, on vs off in one run."""
     from nativa.bench.tracing import render, run_tracing_bench
 
-    result = run_tracing_bench(spans=spans, runs=runs)
+    result = run_tracing_bench(spans=spans, runs=runs, model_work_s=model_ms / 1000)
     if json_out:
         print_json(result)
     else:

@@ -101,7 +101,9 @@ def test_missing_dir_is_bad_input(tmp_path: Path) -> None:
 
 def test_bench_tracing_json(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("NATIVA_HOME", str(tmp_path))
-    result = runner.invoke(app, ["bench-tracing", "--spans", "300", "--runs", "3", "--json"])
+    result = runner.invoke(
+        app, ["bench-tracing", "--spans", "300", "--runs", "3", "--model-ms", "20", "--json"]
+    )
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)
     costs = {c["kind"]: c for c in report["span_costs"]}
@@ -111,5 +113,5 @@ def test_bench_tracing_json(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     run = report["run"]
     assert run["spans_per_run"] == 13  # agent + 3 x (attempt, model, sandbox, tool)
     assert len(run["on_runs_s"]) == len(run["off_runs_s"]) == 3
-    assert 0 < run["estimated_fraction"] < 0.05
+    assert 0 < run["estimated_fraction"] < 0.1 and run["measured_noise"] >= 0
     assert not (tmp_path / "data" / "traces").exists()  # the bench writes to a throwaway store
