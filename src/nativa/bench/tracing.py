@@ -17,7 +17,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from opentelemetry.context import Context
@@ -75,10 +75,24 @@ class TracingBenchResult:
 
     @property
     def meets_goal(self) -> bool:
+        """The estimate is under the goal and the A/B measurement does not contradict it beyond its noise."""
+        run = self.run
         return (
-            self.run.estimated_fraction < self.goal_fraction
-            and self.run.measured_fraction < self.goal_fraction
+            run.estimated_fraction < self.goal_fraction
+            and run.measured_fraction - run.measured_noise < self.goal_fraction
         )
+
+    def to_dict(self) -> dict[str, object]:
+        costs = [asdict(c) | {"added_us": c.added_us} for c in self.span_costs]
+        return asdict(self) | {"span_costs": costs, "meets_goal": self.meets_goal, "verdict": self.verdict}
+
+    @property
+    def verdict(self) -> str:
+        if not self.meets_goal:
+            return "missed"
+        if self.run.measured_fraction < self.goal_fraction:
+            return "met"
+        return "met (A/B within noise)"
 
 
 class _CountingProcessor(SpanProcessor):
@@ -304,8 +318,7 @@ def render(result: TracingBenchResult) -> RenderableType:
     ):
         runs.add_column(column, justify="right")
     verdict = Text(
-        f"{'met' if result.meets_goal else 'MISSED'} (< {result.goal_fraction:.0%})",
-        style="green" if result.meets_goal else "red",
+        f"{result.verdict} (< {result.goal_fraction:.0%})", style="green" if result.meets_goal else "red"
     )
     runs.add_row(
         str(r.runs),

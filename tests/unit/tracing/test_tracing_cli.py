@@ -110,6 +110,9 @@ def test_bench_tracing_json(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     assert set(costs) == {"span (empty)", "model span (GenAI attrs + metrics)"}
     for c in costs.values():
         assert 0 < c["off_us"] < c["on_us"] <= c["on_with_export_us"]
+        assert c["added_us"] == pytest.approx(c["on_with_export_us"] - c["off_us"])
+    assert report["verdict"] in {"met", "met (A/B within noise)", "missed"}
+    assert report["meets_goal"] is (report["verdict"] != "missed")
     run = report["run"]
     assert run["spans_per_run"] == 13  # agent + 3 x (attempt, model, sandbox, tool)
     assert len(run["on_runs_s"]) == len(run["off_runs_s"]) == 3
