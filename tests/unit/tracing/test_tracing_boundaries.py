@@ -22,6 +22,6 @@ def test_tracing_imports_only_errors_and_config() -> None:
 
 
 def test_otlp_exporters_load_only_when_used() -> None:
-    code = "import json, sys, nativa.tracing; print(json.dumps([m for m in sys.modules if 'otlp.proto' in m]))"
+    code = "import json, sys, nativa.tracing; print(json.dumps([m for m in sys.modules if 'otlp.pr' in m]))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert json.loads(out) == []
