@@ -62,7 +62,7 @@ def _bar(span: SpanRecord, t0: int, total_ns: int, width: int) -> Text:
     return bar
 
 
-def _details(span: SpanRecord) -> Text:
+def _details(span: SpanRecord, echoed: bool) -> Text:
     attrs = span.attributes
     out = Text()
     tokens_in, tokens_out = span.tokens
@@ -82,20 +82,24 @@ def _details(span: SpanRecord) -> Text:
     if "nativa.prompt.file" in attrs:
         digest = str(attrs.get("nativa.prompt.hash", ""))[:12]
         out.append(f"  prompt {attrs['nativa.prompt.file']}" + (f"@{digest}" if digest else ""), style="dim")
-    if span.is_error:
+    if span.is_error and echoed:  # the same exception came up from a child: say it once, where it started
+        out.append("  ✗ (from below)", style="red")
+    elif span.is_error:
         message = span.status_message or str(attrs.get("error.type", "error"))
         out.append(f"  ✗ {message}", style="bold red")
     return out
 
 
-def _label(span: SpanRecord, depth: int, name_width: int, t0: int, total_ns: int, bar_width: int) -> Text:
+def _label(
+    span: SpanRecord, depth: int, name_width: int, t0: int, total_ns: int, bar_width: int, echoed: bool
+) -> Text:
     name = span.name if len(span.name) <= _MAX_NAME else span.name[: _MAX_NAME - 1] + "…"
     pad = max(1, name_width - depth * _INDENT - len(name))
     label = Text(name, style="bold red" if span.is_error else "bold")
     label.append(" " * pad)
     label.append(f"{format_ms(span.duration_ms):>10} ")
     label.append_text(_bar(span, t0, total_ns, bar_width))
-    label.append_text(_details(span))
+    label.append_text(_details(span, echoed))
     return label
 
 
@@ -133,8 +137,10 @@ def render_trace(detail: TraceDetail, width: int | None = None) -> RenderableTyp
     tree = Tree(header)
 
     def add(node: Tree, span: SpanRecord, depth: int) -> None:
-        child = node.add(_label(span, depth, name_width, t0, total_ns, bar_width))
-        for c in sorted(children.get(span.span_id, []), key=lambda s: s.start_ns):
+        kids = sorted(children.get(span.span_id, []), key=lambda s: s.start_ns)
+        echoed = any(k.is_error and k.status_message == span.status_message for k in kids)
+        child = node.add(_label(span, depth, name_width, t0, total_ns, bar_width, echoed))
+        for c in kids:
             add(child, c, depth + 1)
 
     for root in sorted(children[None], key=lambda s: s.start_ns):

@@ -243,6 +243,7 @@ def test_tree_shows_waterfall_tokens_and_errors(tmp_path: Path) -> None:
     assert len(bar_columns) == 1, f"waterfall bars are not aligned:\n{text}"
     root_line = next(line for line in span_lines if "invoke_agent" in line)
     assert re.search(r"│█{32}│", root_line), "the root span spans the whole waterfall"
+    assert "(from below)" in root_line and text.count("sandbox hit its 512 MiB limit") == 2  # span + cause
 
 
 def test_list_and_stats_tables_render(tmp_path: Path) -> None:
