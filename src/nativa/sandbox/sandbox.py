@@ -158,9 +158,21 @@ def traced(mode: str, tier: str) -> Iterator[dict[str, Any]]:
     """A `nativa.sandbox.run` span per run (nativa.tracing; imported on first use, it costs ~0.2 s)."""
     holder: dict[str, Any] = {}
     try:
-        from nativa.tracing import sandbox_span
+        from opentelemetry import trace
+
+        from nativa.tracing import sandbox_attributes, sandbox_span
+        from nativa.tracing.genai import SANDBOX_SPAN
     except ImportError:
         yield holder
+        return
+    current = trace.get_current_span()
+    if getattr(current, "name", None) == SANDBOX_SPAN and current.is_recording():
+        # The caller (the agent) already opened this run's span: fill it in rather than nest a second one,
+        # which would count the run twice in the sandbox metrics.
+        yield holder
+        current.set_attribute("nativa.sandbox.mode", mode)
+        if "result" in holder:
+            sandbox_attributes(current, holder["result"])
         return
     with sandbox_span(tier, attributes={"nativa.sandbox.mode": mode}) as span:
         yield holder

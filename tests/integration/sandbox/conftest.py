@@ -1,0 +1,88 @@
+"""Fixtures for tests that run real sandboxes: every strong tier this host has, and leftover checks.
+
+Each test that takes `tier` runs once per tier (A and B); a tier this host lacks is skipped with the
+probe's reason, and `test_tiers.py::test_ci_requires_tier_a` makes a missing tier A fail under CI=true.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+
+import pytest
+
+from nativa.sandbox import Sandbox, probe
+from nativa.sandbox._runtime import uid_processes
+
+STRONG_TIERS = ("A", "B")
+
+
+@pytest.fixture(params=STRONG_TIERS)
+def tier(request: pytest.FixtureRequest) -> str:
+    report = probe()
+    if request.param not in report.available:
+        pytest.skip(f"tier {request.param} is not available on this host: {'; '.join(report.notes)}")
+    return str(request.param)
+
+
+@pytest.fixture
+def sandbox(tier: str) -> Sandbox:
+    return Sandbox(tier=tier)  # type: ignore[arg-type]
+
+
+def _uid_from(stdout: str) -> int:
+    match = re.search(r"^UID (\d+)$", stdout, re.MULTILINE)
+    assert match, f"the code did not report its uid: {stdout[:300]!r}"
+    return int(match.group(1))
+
+
+@pytest.fixture
+def sandbox_uid() -> Callable[[str], int]:
+    """Parse the `UID <n>` line that test code prints first."""
+    return _uid_from
+
+
+@pytest.fixture
+def assert_no_leftovers() -> Callable[..., None]:
+    """Assert that no live process of `uid` remains (zombies are dead and do not count)."""
+
+    def check(uid: int, *, wait_s: float = 3.0) -> None:
+        assert uid >= 1000 or not probe().is_root, f"the code ran as a privileged uid {uid}"
+        deadline = time.monotonic() + wait_s
+        while True:
+            left = uid_processes({uid})
+            if not left or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        assert not left, f"processes of sandbox uid {uid} survived the run: {sorted(left)}"
+
+    return check
+
+
+@pytest.fixture
+def invoke() -> Callable[[list[str]], int]:
+    """Run `nativa sandbox ARGS` the way `nativa.cli.run` does (NativaError -> its exit code, usage -> 2).
+
+    Through the real `nativa` app when the sandbox commands are registered there, else `sandbox_app` alone.
+    """
+    import typer
+
+    from nativa import cli
+    from nativa.cli.sandbox import sandbox_app
+
+    if any(getattr(g, "name", None) == "sandbox" for g in cli.app.registered_groups):
+        return lambda args: cli.run(["sandbox", *args])
+
+    def run(args: list[str]) -> int:
+        try:
+            rv = typer.main.get_command(sandbox_app).main(args=args, prog_name="nativa sandbox",
+                                                          standalone_mode=False)
+        except Exception as exc:  # NativaError, click's (or typer's vendored click's) Exit and UsageError
+            code = getattr(exc, "exit_code", None)
+            if not isinstance(code, int):
+                raise
+            return code
+        return rv if isinstance(rv, int) else 0
+
+    return run
