@@ -24,6 +24,7 @@ from nativa.errors import BadInputError
 from nativa.models.base import ChatModel, GenerationOptions, Message
 
 EventFn = Callable[[str, Attempt], None]
+_STDOUT_KEEP = 4000
 NO_CODE = "Your reply contained no Python code. Reply with the complete code in one ```python block."
 
 
@@ -160,11 +161,10 @@ class CodeAgent:
     def _run(self, code: str, ctx: TaskContext, attempt: Attempt) -> None:
         program = build_program(code, checks=ctx.checks, tests=ctx.tests)
         started = time.perf_counter()
-        with tracing.sandbox_span(getattr(self.sandbox, "tier", None)) as span:
-            run = self.sandbox.run(program.source, timeout_s=self.timeout_s, memory_mb=self.memory_mb)
-            span.set_result(run)
+        run = self.sandbox.run(program.source, timeout_s=self.timeout_s, memory_mb=self.memory_mb)  # traces itself
         attempt.sandbox_s = time.perf_counter() - started
         attempt.killed_by = run.killed_by
+        attempt.stdout = run.stdout[-_STDOUT_KEEP:]
         if run.ok:
             attempt.outcome = "passed"
             return

@@ -20,6 +20,7 @@ class Attempt:
     error_message: str | None = None
     observation: str | None = None
     killed_by: str | None = None
+    stdout: str = ""
     input_tokens: int = 0
     output_tokens: int = 0
     model_s: float = 0.0

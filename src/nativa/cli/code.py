@@ -49,6 +49,10 @@ def code(
                   f"{result.wall_s:.1f} s" + (f", trace {result.trace_id}" if result.trace_id else ""))
         if result.code:
             out.print(Syntax(result.code, "python", theme="ansi_dark", background_color="default"))
+        final = result.attempts[-1] if result.attempts else None
+        if final is not None and final.stdout.strip():
+            err.print("[bold]output:[/]")
+            out.print(escape(final.stdout.rstrip()))
     if not result.success:
         raise typer.Exit(1)
 
