@@ -91,7 +91,11 @@ def store_files(directory: Path) -> list[Path]:
 
 
 class JsonlSpanExporter(SpanExporter):
-    """Appends finished spans to the store; runs on the batch processor's thread, never the traced code's."""
+    """Appends finished spans to the store; runs on the batch processor's thread, never the traced code's.
+
+    The active file is rotated before a batch that would take it past `max_bytes`; a batch is never split, so
+    one batch larger than `max_bytes` makes a file that large.
+    """
 
     def __init__(
         self, directory: Path, *, max_bytes: int = DEFAULT_MAX_BYTES, keep: int = DEFAULT_KEEP
