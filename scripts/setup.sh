@@ -55,6 +55,11 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ "$(cat "$stamp")" !
   printf '%s' "$EXTRAS" > "$stamp"
 fi
 
-# 5. Assemble and verify the embedded model (cached under NATIVA_HOME).
+# 5. A real third-party OTLP receiver (Arize Phoenix, in its own venv) for the tracing integration test.
+if [ "${NATIVA_SKIP_OTLP_RECEIVER:-0}" != 1 ]; then
+  bash scripts/install_otlp_receiver.sh
+fi
+
+# 6. Assemble and verify the embedded model (cached under NATIVA_HOME).
 "$VENV/bin/nativa" models --verify >/dev/null
 log "ready: $VENV/bin/nativa"

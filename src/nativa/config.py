@@ -46,6 +46,9 @@ class Settings(BaseSettings):
     sandbox_allow_weak: bool = Field(False, description="Run code even when no strong isolation tier exists.")
     trace_content: bool = Field(False, description="Record prompt and completion text in traces (privacy: off).")
     trace_content_max_chars: int = Field(4000, ge=0)
+    trace_exporters: str | None = Field(None, description="Comma-separated: jsonl, console, otlp, none.")
+    trace_max_bytes: int = Field(20_000_000, ge=10_000, description="Rotate the JSONL trace file at this size.")
+    trace_keep_files: int = Field(5, ge=1, description="Rotated trace files kept.")
 
     @classmethod
     def settings_customise_sources(

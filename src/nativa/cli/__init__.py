@@ -16,6 +16,7 @@ from nativa.cli._common import err
 from nativa.cli.bench import bench_app
 from nativa.cli.code import code
 from nativa.cli.models import ask, doctor, models
+from nativa.cli.traces import bench_tracing, traces_app
 from nativa.errors import NativaError
 
 app = typer.Typer(
@@ -45,6 +46,8 @@ app.command("ask")(ask)
 app.command("doctor")(doctor)
 app.command("code")(code)
 app.add_typer(bench_app, name="bench")
+app.add_typer(traces_app, name="traces")
+bench_app.command("tracing")(bench_tracing)
 
 
 def run(argv: list[str] | None = None) -> int:
