@@ -91,7 +91,7 @@ class StandInServer:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}/v1"
 
-    def __enter__(self) -> "StandInServer":
+    def __enter__(self) -> StandInServer:
         self.thread.start()
         deadline = time.time() + 10
         while not self.server.started:

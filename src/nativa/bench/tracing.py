@@ -264,7 +264,9 @@ def simulated_agent_run(attempts: int = 3, model_rounds: int = 20000, tokens: in
                     _cpu_work(per_token)
 
 
-def run_tracing_bench(spans: int = 20000, runs: int = 15, model_work_s: float = 0.05) -> TracingBenchResult:
+def run_tracing_bench(spans: int = 20000, runs: int = 15, model_work_s: float = 0.05,
+                      agent_run: Callable[[], object] | None = None,
+                      agent_description: str | None = None) -> TracingBenchResult:
     """The whole benchmark, on a throwaway trace store; the process's own tracing is restored afterwards."""
     previous = tracing.state()
     previous_settings = previous.settings if previous else None
@@ -277,18 +279,16 @@ def run_tracing_bench(spans: int = 20000, runs: int = 15, model_work_s: float = 
                     measure_span_cost("span (empty)", _loop_span, spans),
                     measure_span_cost("model span (GenAI attrs + metrics)", _loop_model_span, spans),
                 ]
-                rounds = calibrate_rounds(model_work_s)
-                overhead = measure_run_overhead(
-                    lambda: simulated_agent_run(model_rounds=rounds),
-                    runs,
-                    span_cost_us=max(c.added_us for c in costs),
-                )
+                if agent_run is None:
+                    rounds = calibrate_rounds(model_work_s)
+                    agent_run = lambda: simulated_agent_run(model_rounds=rounds)
+                overhead = measure_run_overhead(agent_run, runs, span_cost_us=max(c.added_us for c in costs))
             finally:
                 tracing.shutdown()
     finally:
         if previous is not None:
             tracing.setup(previous_settings)
-    description = (
+    description = agent_description or (
         f"simulated agent run: 3 attempts x (model call ~{model_work_s * 1000:.0f} ms CPU streamed as "
         "40 chunks, sandbox = real child python process, one tool call); a real run is far longer"
     )

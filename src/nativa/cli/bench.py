@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.table import Table
@@ -34,11 +33,11 @@ def bench_model(
 
 @bench_app.command("humaneval")
 def bench_humaneval(
-    limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Only the first N problems."),
+    limit: int | None = typer.Option(None, "--limit", min=1, help="Only the first N problems."),
     attempts: int = typer.Option(3, "--attempts", min=1, max=10, help="Agent attempts per problem (K)."),
-    model: Optional[str] = typer.Option(None, "--model", "-m", help="Model to use (default: small)."),
+    model: str | None = typer.Option(None, "--model", "-m", help="Model to use (default: small)."),
     compare: list[str] = typer.Option([], "--compare", help="Also run a peer on the same problems: smolagents."),
-    out_file: Optional[Path] = typer.Option(None, "--out", help="Per-problem JSONL (default: bench-results/...)."),
+    out_file: Path | None = typer.Option(None, "--out", help="Per-problem JSONL (default: bench-results/...)."),
     n_ctx: int = typer.Option(8192, "--n-ctx", min=2048, help="Context size for all systems (peers need room)."),
     json_out: bool = typer.Option(False, "--json", help="Print the summaries as JSON."),
 ) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.markup import escape
@@ -16,12 +15,12 @@ _SYMBOL = {"passed": "[green]passed[/]", "failed": "[red]failed[/]", "no_code": 
 
 
 def code(
-    task: Optional[str] = typer.Argument(None, help="What the code should do (optional with --fix)."),
-    tests: Optional[Path] = typer.Option(None, "--tests", help="A Python file of asserts or test_* functions."),
-    fix: Optional[Path] = typer.Option(None, "--fix", help="A Python file to repair instead of writing new code."),
+    task: str | None = typer.Argument(None, help="What the code should do (optional with --fix)."),
+    tests: Path | None = typer.Option(None, "--tests", help="A Python file of asserts or test_* functions."),
+    fix: Path | None = typer.Option(None, "--fix", help="A Python file to repair instead of writing new code."),
     max_attempts: int = typer.Option(3, "--max-attempts", min=1, max=20, help="Model attempts at most."),
-    model: Optional[str] = typer.Option(None, "--model", "-m", help=MODEL_HELP),
-    max_tokens: Optional[int] = typer.Option(None, "--max-tokens", min=16, help="Tokens per model reply."),
+    model: str | None = typer.Option(None, "--model", "-m", help=MODEL_HELP),
+    max_tokens: int | None = typer.Option(None, "--max-tokens", min=16, help="Tokens per model reply."),
     timeout: float = typer.Option(10.0, "--timeout", min=0.1, help="Seconds each sandboxed run may take."),
     json_out: bool = typer.Option(False, "--json", help="Print the AgentResult as JSON."),
 ) -> None:

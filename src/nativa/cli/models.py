@@ -5,7 +5,7 @@ from __future__ import annotations
 import platform
 import sys
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
 from rich.markup import escape
@@ -14,9 +14,8 @@ from rich.table import Table
 from nativa import __version__
 from nativa.cli._common import err, out, print_json, read_json_file, settings
 from nativa.errors import BadInputError
-from nativa.models import GenerationOptions, list_models, resolve_model
+from nativa.models import GenerationOptions, list_models, resolve_model, weights
 from nativa.models.base import validate_schema
-from nativa.models import weights
 from nativa.models.weights import rich_progress
 
 MODEL_HELP = "small (embedded 0.5B), large (embedded 1.5B, needs the extra nativa\\[large]), openai:<name>, or a .gguf path."
@@ -64,10 +63,10 @@ def _verify_embedded() -> None:
 
 def ask(
     prompt: str = typer.Argument(..., help="What to ask the model."),
-    model: Optional[str] = typer.Option(None, "--model", "-m", help=MODEL_HELP),
-    schema: Optional[Path] = typer.Option(None, "--schema", help="A JSON-schema file; the answer will match it."),
-    max_tokens: Optional[int] = typer.Option(None, "--max-tokens", min=1, help="Most tokens to generate."),
-    system: Optional[str] = typer.Option(None, "--system", help="A system message."),
+    model: str | None = typer.Option(None, "--model", "-m", help=MODEL_HELP),
+    schema: Path | None = typer.Option(None, "--schema", help="A JSON-schema file; the answer will match it."),
+    max_tokens: int | None = typer.Option(None, "--max-tokens", min=1, help="Most tokens to generate."),
+    system: str | None = typer.Option(None, "--system", help="A system message."),
     json_out: bool = typer.Option(False, "--json", help="Print the whole Completion as JSON."),
 ) -> None:
     """Ask a model; the answer streams to the terminal as it is generated."""

@@ -1,6 +1,14 @@
 """Models: the embedded local default, any OpenAI-compatible server, and a scripted model for tests."""
 
-from nativa.models.base import ChatModel, Completion, Delta, GenerationOptions, Message, ModelInfo, as_messages
+from nativa.models.base import (
+    ChatModel,
+    Completion,
+    Delta,
+    GenerationOptions,
+    Message,
+    ModelInfo,
+    as_messages,
+)
 from nativa.models.local import LocalModel
 from nativa.models.openai_compat import OpenAICompatibleModel
 from nativa.models.registry import list_models, resolve_model

@@ -6,9 +6,9 @@ import json
 from pathlib import Path
 
 import pytest
+from support.openai_server import ServerScript, StandInServer, free_port
 
 from nativa.cli import run
-from support.openai_server import ServerScript, StandInServer, free_port
 
 
 def test_help_lists_the_commands(capsys: pytest.CaptureFixture[str]) -> None:

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from support.openai_server import ServerScript, StandInServer, free_port
 
 from nativa.errors import ModelNotFoundError, ServerUnreachableError
 from nativa.models import GenerationOptions, OpenAICompatibleModel
 from nativa.models.base import collect
-from support.openai_server import ServerScript, StandInServer, free_port
 
 
 def _model(url: str, retries: int = 3, name: str = "stand-in") -> OpenAICompatibleModel:

@@ -8,10 +8,10 @@ import os
 from pathlib import Path
 
 import pytest
+from support.fake_parts import make_parts, part_file
 
 from nativa.errors import ModelNotFoundError, WeightsError
 from nativa.models import weights
-from support.fake_parts import make_parts, part_file
 
 CHUNKS = [os.urandom(3000), os.urandom(5000), os.urandom(1234)]
 
