@@ -22,9 +22,11 @@ import _json
 import binascii
 import io
 import os
+import resource
 import sys
 
-_RUNNER = __file__
+# The file name in this runner's own frames (a .py, or the name compiled into the cached .pyc in tier A).
+_RUNNER = sys._getframe().f_code.co_filename
 _SOURCES: dict = {}
 _MAX_MESSAGE = 8 * 1024
 _MAX_TRACEBACK = 64 * 1024
@@ -73,7 +75,7 @@ def _confine(boot):
 
 
 def _apply_limits(lim, session):
-    import resource as r
+    r = resource
 
     def cap(res, soft, hard):
         _, cur_hard = r.getrlimit(res)
@@ -293,6 +295,7 @@ def _serve(boot):
     ctl, res = boot["ctl"], boot["res"]
     reader = open(ctl, "rb", closefd=False)
     ns = _new_main()
+    _send(res, {"e": "ready"})  # a pool hands this sandbox out only once it is this far
     while True:
         line = reader.readline()
         if not line:

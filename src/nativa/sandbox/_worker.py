@@ -10,15 +10,21 @@ cases. `close` leaves nothing behind: no process of its uid, no cgroup, no direc
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
+import py_compile
+import queue
 import select
 import selectors
 import shutil
 import signal
 import subprocess
+import sys
 import threading
 import time
+from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -59,6 +65,67 @@ def host_context(runtime_dir: str | os.PathLike[str] | None = None) -> HostConte
         return _contexts[key]
 
 
+_pyc_lock = threading.Lock()
+_pyc_paths: dict[str, str] = {}
+
+
+def runner_pyc(root: Path) -> str:
+    """The runner compiled once per version into the runtime dir: a script is otherwise re-compiled at every
+    start (~2 ms). Frames keep the in-sandbox name, so tracebacks can still tell the runner's frames apart."""
+    with _pyc_lock:
+        cached = _pyc_paths.get(str(root))
+        if cached and os.path.exists(cached):
+            return cached
+        source = Path(_RUNNER_PATH).read_bytes()
+        digest = hashlib.sha256(source + sys.version.encode()).hexdigest()[:16]
+        target = root / f"runner-{digest}.pyc"
+        if not target.exists():
+            tmp = root / f".runner-{os.getpid()}-{threading.get_ident()}.pyc"
+            py_compile.compile(_RUNNER_PATH, cfile=str(tmp), dfile=bwrap.INSIDE_RUNNER, doraise=True,
+                               invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH)
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, target)
+        _pyc_paths[str(root)] = str(target)
+        return str(target)
+
+
+class _Spawner:
+    """Starts long-lived sandboxes from one long-lived thread.
+
+    The parent-death signal (bwrap's --die-with-parent, the tier B runner's PR_SET_PDEATHSIG) fires when the
+    *thread* that forked the process exits, not the process: a session or pooled sandbox started from a
+    short-lived thread (a pool's pre-start thread, a server's worker) would be SIGKILLed when that thread
+    ends. Such spawns are handed to this thread, which lives as long as the process.
+    """
+
+    def __init__(self) -> None:
+        self._queue: queue.SimpleQueue[tuple[Callable[[], Any], Future[Any]]] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def call(self, fn: Callable[[], Any]) -> Any:
+        if threading.current_thread() is threading.main_thread():
+            return fn()  # the main thread ends only with the process
+        with self._lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._loop, name="nativa-sandbox-spawner", daemon=True)
+                self._thread.start()
+        future: Future[Any] = Future()
+        self._queue.put((fn, future))
+        return future.result()
+
+    def _loop(self) -> None:
+        while True:
+            fn, future = self._queue.get()
+            try:
+                future.set_result(fn())
+            except BaseException as exc:  # noqa: BLE001 - handed back to the caller
+                future.set_exception(exc)
+
+
+_spawner = _Spawner()
+
+
 @dataclass
 class SpawnSpec:
     """What is fixed when a sandbox starts (limits can tighten per request, these cannot change)."""
@@ -68,6 +135,7 @@ class SpawnSpec:
     allow_network: bool
     limits: Limits
     site_packages: tuple[str, ...] = ()
+    pooled: bool = False
 
 
 @dataclass
@@ -107,6 +175,8 @@ class Worker:
         self._fds: dict[str, int] = {}
         self.dead = False
         self.closed = False
+        self.ready = False
+        self._res_buf = bytearray()
         self.spawned_at = time.monotonic()
         try:
             self._spawn()
@@ -144,8 +214,10 @@ class Worker:
             if spec.tier == "A":
                 interp = Interpreter(**report.interpreter)
                 boot["work"] = bwrap.INSIDE_WORK
+                same_python = interp.executable == os.path.realpath(sys.executable)
                 argv = bwrap.build_argv(
-                    interp=interp, runner_host_path=_RUNNER_PATH, boot=json.dumps(boot), uid=uid or 0,
+                    interp=interp, runner_host_path=runner_pyc(self.ctx.root) if same_python else _RUNNER_PATH,
+                    boot=json.dumps(boot), uid=uid or 0,
                     is_root=is_root, seccomp_fd=sc_fd if sc_fd is not None else -1, allow_network=allow_net,
                     tmpfs_bytes=spec.limits.max_file_mb * 1024 * 1024, extra_ro=spec.site_packages,
                     env=_minimal_env(bwrap.INSIDE_WORK, "/tmp"))
@@ -155,9 +227,15 @@ class Worker:
                 argv, env, cwd = self._confined_argv(boot, uid, sc_fd)
             for fd in (out_r, err_r, res_r, ctl_w):
                 os.set_blocking(fd, False)
-            self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out_w, stderr=err_w,
-                                         pass_fds=[ctl_r, res_w, *cg_fds] + ([sc_fd] if sc_fd is not None else []),
-                                         env=env, cwd=cwd, start_new_session=True)
+            pass_fds = [ctl_r, res_w, *cg_fds] + ([sc_fd] if sc_fd is not None else [])
+
+            def popen() -> subprocess.Popen[bytes]:
+                return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out_w, stderr=err_w,
+                                        pass_fds=pass_fds, env=env, cwd=cwd, start_new_session=True)
+
+            # A one-shot run blocks its caller's thread until the sandbox is gone; anything that outlives
+            # the call must be forked by a thread that outlives it too.
+            self.proc = popen() if spec.mode == "oneshot" and not spec.pooled else _spawner.call(popen)
             self._fds["pid"] = os.pidfd_open(self.proc.pid)
         finally:
             for fd in child_fds:
@@ -194,6 +272,27 @@ class Worker:
         return argv, _minimal_env(str(work), str(tmp)), str(work)
 
     # -- run --------------------------------------------------------------------------------------
+    def wait_ready(self, timeout_s: float = STARTUP_TIMEOUT_S) -> bool:
+        """Block until the runner is confined, imported and waiting for a request (what a pool waits for)."""
+        deadline = time.monotonic() + timeout_s
+        poller = select.poll()
+        poller.register(self._fds["res"], select.POLLIN)
+        poller.register(self._fds["pid"], select.POLLIN)
+        while b"\n" not in self._res_buf:
+            left = deadline - time.monotonic()
+            if left <= 0 or not self.alive():
+                return False
+            poller.poll(int(left * 1000) + 1)
+            chunk = _read(self._fds["res"])
+            if chunk == b"":
+                return False
+            if chunk:
+                self._res_buf += chunk
+        line, _, rest = bytes(self._res_buf).partition(b"\n")
+        self._res_buf[:] = rest
+        self.ready = _parse(line).get("e") == "ready"
+        return self.ready
+
     def alive(self) -> bool:
         return not self.dead and self.proc is not None and self.proc.poll() is None
 
@@ -207,7 +306,7 @@ class Worker:
         raw = RawOutcome()
         bufs = {"out": bytearray(), "err": bytearray()}
         trunc = {"out": False, "err": False}
-        res_buf = bytearray()
+        res_buf = self._res_buf
         oom_base = self.cgroup.oom_kills() if self.cgroup else 0
         sel = selectors.DefaultSelector()
         for tag in ("out", "err", "res", "pid"):

@@ -125,7 +125,8 @@ def build_argv(
         t.ro_bind(path)
     for etc in ("/etc/ld.so.cache", "/etc/localtime") + (_NETWORK_ETC if allow_network else ()):
         t.ro_bind(etc, try_=True)
-    t.ro_bind(runner_host_path, INSIDE_RUNNER)
+    runner_inside = INSIDE_RUNNER + ("c" if runner_host_path.endswith(".pyc") else "")
+    t.ro_bind(runner_host_path, runner_inside)
     t.add("--proc", "/proc", "--dev", "/dev")
     t.add("--size", str(tmpfs_bytes), "--perms", "1777", "--tmpfs", "/tmp")
     t.add("--size", str(tmpfs_bytes), "--perms", "1777", "--tmpfs", "/dev/shm")
@@ -148,5 +149,5 @@ def build_argv(
     argv.append("--")
     if is_root:
         argv += setpriv_argv(uid)
-    argv += interpreter_argv(interp, INSIDE_RUNNER, boot)
+    argv += interpreter_argv(interp, runner_inside, boot)
     return argv

@@ -56,6 +56,10 @@ class SandboxPool:
         self._cond = threading.Condition()
         self._starting = 0
         self._closed = False
+        self.warm_runs = 0
+        """Runs served by a pre-started sandbox."""
+        self.cold_runs = 0
+        """Runs that found no sandbox ready (or a dead one) and started one, as `Sandbox.run` does."""
         self._retired: queue.Queue[Worker | None] = queue.Queue()
         self._reaper = threading.Thread(target=self._reap, name="nativa-sandbox-reaper", daemon=True)
         self._reaper.start()
@@ -76,7 +80,11 @@ class SandboxPool:
         worker: Worker | None = None
         try:
             worker = Worker(self.sandbox.report, self.sandbox.spec(mode="oneshot", allow_network=False,
-                                                                    limits=self.limits), self.sandbox.ctx)
+                                                                    limits=self.limits, pooled=True),
+                            self.sandbox.ctx)
+            if not worker.wait_ready():
+                self._retired.put(worker)
+                worker = None
         except Exception:  # noqa: BLE001 - a failed pre-start only means the next run starts cold
             worker = None
         with self._cond:
@@ -136,6 +144,7 @@ class SandboxPool:
         sb.warn_if_weak()
         worker = self._take()
         if worker is None:
+            self.cold_runs += 1
             self._refill()
             return sb.run_request(request, limits, mode="pool-cold")
         layers = sb.report.layers_for(sb.tier)
@@ -148,9 +157,11 @@ class SandboxPool:
             except (SandboxError, OSError):
                 # The pre-started sandbox died while idle: the run has not started, so start it cold.
                 self._retired.put(worker)
+                self.cold_runs += 1
                 self._refill()
                 return sb.run_request(request, limits, mode="pool-cold")
             self._retired.put(worker)
+            self.warm_runs += 1
             result = build_result(raw, tier=sb.tier, layers=layers, limits=limits)
             record(attrs, result)
         # Refill only now: a replacement starting during the run would compete with it for the CPU.

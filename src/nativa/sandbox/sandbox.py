@@ -213,9 +213,9 @@ class Sandbox:
             log.warning("running model-written code in a WEAK sandbox (tier %s, layers: %s): it is not isolated "
                         "from this host", self.tier, ", ".join(self.report.layers_for(self.tier)))
 
-    def spec(self, *, mode: str, allow_network: bool, limits: Limits) -> SpawnSpec:
+    def spec(self, *, mode: str, allow_network: bool, limits: Limits, pooled: bool = False) -> SpawnSpec:
         return SpawnSpec(tier=self.tier, mode=mode, allow_network=allow_network, limits=limits,
-                         site_packages=self.site_packages)
+                         site_packages=self.site_packages, pooled=pooled)
 
     def run(self, code: str, *, files: dict[str, bytes | str] | None = None, stdin: bytes | str | None = None,
             timeout_s: float | None = None, memory_mb: int | None = None, max_output_bytes: int | None = None,

@@ -4,21 +4,39 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 from collections.abc import Callable
 
 import pytest
 
 from nativa.errors import SandboxError
-from nativa.sandbox import RunResult, Sandbox, SandboxPool
+from nativa.sandbox import RunResult, Sandbox, SandboxPool, SandboxSession
 
 
-def test_pooled_runs_share_nothing(tier: str) -> None:
+def test_pooled_runs_use_prestarted_sandboxes_and_share_nothing(tier: str) -> None:
     with SandboxPool(2, sandbox=Sandbox(tier=tier)) as pool:  # type: ignore[arg-type]
         assert pool.wait_ready(30)
+        time.sleep(0.3)  # the pre-start threads have ended: their sandboxes must outlive them
         first = pool.run("secret = 42\nopen('left.txt', 'w').write('x')\nprint('first')")
         second = pool.run("import os\nprint('secret' in globals(), os.path.exists('left.txt'))")
+        assert (pool.warm_runs, pool.cold_runs) == (2, 0)
     assert first.ok and first.files_out == {"left.txt": b"x"}
     assert second.ok and second.stdout == "False False\n"
+    assert first.duration_s < 1 and second.duration_s < 1
+
+
+def test_a_session_outlives_the_thread_that_started_it(tier: str) -> None:
+    holder: list[SandboxSession] = []
+    t = threading.Thread(target=lambda: holder.append(SandboxSession(tier=tier)))  # type: ignore[arg-type]
+    t.start()
+    t.join()
+    session = holder[0]
+    try:
+        time.sleep(0.3)
+        assert session.alive
+        assert session.run("print('still here')").stdout == "still here\n" and session.restarts == 0
+    finally:
+        session.close()
 
 
 def test_pool_applies_per_run_limits(tier: str) -> None:
@@ -47,7 +65,7 @@ def test_sandbox_with_a_pool_uses_it() -> None:
     try:
         sb._pool.wait_ready(30)  # type: ignore[union-attr]
         r = sb.run("print('pooled')")
-        assert r.ok and r.stdout == "pooled\n"
+        assert r.ok and r.stdout == "pooled\n" and sb._pool.warm_runs == 1  # type: ignore[union-attr]
     finally:
         sb.close()
 
