@@ -323,6 +323,14 @@ def _serve(boot):
             files, truncated = _collect(before, int(req.get("max_files_out", 0)))
         except BaseException:
             files, truncated = {}, True
+        if not session and boot.get("reap") and os.getuid() != 0:
+            # A script's run ends with its process: take down whatever it left running (daemons included).
+            # Safe only where kill(-1) can reach nothing but this sandbox: a pid namespace, a uid of its
+            # own, or a Landlock signal scope; the host says which in "reap".
+            try:
+                os.kill(-1, 9)
+            except OSError:
+                pass
         outcome["e"] = "done"
         outcome["files"] = files
         outcome["files_truncated"] = truncated

@@ -208,8 +208,12 @@ class Worker:
         sc_fd = seccomp.program_fd(bpf) if bpf else None
         if sc_fd is not None:
             child_fds.append(sc_fd)
+        # kill(-1) from the runner reaches only this sandbox in a pid namespace (A), under a uid of its own
+        # (root), or inside a Landlock signal scope (ABI >= 6); elsewhere it would hit the user's processes.
+        reap = (spec.tier == "A" or (uid is not None and report.interpreter_b is not None)
+                or (spec.tier == "B" and report.landlock_abi >= 6))
         boot: dict[str, Any] = {"mode": spec.mode, "ctl": ctl_r, "res": res_w, "cg": cg_fds,
-                                "path": list(spec.site_packages)}
+                                "path": list(spec.site_packages), "reap": reap}
         try:
             if spec.tier == "A":
                 interp = Interpreter(**report.interpreter)
