@@ -16,6 +16,7 @@ import itertools
 import os
 import shutil
 import signal
+import stat
 import tempfile
 import threading
 from pathlib import Path
@@ -45,7 +46,13 @@ def runtime_dir(override: str | os.PathLike[str] | None = None) -> Path:
     for sub in ("", "uids", "work"):
         d = path / sub
         d.mkdir(mode=0o755, parents=True, exist_ok=True)
-        os.chmod(d, 0o755)  # not world-writable, but traversable by the sandbox uids (tier B work dirs)
+        st = os.lstat(d)
+        # In a shared /tmp someone else may have created the path first: never use a dir we do not own.
+        if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.geteuid():
+            raise SandboxError(f"sandbox runtime dir {d} is not a directory owned by uid {os.geteuid()}; "
+                               "remove it or pass runtime_dir= a private directory")
+        if stat.S_IMODE(st.st_mode) != 0o755:
+            os.chmod(d, 0o755)  # not world-writable, but traversable by the sandbox uids (tier B work dirs)
     return path
 
 

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import base64
+import os
+from pathlib import Path
 
 import pytest
 
-from nativa.errors import BadInputError
+from nativa.errors import BadInputError, SandboxError
 from nativa.sandbox import Limits
+from nativa.sandbox._runtime import runtime_dir
 from nativa.sandbox.limits import check_files
 from nativa.sandbox.sandbox import encode_request
 
@@ -72,3 +75,13 @@ def test_request_rejects_bad_input(kw: dict[str, object], match: str) -> None:
     code = args.pop("code")
     with pytest.raises(BadInputError, match=match):
         encode_request(code, **args)  # type: ignore[arg-type]
+
+
+def test_runtime_dir_must_be_ours(tmp_path: Path) -> None:
+
+    good = runtime_dir(tmp_path / "rt")
+    assert (good / "uids").is_dir() and (good / "work").is_dir() and oct(good.stat().st_mode)[-3:] == "755"
+    (tmp_path / "elsewhere").mkdir()
+    os.symlink(tmp_path / "elsewhere", tmp_path / "link")
+    with pytest.raises(SandboxError, match="not a directory owned by"):
+        runtime_dir(tmp_path / "link")
