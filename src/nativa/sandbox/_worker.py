@@ -177,7 +177,6 @@ class Worker:
         self.closed = False
         self.ready = False
         self._res_buf = bytearray()
-        self.spawned_at = time.monotonic()
         try:
             self._spawn()
         except BaseException:
@@ -271,7 +270,8 @@ class Worker:
             "rw_files": ["/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom"],
             "deny_tcp": not spec.allow_network, "seccomp_fd": sc_fd,
         }
-        boot.update(work=str(work), confine=confine, landlock_path=_LANDLOCK_PATH)
+        # Tier "none" (not Linux) has nothing to confine with: a plain process under rlimits, opted into.
+        boot.update(work=str(work), confine=confine if spec.tier != "none" else None, landlock_path=_LANDLOCK_PATH)
         argv = bwrap.interpreter_argv(interp, _RUNNER_PATH, json.dumps(boot))
         return argv, _minimal_env(str(work), str(tmp)), str(work)
 
@@ -415,7 +415,7 @@ class Worker:
 
     def _drain(self, bufs: dict[str, bytearray], trunc: dict[str, bool], cap: int, *, until_eof: bool) -> None:
         """Collect what the pipes still hold: all of it up to EOF after an exit or kill, else what is buffered."""
-        deadline = time.monotonic() + (2.0 if until_eof else 0.0)
+        deadline = time.monotonic() + (2.0 if until_eof else 0.05)
         open_tags = ["out", "err"]
         while open_tags:
             for tag in list(open_tags):

@@ -91,3 +91,9 @@ def test_no_network_unless_asked_and_then_sockets_exist(sandbox: Sandbox) -> Non
     allowed = sandbox.run(code, allow_network=True)
     assert allowed.ok and allowed.stdout == "socket ok\n"
     assert "no-inet-sockets" not in allowed.layers and "no-inet-sockets" in denied.layers
+
+
+def test_large_output_under_the_cap_arrives_whole(sandbox: Sandbox) -> None:
+    r = sandbox.run("import sys\nfor i in range(50):\n    sys.stdout.write(str(i % 10) * 9999 + '\\n')\n")
+    assert r.ok and not r.stdout_truncated and len(r.stdout) == 500_000
+    assert r.stdout.splitlines()[-1] == "9" * 9999

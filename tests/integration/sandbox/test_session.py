@@ -93,3 +93,9 @@ def test_close_leaves_nothing_and_refuses_more(tier: str, sandbox_uid: Callable[
     assert_no_leftovers(uid)
     with pytest.raises(SandboxError, match="closed"):
         s.run("print(1)")
+
+
+def test_large_snippet_output_is_not_split_across_snippets(session: SandboxSession) -> None:
+    big = session.run("print('q' * 300_000)")
+    small = session.run("print('after')")
+    assert big.stdout == "q" * 300_000 + "\n" and small.stdout == "after\n"
