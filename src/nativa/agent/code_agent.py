@@ -21,7 +21,8 @@ from nativa.agent.result import AgentResult, Attempt, Strategy
 from nativa.agent.task import TaskContext
 from nativa.config import Settings
 from nativa.errors import BadInputError
-from nativa.models.base import ChatModel, GenerationOptions, Message
+from nativa.models.base import ChatModel, GenerationOptions, Message, collect
+from nativa.models.traced import traced_stream
 
 EventFn = Callable[[str, Attempt], None]
 _STDOUT_KEEP = 4000
@@ -140,19 +141,8 @@ class CodeAgent:
         messages = [Message("system", load_prompt("code_system").text.strip()),
                     Message("user", prompt.render(**values))]
         started = time.perf_counter()
-        with tracing.model_span(model=self.model.name, provider=self.model.provider, remote=self.model.remote,
-                                temperature=self.options.temperature, max_tokens=self.options.max_tokens,
-                                prompt_file=prompt.file, prompt_hash=prompt.hash, settings=self.settings) as span:
-            span.set_input_messages([m.to_dict() for m in messages])
-            completion = None
-            for delta in self.model.stream(messages, self.options):
-                if delta.text:
-                    span.first_token()
-                if delta.completion is not None:
-                    completion = delta.completion
-            assert completion is not None
-            span.set_result(input_tokens=completion.input_tokens, output_tokens=completion.output_tokens,
-                            finish_reasons=[completion.finish_reason], output_text=completion.text)
+        completion = collect(traced_stream(self.model, messages, self.options, prompt_file=prompt.file,
+                                           prompt_hash=prompt.hash, settings=self.settings))
         attempt.model_s = time.perf_counter() - started
         attempt.input_tokens, attempt.output_tokens = completion.input_tokens, completion.output_tokens
         return completion.text

@@ -13,8 +13,10 @@ from rich.table import Table
 
 from nativa import __version__
 from nativa.cli._common import err, out, print_json, read_json_file, settings
+from nativa.cli._runtime import open_model
 from nativa.errors import BadInputError
-from nativa.models import GenerationOptions, list_models, resolve_model, weights
+from nativa.models import GenerationOptions, list_models, weights
+from nativa.models.traced import traced_stream
 from nativa.models.base import validate_schema
 from nativa.models.weights import rich_progress
 
@@ -79,20 +81,15 @@ def ask(
         validate_schema(json_schema)
     opts = GenerationOptions(max_tokens=max_tokens or cfg.max_tokens, temperature=cfg.temperature,
                              json_schema=json_schema, seed=cfg.seed)
-    update, close = rich_progress("assembling model weights")
-    try:
-        chat_model = resolve_model(model or cfg.model, cfg, progress=update)
-        messages = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": prompt}]
-        completion = None
-        for delta in chat_model.stream(messages, opts):
-            close()
-            if delta.completion is not None:
-                completion = delta.completion
-            elif not json_out:
-                sys.stdout.write(delta.text)
-                sys.stdout.flush()
-    finally:
-        close()
+    chat_model = open_model(model, cfg)
+    messages = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": prompt}]
+    completion = None
+    for delta in traced_stream(chat_model, messages, opts, settings=cfg):
+        if delta.completion is not None:
+            completion = delta.completion
+        elif not json_out:
+            sys.stdout.write(delta.text)
+            sys.stdout.flush()
     assert completion is not None
     if json_out:
         print_json(completion.to_dict())

@@ -1,0 +1,39 @@
+"""Every model call as a GenAI span, whoever makes it (the agent, `nativa ask`, the server).
+
+Wrapping the stream, not the model, keeps the models free of tracing and lets the caller add what only it
+knows: which prompt file (and hash) produced the messages.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from nativa import tracing
+from nativa.config import Settings
+from nativa.models.base import ChatModel, Delta, GenerationOptions, MessagesLike, as_messages
+
+
+def traced_stream(
+    model: ChatModel,
+    messages: MessagesLike,
+    options: GenerationOptions | None = None,
+    *,
+    prompt_file: str | None = None,
+    prompt_hash: str | None = None,
+    settings: Settings | None = None,
+) -> Iterator[Delta]:
+    """`model.stream(...)` inside a `chat {model}` span with usage, finish reason and time to first chunk."""
+    opts = options or GenerationOptions()
+    msgs = as_messages(messages)
+    with tracing.model_span(model=model.name, provider=model.provider, remote=model.remote,
+                            temperature=opts.temperature, max_tokens=opts.max_tokens, prompt_file=prompt_file,
+                            prompt_hash=prompt_hash, settings=settings) as span:
+        span.set_input_messages([m.to_dict() for m in msgs])
+        for delta in model.stream(msgs, opts):
+            if delta.text:
+                span.first_token()
+            if delta.completion is not None:
+                c = delta.completion
+                span.set_result(input_tokens=c.input_tokens, output_tokens=c.output_tokens,
+                                finish_reasons=[c.finish_reason], output_text=c.text)
+            yield delta
