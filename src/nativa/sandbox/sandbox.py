@@ -13,6 +13,7 @@ import contextlib
 import logging
 import os
 import signal
+import sys
 import sysconfig
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, Self
@@ -155,8 +156,15 @@ def _signame(sig: int) -> str:
 
 @contextlib.contextmanager
 def traced(mode: str, tier: str) -> Iterator[dict[str, Any]]:
-    """A `nativa.sandbox.run` span per run (nativa.tracing; imported on first use, it costs ~0.2 s)."""
+    """A `nativa.sandbox.run` span per run, when the application uses nativa.tracing.
+
+    Importing the tracing stack costs ~0.2 s (the OpenTelemetry SDK); a process that never imported it has
+    no exporter to send spans to, so the sandbox does not pay for it on its behalf.
+    """
     holder: dict[str, Any] = {}
+    if "nativa.tracing" not in sys.modules:
+        yield holder
+        return
     try:
         from opentelemetry import trace
 
