@@ -10,120 +10,29 @@ cases. `close` leaves nothing behind: no process of its uid, no cgroup, no direc
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
-import py_compile
-import queue
 import select
 import selectors
 import shutil
 import signal
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Callable
-from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from nativa.errors import SandboxError
 from nativa.sandbox import _runtime, bwrap, cgroups, seccomp
+from nativa.sandbox._host import LANDLOCK_PATH, RUNNER_PATH, HostContext, runner_pyc, spawner
 from nativa.sandbox.bwrap import Interpreter
 from nativa.sandbox.limits import Limits
 from nativa.sandbox.probe import ProbeReport, Tier
 
-_RUNNER_PATH = str(Path(__file__).with_name("_runner.py"))
-_LANDLOCK_PATH = str(Path(__file__).with_name("landlock.py"))
 _READ_CHUNK = 65536
 STARTUP_TIMEOUT_S = 30.0
 _OOM_CHECK_S = 0.05
-
-
-@dataclass
-class HostContext:
-    """Per-process host facts a worker needs beyond the probe report (cached; see `host_context`)."""
-
-    root: Path
-    cgroups: cgroups.CgroupSupport
-
-
-_ctx_lock = threading.Lock()
-_contexts: dict[str, HostContext] = {}
-
-
-def host_context(runtime_dir: str | os.PathLike[str] | None = None) -> HostContext:
-    key = str(runtime_dir or "")
-    with _ctx_lock:
-        if key not in _contexts:
-            root = _runtime.runtime_dir(runtime_dir)
-            support = cgroups.detect()
-            _runtime.sweep_once(root, support)
-            _contexts[key] = HostContext(root=root, cgroups=support)
-        return _contexts[key]
-
-
-_pyc_lock = threading.Lock()
-_pyc_paths: dict[str, str] = {}
-
-
-def runner_pyc(root: Path) -> str:
-    """The runner compiled once per version into the runtime dir: a script is otherwise re-compiled at every
-    start (~2 ms). Frames keep the in-sandbox name, so tracebacks can still tell the runner's frames apart."""
-    with _pyc_lock:
-        cached = _pyc_paths.get(str(root))
-        if cached and os.path.exists(cached):
-            return cached
-        source = Path(_RUNNER_PATH).read_bytes()
-        digest = hashlib.sha256(source + sys.version.encode()).hexdigest()[:16]
-        target = root / f"runner-{digest}.pyc"
-        if not target.exists():
-            tmp = root / f".runner-{os.getpid()}-{threading.get_ident()}.pyc"
-            py_compile.compile(_RUNNER_PATH, cfile=str(tmp), dfile=bwrap.INSIDE_RUNNER, doraise=True,
-                               invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH)
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, target)
-        _pyc_paths[str(root)] = str(target)
-        return str(target)
-
-
-class _Spawner:
-    """Starts long-lived sandboxes from one long-lived thread.
-
-    The parent-death signal (bwrap's --die-with-parent, the tier B runner's PR_SET_PDEATHSIG) fires when the
-    *thread* that forked the process exits, not the process: a session or pooled sandbox started from a
-    short-lived thread (a pool's pre-start thread, a server's worker) would be SIGKILLed when that thread
-    ends. Such spawns are handed to this thread, which lives as long as the process.
-    """
-
-    def __init__(self) -> None:
-        self._queue: queue.SimpleQueue[tuple[Callable[[], Any], Future[Any]]] = queue.SimpleQueue()
-        self._thread: threading.Thread | None = None
-        self._lock = threading.Lock()
-
-    def call(self, fn: Callable[[], Any]) -> Any:
-        if threading.current_thread() is threading.main_thread():
-            return fn()  # the main thread ends only with the process
-        with self._lock:
-            if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(target=self._loop, name="nativa-sandbox-spawner", daemon=True)
-                self._thread.start()
-        future: Future[Any] = Future()
-        self._queue.put((fn, future))
-        return future.result()
-
-    def _loop(self) -> None:
-        while True:
-            fn, future = self._queue.get()
-            try:
-                future.set_result(fn())
-            except BaseException as exc:  # noqa: BLE001 - handed back to the caller
-                future.set_exception(exc)
-
-
-_spawner = _Spawner()
 
 
 @dataclass
@@ -219,7 +128,7 @@ class Worker:
                 boot["work"] = bwrap.INSIDE_WORK
                 same_python = interp.executable == os.path.realpath(sys.executable)
                 argv = bwrap.build_argv(
-                    interp=interp, runner_host_path=runner_pyc(self.ctx.root) if same_python else _RUNNER_PATH,
+                    interp=interp, runner_host_path=runner_pyc(self.ctx.root) if same_python else RUNNER_PATH,
                     boot=json.dumps(boot), uid=uid or 0,
                     is_root=is_root, seccomp_fd=sc_fd if sc_fd is not None else -1, allow_network=allow_net,
                     tmpfs_bytes=spec.limits.max_file_mb * 1024 * 1024, extra_ro=spec.site_packages,
@@ -238,7 +147,7 @@ class Worker:
 
             # A one-shot run blocks its caller's thread until the sandbox is gone; anything that outlives
             # the call must be forked by a thread that outlives it too.
-            self.proc = popen() if spec.mode == "oneshot" and not spec.pooled else _spawner.call(popen)
+            self.proc = popen() if spec.mode == "oneshot" and not spec.pooled else spawner.call(popen)
             self._fds["pid"] = os.pidfd_open(self.proc.pid)
         finally:
             for fd in child_fds:
@@ -271,8 +180,8 @@ class Worker:
             "deny_tcp": not spec.allow_network, "seccomp_fd": sc_fd,
         }
         # Tier "none" (not Linux) has nothing to confine with: a plain process under rlimits, opted into.
-        boot.update(work=str(work), confine=confine if spec.tier != "none" else None, landlock_path=_LANDLOCK_PATH)
-        argv = bwrap.interpreter_argv(interp, _RUNNER_PATH, json.dumps(boot))
+        boot.update(work=str(work), confine=confine if spec.tier != "none" else None, landlock_path=LANDLOCK_PATH)
+        argv = bwrap.interpreter_argv(interp, RUNNER_PATH, json.dumps(boot))
         return argv, _minimal_env(str(work), str(tmp)), str(work)
 
     # -- run --------------------------------------------------------------------------------------
@@ -522,19 +431,3 @@ def _parse(line: bytes) -> dict[str, Any]:
     except (ValueError, UnicodeDecodeError):
         return {}
     return msg if isinstance(msg, dict) else {}
-
-
-def trial_run(report: ProbeReport, tier: Tier, code: str) -> str:
-    """Run `code` once in `tier` with default limits and return its stdout (the probe's check)."""
-    limits = Limits()
-    worker = Worker(report, SpawnSpec(tier=tier, mode="oneshot", allow_network=False, limits=limits),
-                    host_context())
-    try:
-        raw = worker.execute({"code": code, "limits": limits.runner_limits(), "max_files_out": 0},
-                             timeout_s=10.0, max_output_bytes=100_000, max_result_bytes=1_000_000)
-    finally:
-        worker.close()
-    if raw.done is None or not raw.done.get("ok"):
-        detail = (raw.done or {}).get("error_message") or raw.stderr.decode("utf-8", "replace")[-500:]
-        raise SandboxError(f"trial run failed: {detail or raw.killed_by or raw.exit_status}")
-    return raw.stdout.decode("utf-8", "replace")

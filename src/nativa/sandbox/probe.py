@@ -157,10 +157,29 @@ def _tier_b_interpreter(host: Interpreter, is_root: bool, notes: list[str]) -> I
     return None
 
 
+def trial_run(report: ProbeReport, tier: Tier, code: str) -> str:
+    """Run `code` once in `tier` with default limits and return its stdout."""
+    from nativa.errors import SandboxError
+    from nativa.sandbox._host import host_context
+    from nativa.sandbox._worker import SpawnSpec, Worker
+    from nativa.sandbox.limits import Limits
+
+    limits = Limits()
+    worker = Worker(report, SpawnSpec(tier=tier, mode="oneshot", allow_network=False, limits=limits),
+                    host_context())
+    try:
+        raw = worker.execute({"code": code, "limits": limits.runner_limits(), "max_files_out": 0},
+                             timeout_s=10.0, max_output_bytes=100_000, max_result_bytes=1_000_000)
+    finally:
+        worker.close()
+    if raw.done is None or not raw.done.get("ok"):
+        detail = (raw.done or {}).get("error_message") or raw.stderr.decode("utf-8", "replace")[-500:]
+        raise SandboxError(f"trial run failed: {detail or raw.killed_by or raw.exit_status}")
+    return raw.stdout.decode("utf-8", "replace")
+
+
 def _trial_tier_a(report: ProbeReport) -> str | None:
     """Start one real tier A sandbox and check who and what runs inside; None when all is as expected."""
-    from nativa.sandbox._worker import trial_run
-
     code = "import os, sys\nprint(sys.version)\nprint(os.getuid())\n"
     try:
         out = trial_run(report, "A", code)

@@ -19,7 +19,8 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, Self
 
 from nativa.errors import BadInputError, SandboxUnavailableError
-from nativa.sandbox._worker import HostContext, RawOutcome, SpawnSpec, Worker, host_context
+from nativa.sandbox._host import HostContext, host_context
+from nativa.sandbox._worker import RawOutcome, SpawnSpec, Worker
 from nativa.sandbox.limits import Limits, check_files
 from nativa.sandbox.probe import TIER_ORDER, ProbeReport, Tier, probe
 from nativa.sandbox.result import RunResult

@@ -14,13 +14,16 @@ from __future__ import annotations
 
 import threading
 import weakref
-from typing import Self
+from typing import TYPE_CHECKING, Self
 
 from nativa.errors import SandboxError
 from nativa.sandbox._worker import Worker
 from nativa.sandbox.limits import Limits
 from nativa.sandbox.probe import Tier
 from nativa.sandbox.result import RunResult
+
+if TYPE_CHECKING:
+    from nativa.sandbox.sandbox import Sandbox
 
 
 class SandboxSession:
@@ -29,15 +32,11 @@ class SandboxSession:
     def __init__(self, *, timeout_s: float | None = None, memory_mb: int | None = None,
                  max_output_bytes: int | None = None, allow_network: bool = False, allow_weak: bool | None = None,
                  tier: Tier | None = None, site_packages: bool = False, limits: Limits | None = None,
-                 sandbox: object | None = None) -> None:
+                 sandbox: Sandbox | None = None) -> None:
         from nativa.sandbox.sandbox import Sandbox
 
-        if sandbox is None:
-            sandbox = Sandbox(allow_weak=allow_weak, tier=tier, site_packages=site_packages)
-        if not isinstance(sandbox, Sandbox):
-            raise TypeError("sandbox must be a nativa.sandbox.Sandbox")
-        self._sandbox = sandbox
-        self.limits = (limits or sandbox.limits).with_overrides(timeout_s=timeout_s, memory_mb=memory_mb,
+        self._sandbox = sandbox or Sandbox(allow_weak=allow_weak, tier=tier, site_packages=site_packages)
+        self.limits = (limits or self._sandbox.limits).with_overrides(timeout_s=timeout_s, memory_mb=memory_mb,
                                                                 max_output_bytes=max_output_bytes)
         self.allow_network = allow_network
         self.restarts = 0

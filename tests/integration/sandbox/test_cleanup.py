@@ -12,8 +12,8 @@ from pathlib import Path
 
 import nativa
 from nativa.sandbox import Sandbox
+from nativa.sandbox._host import host_context
 from nativa.sandbox._runtime import sweep
-from nativa.sandbox._worker import host_context
 
 HELPER = """
 import sys

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from nativa.sandbox import RunResult, Sandbox
-from nativa.sandbox._worker import host_context
+from nativa.sandbox._host import host_context
 
 SECRET = "sk-hostile-test-7f3a9c2e1b"
 PRELUDE = "import os, sys\nprint('UID', os.getuid(), flush=True)\n"
