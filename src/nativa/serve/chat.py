@@ -1,0 +1,120 @@
+"""`POST /v1/chat/completions` and `GET /v1/models`: the OpenAI-compatible surface.
+
+A stream answers with its status only once the first token (or the failure) is known, so a full queue,
+a bad schema or a timeout while waiting still reach the client as 429/400/504 rather than as an error
+buried inside a 200 stream; after that, failures arrive as an `{"error": ...}` event, which the OpenAI
+client raises as an exception.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import StreamingResponse
+
+from nativa import tracing
+from nativa.models.base import Completion, Message
+from nativa.serve import tasks
+from nativa.serve.jobs import Emit, JobControl, RunningJob
+from nativa.serve.schemas import (
+    AssistantMessage,
+    ChatCompletion,
+    ChatCompletionRequest,
+    Choice,
+    ModelCard,
+    ModelList,
+    Usage,
+)
+from nativa.serve.state import SSE_HEADERS, ServerState, get_state, sse, stream_error
+
+ROUTE = "/v1/chat/completions"
+router = APIRouter()
+
+_STREAM_DOC = {"text/event-stream": {"schema": {"type": "string",
+                                                 "description": "chat.completion.chunk events, then [DONE]"}}}
+
+
+@router.get("/v1/models", response_model=ModelList, summary="Models served here")
+async def list_models(request: Request) -> ModelList:
+    state = get_state(request)
+    return ModelList(data=[ModelCard(id=name, loaded=slot.loaded) for name, slot in state.slots.items()])
+
+
+@router.post("/v1/chat/completions", response_model=ChatCompletion, summary="OpenAI-compatible chat completion",
+             responses={200: {"content": _STREAM_DOC}})
+async def chat_completions(body: ChatCompletionRequest, request: Request) -> Any:
+    """Answer chat messages; `stream: true` sends server-sent events like OpenAI's API."""
+    state = get_state(request)
+    slot = state.slot(body.model)
+    settings = state.settings
+    messages = [Message(m.role, m.text()) for m in body.messages]
+    max_tokens = body.max_completion_tokens or body.max_tokens or settings.max_tokens
+    options = tasks.options_for(max_tokens=max_tokens,
+                                temperature=settings.temperature if body.temperature is None else body.temperature,
+                                stop=body.stops(), json_schema=body.json_schema(),
+                                seed=settings.seed if body.seed is None else body.seed)
+    stream = body.stream
+
+    def work(control: JobControl, emit: Emit) -> Completion:
+        model = slot.get()
+        return tasks.chat(model, messages, options, settings, control, emit if stream else None)
+
+    job: RunningJob[Completion] | None = None
+    try:
+        job = await state.start(slot, request, work, ROUTE)
+        ident = "chatcmpl-" + secrets.token_hex(12)
+        created = int(time.time())
+        if not stream:
+            completion = await job.result()
+            return _completion(ident, created, body.model, completion)
+        first = await job.first_event()
+        job.stop_watching()
+    except Exception as exc:
+        state.count_outcome(exc, ROUTE, job)
+        raise
+    include_usage = bool(body.stream_options and body.stream_options.include_usage)
+    chunks = _chunks(state, job, first, ident, created, body.model, include_usage)
+    return StreamingResponse(chunks, media_type="text/event-stream", headers=SSE_HEADERS)
+
+
+def _completion(ident: str, created: int, model: str, c: Completion) -> ChatCompletion:
+    return ChatCompletion(
+        id=ident, created=created, model=model,
+        choices=[Choice(message=AssistantMessage(content=c.text), finish_reason=c.finish_reason)],
+        usage=Usage(prompt_tokens=c.input_tokens, completion_tokens=c.output_tokens,
+                    total_tokens=c.input_tokens + c.output_tokens),
+        trace_id=tracing.current_trace_id(),
+    )
+
+
+async def _chunks(state: ServerState, job: RunningJob[Completion], first: Any, ident: str, created: int,
+                  model: str, include_usage: bool) -> AsyncIterator[bytes]:
+    def chunk(delta: dict[str, Any], finish: str | None = None) -> bytes:
+        return sse({"id": ident, "object": "chat.completion.chunk", "created": created, "model": model,
+                    "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}]})
+
+    yield chunk({"role": "assistant", "content": ""})
+    try:
+        item = first
+        if item[0] != "done":
+            if item[0] == "delta":
+                yield chunk({"content": item[1]})
+            async for item in job.rest():
+                if item[0] == "delta":
+                    yield chunk({"content": item[1]})
+        completion: Completion = item[1]
+        yield chunk({}, completion.finish_reason)
+        if include_usage:
+            usage = Usage(prompt_tokens=completion.input_tokens, completion_tokens=completion.output_tokens,
+                          total_tokens=completion.input_tokens + completion.output_tokens)
+            yield sse({"id": ident, "object": "chat.completion.chunk", "created": created, "model": model,
+                       "choices": [], "usage": usage.model_dump(), "trace_id": tracing.current_trace_id()})
+    except Exception as exc:  # noqa: BLE001 - after the headers, an error can only be an event
+        state.count_outcome(exc, ROUTE, job)
+        yield sse(stream_error(exc, state.model_names, ROUTE))
+    yield b"data: [DONE]\n\n"
+

@@ -1,0 +1,167 @@
+"""Every failure becomes one JSON shape (OpenAI's `{"error": {...}}`), with the right status and no stack trace.
+
+Client mistakes get 400/404/413/422 with the bad field (`param`) and what would be valid; overload 429 with
+`Retry-After`; timeouts 504. Only real faults get 500, and then with an `error_id` that is also in the log
+line and on the request's span, so an operator can go from a user's report to the traceback and the trace.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+from collections.abc import Sequence
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from opentelemetry import trace as otel_trace
+from starlette.exceptions import HTTPException
+
+from nativa import tracing
+from nativa.errors import BadInputError, ModelNotFoundError, SandboxUnavailableError, ServerUnreachableError
+from nativa.serve.jobs import Cancelled, ClientGone, RequestTimeout
+from nativa.serve.queue import QueueFullError, ShuttingDownError
+
+log = logging.getLogger("nativa.serve")
+
+_TYPES = {400: "invalid_request_error", 401: "authentication_error", 404: "not_found_error",
+          405: "invalid_request_error", 413: "invalid_request_error", 422: "invalid_request_error",
+          429: "rate_limit_error", 501: "not_implemented", 502: "upstream_error", 503: "unavailable",
+          504: "timeout"}
+
+
+class ApiError(Exception):
+    """An HTTP answer other than success, raised anywhere in a handler."""
+
+    def __init__(self, status: int, message: str, *, param: str | None = None, code: str | None = None,
+                 headers: dict[str, str] | None = None, extra: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.param = param
+        self.code = code
+        self.headers = headers or {}
+        self.extra = extra or {}
+
+
+def new_error_id() -> str:
+    return "err_" + secrets.token_hex(6)
+
+
+def error_body(status: int, message: str, *, param: str | None = None, code: str | None = None,
+               error_id: str | None = None, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    error: dict[str, Any] = {"message": message, "type": _TYPES.get(status, "internal_error"), "param": param,
+                             "code": code}
+    if error_id is not None:
+        error["error_id"] = error_id
+    error.update(extra or {})
+    return {"error": error, "trace_id": tracing.current_trace_id()}
+
+
+def error_response(status: int, message: str, **kwargs: Any) -> JSONResponse:
+    headers = kwargs.pop("headers", None)
+    return JSONResponse(error_body(status, message, **kwargs), status_code=status, headers=headers)
+
+
+def report_fault(exc: BaseException, where: str) -> str:
+    """Log a real fault with a fresh error id, mark the current span, and return the id for the body."""
+    error_id = new_error_id()
+    trace_id = tracing.current_trace_id()
+    span = otel_trace.get_current_span()
+    if span.is_recording():
+        span.set_attribute("nativa.error_id", error_id)
+        tracing.record_error(span, exc)
+    log.error("internal error %s (trace %s) in %s: %s: %s", error_id, trace_id, where, type(exc).__name__, exc,
+              exc_info=exc)
+    return error_id
+
+
+def fault_message(error_id: str) -> str:
+    return f"internal error; the server log and trace carry error id {error_id}"
+
+
+def as_api_error(exc: BaseException, models: Sequence[str] = ()) -> ApiError | None:
+    """The HTTP meaning of a known exception; None for a real fault (500)."""
+    if isinstance(exc, ApiError):
+        return exc
+    if isinstance(exc, QueueFullError):
+        return ApiError(429, str(exc), code="queue_full", headers={"Retry-After": str(exc.retry_after_s)})
+    if isinstance(exc, RequestTimeout):
+        return ApiError(504, str(exc) + "; retry, or ask for fewer tokens", code="timeout")
+    if isinstance(exc, ShuttingDownError | ClientGone):
+        return ApiError(503, str(exc), code="unavailable", headers={"Retry-After": "1"})
+    if isinstance(exc, Cancelled):
+        return ApiError(503, f"the request was stopped ({exc.reason}); retry", code="cancelled")
+    if isinstance(exc, ModelNotFoundError):
+        return ApiError(404, f"{exc}; models served here: {', '.join(models) or 'none'}", param="model",
+                        code="model_not_found", extra={"models": list(models)})
+    if isinstance(exc, BadInputError):
+        return ApiError(400, str(exc))
+    if isinstance(exc, SandboxUnavailableError):
+        return ApiError(503, f"the sandbox is unavailable on this server: {exc}", code="sandbox_unavailable")
+    if isinstance(exc, ServerUnreachableError):
+        return ApiError(502, f"the model's upstream server failed: {exc}", code="upstream_error")
+    return None
+
+
+def _loc(loc: Sequence[Any]) -> str:
+    parts = [str(p) for p in loc if p != "body"]
+    out = ""
+    for p in parts:
+        out += f"[{p}]" if p.isdigit() else (f".{p}" if out else p)
+    return out or "body"
+
+
+def validation_message(errors: Sequence[dict[str, Any]]) -> tuple[int, str, str | None]:
+    """(status, message, param): unreadable bodies are 400, bodies of the wrong shape 422."""
+    first = errors[0] if errors else {}
+    if first.get("type") == "json_invalid":
+        ctx = first.get("ctx") or {}
+        return 400, f"the body is not valid JSON ({ctx.get('error', 'parse error')}); send a JSON object", None
+    if first.get("type") == "missing" and tuple(first.get("loc", ())) == ("body",):
+        return 400, "the request body is missing; send a JSON object (Content-Type: application/json)", None
+    if tuple(first.get("loc", ())) == ("body",) and first.get("type") in ("model_attributes_type", "dict_type"):
+        return 400, "the request body must be a JSON object (Content-Type: application/json)", None
+    problems = []
+    for err in errors[:8]:
+        msg = str(err.get("msg", "invalid"))
+        if msg.startswith("Value error, "):
+            msg = msg[len("Value error, "):]
+        problems.append(f"{_loc(err.get('loc', ()))}: {msg}")
+    more = f" (and {len(errors) - 8} more)" if len(errors) > 8 else ""
+    return 422, "; ".join(problems) + more, _loc(first.get("loc", ()))
+
+
+def install_handlers(app: FastAPI, models: Sequence[str]) -> None:
+    """Map exceptions to the error shape; anything unmapped reaches `RequestMiddleware` as a 500."""
+
+    async def api_error(_: Request, exc: Exception) -> JSONResponse:
+        mapped = as_api_error(exc, models)
+        assert mapped is not None
+        if mapped.status == 503 and isinstance(exc, Cancelled | ShuttingDownError):
+            log.info("request stopped: %s", exc)
+        return error_response(mapped.status, mapped.message, param=mapped.param, code=mapped.code,
+                              headers=mapped.headers or None, extra=mapped.extra or None)
+
+    async def validation(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        errors = json.loads(json.dumps(exc.errors(), default=str))
+        status, message, param = validation_message(errors)
+        return error_response(status, message, param=param)
+
+    async def http_error(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, HTTPException)
+        message = str(exc.detail)
+        if exc.status_code == 404:
+            message = "no such route; see GET /openapi.json for the routes this server has"
+        elif exc.status_code == 405:
+            message = f"method not allowed here; allowed: {(exc.headers or {}).get('Allow', 'see /openapi.json')}"
+        return error_response(exc.status_code, message, headers=exc.headers)
+
+    for cls in (ApiError, QueueFullError, RequestTimeout, ShuttingDownError, ClientGone, Cancelled,
+                BadInputError, SandboxUnavailableError, ServerUnreachableError):
+        app.add_exception_handler(cls, api_error)
+    app.add_exception_handler(RequestValidationError, validation)
+    app.add_exception_handler(HTTPException, http_error)

@@ -1,0 +1,136 @@
+"""Two ASGI middlewares: one span, metric and `x-trace-id` per request (and the last word on faults), and a
+body size limit that answers 413 before an oversized body is read into memory.
+
+They are plain ASGI, not `BaseHTTPMiddleware`, so streaming responses pass through untouched and the
+request's span stays current for the handler, its streaming body and the worker threads it starts.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Collection
+
+from opentelemetry.trace import SpanKind
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from nativa import tracing
+from nativa.serve.errors import error_body, fault_message, report_fault
+from nativa.serve.metrics import ServerMetrics
+
+
+class RequestMiddleware:
+    """A SERVER span per request, its trace id in `x-trace-id`, request metrics, and 500s for faults."""
+
+    def __init__(self, app: ASGIApp, *, metrics: ServerMetrics, routes: Collection[str]) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.routes = routes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        method = scope["method"]
+        path = scope["path"]
+        route = path if path in self.routes else "other"  # bounded label and span name cardinality
+        status = 500
+        started = False
+        begun = time.perf_counter()
+        attrs = {"http.request.method": method, "url.path": path, "http.route": route}
+        with tracing.span(f"{method} {route}", attrs, kind=SpanKind.SERVER) as span:
+            trace_id = tracing.current_trace_id()
+
+            async def send_traced(message: Message) -> None:
+                nonlocal started, status
+                if message["type"] == "http.response.start":
+                    started = True
+                    status = message["status"]
+                    span.set_attribute("http.response.status_code", status)
+                    if status >= 500:
+                        span.set_attribute("error.type", str(status))
+                    if trace_id:
+                        headers = list(message.get("headers", []))
+                        headers.append((b"x-trace-id", trace_id.encode()))
+                        message = {**message, "headers": headers}
+                await send(message)
+
+            try:
+                await self.app(scope, receive, send_traced)
+            except Exception as exc:  # noqa: BLE001 - the one place a fault becomes a 500 with an error id
+                error_id = report_fault(exc, f"{method} {path}")
+                self.metrics.faults.labels(route).inc()
+                if not started:
+                    body = json.dumps(error_body(500, fault_message(error_id), error_id=error_id)).encode()
+                    await send_traced({"type": "http.response.start", "status": 500,
+                                       "headers": [(b"content-type", b"application/json"),
+                                                   (b"content-length", str(len(body)).encode())]})
+                    await send_traced({"type": "http.response.body", "body": body})
+            finally:
+                self.metrics.requests.labels(route, method, str(status)).inc()
+                self.metrics.latency.labels(route).observe(time.perf_counter() - begun)
+
+
+class BodyLimitMiddleware:
+    """413 for bodies over `max_bytes`, by `Content-Length` up front or by counting a chunked body.
+
+    The body is read here, before the app, because FastAPI turns any error raised while it reads a body
+    into a generic 400; reading first keeps the 413 precise. Bodies are small (1 MiB by default).
+    """
+
+    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = _content_length(scope)
+        if declared is not None and declared > self.max_bytes:
+            await self._reject(send, declared)
+            return
+        chunks: list[bytes] = []
+        size = 0
+        first: Message | None = None
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                first = message  # the client left while sending: let the app see it
+                break
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_bytes:
+                await self._reject(send, size)
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        pending: list[Message] = [first or {"type": "http.request", "body": b"".join(chunks), "more_body": False}]
+
+        async def replay() -> Message:
+            if pending:
+                return pending.pop()
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+    async def _reject(self, send: Send, size: int) -> None:
+        message = (f"the request body is {size} bytes or more; this server accepts at most {self.max_bytes} "
+                   "bytes (--max-body-bytes)")
+        body = json.dumps(error_body(413, message, code="body_too_large")).encode()
+        await send({"type": "http.response.start", "status": 413,
+                    "headers": [(b"content-type", b"application/json"), (b"connection", b"close"),
+                                (b"content-length", str(len(body)).encode())]})
+        await send({"type": "http.response.body", "body": body})
+
+
+def _content_length(scope: Scope) -> int | None:
+    for name, value in scope.get("headers", []):
+        if name == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None
+

@@ -1,0 +1,266 @@
+"""Request and response bodies, typed, so FastAPI validates them and the OpenAPI schema documents them.
+
+The chat shapes follow OpenAI's `/v1/chat/completions` closely enough that the official client works
+unchanged; fields nativa cannot honour (several choices, tool calls, log probabilities) are refused with a
+message instead of being silently ignored, because a client relying on them would get wrong answers.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+Role = Literal["system", "user", "assistant", "tool"]
+
+
+class TextPart(BaseModel):
+    type: Literal["text"]
+    text: str
+
+
+class ChatMessage(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    role: Role
+    content: str | list[TextPart] = Field(description="Text, or a list of text parts (no images).")
+
+    def text(self) -> str:
+        return self.content if isinstance(self.content, str) else "".join(p.text for p in self.content)
+
+
+class JsonSchemaFormat(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    name: str = Field("output", max_length=64)
+    description: str | None = None
+    schema_: dict[str, Any] = Field(alias="schema", description="The JSON schema the answer must match.")
+    strict: bool | None = None
+
+
+class ResponseFormatText(BaseModel):
+    type: Literal["text"]
+
+
+class ResponseFormatJsonObject(BaseModel):
+    type: Literal["json_object"]
+
+
+class ResponseFormatJsonSchema(BaseModel):
+    type: Literal["json_schema"]
+    json_schema: JsonSchemaFormat
+
+
+ResponseFormat = Annotated[ResponseFormatText | ResponseFormatJsonObject | ResponseFormatJsonSchema,
+                           Field(discriminator="type")]
+
+
+class StreamOptions(BaseModel):
+    include_usage: bool = False
+
+
+_UNSUPPORTED = {
+    "tools": "tool calls are not supported on this endpoint; use POST /v1/run for the tool agent",
+    "functions": "function calls are not supported; use POST /v1/run for the tool agent",
+    "tool_choice": "tool calls are not supported on this endpoint; use POST /v1/run for the tool agent",
+}
+
+
+class ChatCompletionRequest(BaseModel):
+    """OpenAI's chat completion request; unknown fields (top_p, user, ...) are accepted and ignored."""
+
+    model_config = ConfigDict(extra="allow")
+
+    model: str = Field(min_length=1, max_length=512, description="A served model; GET /v1/models lists them.")
+    messages: list[ChatMessage] = Field(min_length=1, max_length=1000)
+    temperature: float | None = Field(None, ge=0.0, le=2.0)
+    max_tokens: int | None = Field(None, ge=1, le=32768)
+    max_completion_tokens: int | None = Field(None, ge=1, le=32768)
+    stop: str | list[str] | None = Field(None, description="Up to 4 stop sequences.")
+    seed: int | None = Field(None, ge=0, le=2**32 - 1)
+    stream: bool = False
+    stream_options: StreamOptions | None = None
+    response_format: ResponseFormat | None = None
+    n: int = Field(1, ge=1, le=1, description="Only one choice per request is supported.")
+    logprobs: bool | None = Field(None, description="Not supported: must be false or absent.")
+
+    @model_validator(mode="after")
+    def _supported(self) -> ChatCompletionRequest:
+        for name, why in _UNSUPPORTED.items():
+            if (self.model_extra or {}).get(name):
+                raise ValueError(f"'{name}': {why}")
+        if self.logprobs:
+            raise ValueError("'logprobs': log probabilities are not supported; omit the field or send false")
+        if isinstance(self.stop, list) and len(self.stop) > 4:
+            raise ValueError(f"'stop' has {len(self.stop)} sequences; at most 4 are allowed")
+        return self
+
+    def stops(self) -> tuple[str, ...]:
+        if self.stop is None:
+            return ()
+        return (self.stop,) if isinstance(self.stop, str) else tuple(self.stop)
+
+    def json_schema(self) -> dict[str, Any] | None:
+        fmt = self.response_format
+        if isinstance(fmt, ResponseFormatJsonSchema):
+            return fmt.json_schema.schema_
+        if isinstance(fmt, ResponseFormatJsonObject):
+            return {"type": "object"}
+        return None
+
+
+class AssistantMessage(BaseModel):
+    role: Literal["assistant"] = "assistant"
+    content: str
+
+
+class Choice(BaseModel):
+    index: int = 0
+    message: AssistantMessage
+    finish_reason: str
+    logprobs: None = None
+
+
+class Usage(BaseModel):
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+
+
+class ChatCompletion(BaseModel):
+    id: str
+    object: Literal["chat.completion"] = "chat.completion"
+    created: int
+    model: str
+    choices: list[Choice]
+    usage: Usage
+    system_fingerprint: str | None = None
+    trace_id: str | None = Field(None, description="The OpenTelemetry trace of this request.")
+
+
+class ModelCard(BaseModel):
+    id: str
+    object: Literal["model"] = "model"
+    created: int = 0
+    owned_by: str = "nativa"
+    loaded: bool = False
+
+
+class ModelList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[ModelCard]
+
+
+class CodeRequest(BaseModel):
+    """`nativa code` over HTTP: write code for `task`, or repair `code`; `tests` are run in the sandbox."""
+
+    task: str | None = Field(None, max_length=20_000, description="What the code should do.")
+    code: str | None = Field(None, max_length=200_000, description="Code to repair instead of writing new.")
+    tests: str | None = Field(None, max_length=200_000, description="Python asserts or test_* functions.")
+    max_attempts: int = Field(3, ge=1, le=10)
+    max_tokens: int | None = Field(None, ge=16, le=8192)
+    timeout_s: float = Field(10.0, gt=0, le=120, description="Seconds each sandboxed run may take.")
+    model: str | None = Field(None, min_length=1, max_length=512)
+    stream: bool = False
+
+    @model_validator(mode="after")
+    def _task_or_code(self) -> CodeRequest:
+        if not (self.task and self.task.strip()) and not (self.code and self.code.strip()):
+            raise ValueError("give 'task' (what the code should do) or 'code' (code to repair), or both; "
+                             "both are empty or missing")
+        return self
+
+
+class AttemptOut(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    number: int
+    strategy: str
+    code: str | None
+    outcome: str
+    error_type: str | None = None
+    error_message: str | None = None
+    observation: str | None = None
+    killed_by: str | None = None
+    stdout: str = ""
+    input_tokens: int = 0
+    output_tokens: int = 0
+    model_s: float = 0.0
+    sandbox_s: float = 0.0
+    duration_s: float = 0.0
+
+
+class CodeResponse(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    success: bool
+    code: str | None
+    task: str | None
+    attempts: list[AttemptOut]
+    stop_reason: str
+    trace_id: str | None
+    checks: list[str] = []
+    wall_s: float = 0.0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    model_s: float = 0.0
+    sandbox_s: float = 0.0
+    overhead_s: float = 0.0
+
+
+class RunRequest(BaseModel):
+    """A question for the tool agent; tools are read-only, and hosts are limited to the server's list."""
+
+    question: str = Field(min_length=1, max_length=20_000)
+    max_steps: int = Field(6, ge=1, le=20)
+    allow_hosts: list[str] = Field(default_factory=list, max_length=50,
+                                   description="Hosts the HTTP tool may reach; each must be allowed by the server.")
+    model: str | None = Field(None, min_length=1, max_length=512)
+    stream: bool = False
+
+
+class StepOut(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    tool: str | None = None
+    arguments: Any = None
+    observation: Any = None
+    error: str | None = None
+
+
+class RunResponse(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    answer: str | None
+    steps: list[StepOut]
+    trace_id: str | None
+
+
+class ErrorDetail(BaseModel):
+    message: str
+    type: str
+    param: str | None = None
+    code: str | None = None
+    error_id: str | None = None
+
+
+class ErrorBody(BaseModel):
+    error: ErrorDetail
+    trace_id: str | None = None
+
+
+class Health(BaseModel):
+    status: Literal["ok"] = "ok"
+
+
+class ModelReadiness(BaseModel):
+    name: str
+    loaded: bool
+    loadable: bool
+    detail: str | None = None
+    load_s: float | None = None
+
+
+class Ready(BaseModel):
+    status: Literal["ready", "unavailable"]
+    models: list[ModelReadiness]
