@@ -27,6 +27,8 @@ class HostContext:
 
     root: Path
     cgroups: cgroups.CgroupSupport
+    proc_children: bool = True
+    """Whether /proc/<pid>/task/<tid>/children exists, so the host can find and attach a sandbox's processes."""
 
 
 _ctx_lock = threading.Lock()
@@ -40,7 +42,9 @@ def host_context(runtime_dir: str | os.PathLike[str] | None = None) -> HostConte
             root = _runtime.runtime_dir(runtime_dir)
             support = cgroups.detect()
             _runtime.sweep_once(root, support)
-            _contexts[key] = HostContext(root=root, cgroups=support)
+            tid = threading.get_native_id()
+            children = os.path.exists(f"/proc/{os.getpid()}/task/{tid}/children")
+            _contexts[key] = HostContext(root=root, cgroups=support, proc_children=children)
         return _contexts[key]
 
 

@@ -24,6 +24,9 @@ import io
 import os
 import resource
 import sys
+import time
+
+_BOOT = time.monotonic()
 
 # The file name in this runner's own frames (a .py, or the name compiled into the cached .pyc in tier A).
 _RUNNER = sys._getframe().f_code.co_filename
@@ -295,7 +298,9 @@ def _serve(boot):
     ctl, res = boot["ctl"], boot["res"]
     reader = open(ctl, "rb", closefd=False)
     ns = _new_main()
-    _send(res, {"e": "ready"})  # a pool hands this sandbox out only once it is this far
+    clk = boot.get("clk")
+    if boot.get("announce"):
+        _send(res, {"e": "ready"})  # a pool hands this sandbox out only once it is this far
     while True:
         line = reader.readline()
         if not line:
@@ -311,7 +316,9 @@ def _serve(boot):
         _SOURCES[filename] = code
         ns["__file__"] = filename
         sys.argv = [filename]
-        _send(res, {"e": "started"})
+        t0 = time.monotonic()
+        if clk is not None:
+            _send(clk, {"e": "started", "t": t0})  # the host's deadline counts from here
         outcome = _execute(code, filename, ns, session)
         if not session:
             try:
@@ -319,6 +326,7 @@ def _serve(boot):
             except BaseException:
                 pass
         _flush()
+        outcome["t0"], outcome["t1"], outcome["tb"] = t0, time.monotonic(), _BOOT
         try:
             files, truncated = _collect(before, int(req.get("max_files_out", 0)))
         except BaseException:
@@ -348,8 +356,9 @@ def main():
             os.close(fd)
     if boot.get("confine") is not None:
         _confine(boot)
-    for fd in (boot["ctl"], boot["res"]):
-        os.set_inheritable(fd, False)
+    for fd in (boot["ctl"], boot["res"], boot.get("clk")):
+        if fd is not None:
+            os.set_inheritable(fd, False)
     os.chdir(boot["work"])
     sys.path[:0] = [boot["work"]] + list(boot.get("path") or ())
     _install_builtins()

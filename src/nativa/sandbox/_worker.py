@@ -86,6 +86,8 @@ class Worker:
         self.closed = False
         self.ready = False
         self._res_buf = bytearray()
+        self._clk_buf = bytearray()
+        self._started: float | None = None
         try:
             self._spawn()
         except BaseException:
@@ -105,11 +107,15 @@ class Worker:
                                                 max_pids=spec.limits.max_processes + 8)
         ctl_r, ctl_w = os.pipe()
         res_r, res_w = os.pipe()
+        clk_r, clk_w = os.pipe()
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
-        self._fds = {"ctl": ctl_w, "res": res_r, "out": out_r, "err": err_r}
-        child_fds = [ctl_r, res_w, out_w, err_w]
-        cg_fds = self.cgroup.join_fds() if self.cgroup else []
+        self._fds = {"ctl": ctl_w, "res": res_r, "clk": clk_r, "out": out_r, "err": err_r}
+        child_fds = [ctl_r, res_w, clk_w, out_w, err_w]
+        # Joining a v1 cgroup waits for an RCU grace period (~10 ms on a busy host). The host does it, while
+        # the sandbox starts up, when it can find the sandbox's processes; else the runner joins itself.
+        host_attach = self.cgroup is not None and self.ctx.proc_children
+        cg_fds = self.cgroup.join_fds() if self.cgroup and not host_attach else []
         child_fds += cg_fds
         allow_net = spec.allow_network
         bpf = seccomp.bpf_program(allow_network=allow_net) if report.seccomp else b""
@@ -120,8 +126,8 @@ class Worker:
         # (root), or inside a Landlock signal scope (ABI >= 6); elsewhere it would hit the user's processes.
         reap = (spec.tier == "A" or (uid is not None and report.interpreter_b is not None)
                 or (spec.tier == "B" and report.landlock_abi >= 6))
-        boot: dict[str, Any] = {"mode": spec.mode, "ctl": ctl_r, "res": res_w, "cg": cg_fds,
-                                "path": list(spec.site_packages), "reap": reap}
+        boot: dict[str, Any] = {"mode": spec.mode, "ctl": ctl_r, "res": res_w, "clk": clk_w, "cg": cg_fds,
+                                "path": list(spec.site_packages), "reap": reap, "announce": spec.pooled}
         try:
             if spec.tier == "A":
                 interp = Interpreter(**report.interpreter)
@@ -137,9 +143,9 @@ class Worker:
                 cwd = "/"
             else:
                 argv, env, cwd = self._confined_argv(boot, uid, sc_fd)
-            for fd in (out_r, err_r, res_r, ctl_w):
+            for fd in (out_r, err_r, res_r, clk_r, ctl_w):
                 os.set_blocking(fd, False)
-            pass_fds = [ctl_r, res_w, *cg_fds] + ([sc_fd] if sc_fd is not None else [])
+            pass_fds = [ctl_r, res_w, clk_w, *cg_fds] + ([sc_fd] if sc_fd is not None else [])
 
             def popen() -> subprocess.Popen[bytes]:
                 return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out_w, stderr=err_w,
@@ -153,6 +159,30 @@ class Worker:
             for fd in child_fds:
                 with contextlib.suppress(OSError):
                     os.close(fd)
+        if host_attach:
+            self._attach_tree()
+
+    def _attach_tree(self) -> None:
+        """Move every process of the sandbox into its cgroups before it gets a request.
+
+        Parent first, then its children as /proc lists them: a child forked after its parent moved is born
+        inside, one forked before is listed. The runner forks nothing until it reads a request, which is
+        sent only after this returns, so no process of the code can start outside.
+        """
+        assert self.cgroup is not None and self.proc is not None
+        todo, seen = [self.proc.pid], set()
+        while todo:
+            pid = todo.pop()
+            if pid in seen:
+                continue
+            seen.add(pid)
+            if not self.cgroup.attach(pid):
+                continue
+            try:
+                with open(f"/proc/{pid}/task/{pid}/children") as fh:
+                    todo += [int(x) for x in fh.read().split()]
+            except (OSError, ValueError):
+                continue
 
     def _confined_argv(self, boot: dict[str, Any], uid: int | None, sc_fd: int | None
                        ) -> tuple[list[str], dict[str, str], str]:
@@ -209,6 +239,23 @@ class Worker:
     def alive(self) -> bool:
         return not self.dead and self.proc is not None and self.proc.poll() is None
 
+    def _started_at(self) -> float | None:
+        """When the current request's code started, by the runner's own CLOCK_MONOTONIC reading.
+
+        The runner reports it on a pipe the host does not wait on: being woken for it would cost a
+        context switch per run, and the host needs it only when a deadline computed from the moment the
+        request was sent has passed (the code cannot have started before that).
+        """
+        while chunk := _read(self._fds["clk"]):
+            self._clk_buf += chunk
+        while b"\n" in self._clk_buf:
+            line, _, rest = bytes(self._clk_buf).partition(b"\n")
+            self._clk_buf[:] = rest
+            t = _parse(line).get("t")
+            if isinstance(t, int | float):
+                self._started = float(t)
+        return self._started
+
     def execute(self, request: dict[str, Any], *, timeout_s: float, max_output_bytes: int,
                 max_result_bytes: int) -> RawOutcome:
         """Send one request and watch it to its end; raises SandboxError if the sandbox never started."""
@@ -221,24 +268,40 @@ class Worker:
         trunc = {"out": False, "err": False}
         res_buf = self._res_buf
         oom_base = self.cgroup.oom_kills() if self.cgroup else 0
+        self._started_at()
+        self._started = None  # what was there belonged to the previous snippet
+        t0 = time.monotonic()
+        try:
+            payload = payload[os.write(fds["ctl"], payload):]
+        except BlockingIOError:
+            pass
+        except BrokenPipeError:
+            payload = payload[:0]
         sel = selectors.DefaultSelector()
         for tag in ("out", "err", "res", "pid"):
             sel.register(fds[tag], selectors.EVENT_READ, tag)
-        sel.register(fds["ctl"], selectors.EVENT_WRITE, "ctl")
-        t0 = time.monotonic()
-        started: float | None = None
-        deadline = t0 + STARTUP_TIMEOUT_S
+        if payload:
+            sel.register(fds["ctl"], selectors.EVENT_WRITE, "ctl")
+        startup_deadline = t0 + STARTUP_TIMEOUT_S
+        deadline = t0 + timeout_s  # provisional: refined from the runner's start time when it is reached
         exited = False
         next_oom_check = t0 + _OOM_CHECK_S
         try:
             while raw.done is None and not exited and raw.killed_by is None:
                 now = time.monotonic()
                 if now >= deadline:
-                    if started is None:
+                    started = self._started_at()
+                    if started is not None:
+                        deadline = started + timeout_s
+                        if now >= deadline:
+                            raw.killed_by = "timeout"
+                            break
+                    elif now >= startup_deadline:
                         self.kill()
                         raise SandboxError(f"the sandbox did not start within {STARTUP_TIMEOUT_S:.0f} s")
-                    raw.killed_by = "timeout"
-                    break
+                    else:
+                        deadline = now + _OOM_CHECK_S  # still starting up: look again shortly
+                    continue
                 if self.cgroup is not None and now >= next_oom_check:
                     # The cgroup's OOM killer picks a victim and lets the rest run on in a broken state;
                     # the sandbox as a whole hit its ceiling, so end it and say so.
@@ -288,21 +351,23 @@ class Worker:
                             line, _, rest = bytes(res_buf).partition(b"\n")
                             res_buf[:] = rest
                             msg = _parse(line)
-                            if msg.get("e") == "started" and started is None:
-                                started = time.monotonic()
-                                deadline = started + timeout_s
-                            elif msg.get("e") == "done" and started is not None:
+                            if msg.get("e") == "done":
                                 raw.done = msg
                     elif tag == "pid":
                         exited = True
         finally:
             sel.close()
-        raw.duration_s = time.monotonic() - (started or t0)
+        started = self._started_at()
+        done = raw.done
+        if done is not None and isinstance(done.get("t0"), int | float) and isinstance(done.get("t1"), int | float):
+            raw.duration_s = max(0.0, float(done["t1"]) - float(done["t0"]))
+        else:
+            raw.duration_s = time.monotonic() - (started or t0)
         if raw.killed_by is not None:
             self.kill()
         elif exited:
             self.dead = True
-            if started is None:
+            if started is None and raw.done is None:
                 status = self.proc.wait()
                 tail = bytes(bufs["err"][-2000:]).decode("utf-8", "replace").strip()
                 self._drain(bufs, trunc, max_output_bytes, until_eof=True)

@@ -167,6 +167,15 @@ class SandboxCgroup:
         """
         return [os.open(d / "cgroup.procs", os.O_WRONLY | os.O_CLOEXEC) for d in self.dirs]
 
+    def attach(self, pid: int) -> bool:
+        """Move process `pid` into this sandbox's cgroups; False when it has already exited."""
+        try:
+            for d in self.dirs:
+                _write(d / "cgroup.procs", str(pid))
+        except ProcessLookupError:
+            return False
+        return True
+
     def oom_kills(self) -> int:
         """How many processes the kernel's OOM killer has killed in this cgroup so far."""
         d = self.memory_dir

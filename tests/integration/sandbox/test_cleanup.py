@@ -10,6 +10,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 import nativa
 from nativa.sandbox import Sandbox
 from nativa.sandbox._host import host_context
@@ -67,3 +69,30 @@ def test_killing_the_host_leaves_nothing_behind(tier: str, assert_no_leftovers: 
 def test_a_finished_run_leaves_no_cgroup_or_work_dir(tier: str) -> None:
     Sandbox(tier=tier).run("print(1)")  # type: ignore[arg-type]
     assert _stale(os.getpid()) == []
+
+
+def test_every_sandbox_process_is_in_its_cgroups(tier: str, sandbox_uid: Callable[[str], int]) -> None:
+    """Both ways of joining (the host moves the process tree; or, without /proc children lists, the runner
+    moves itself through fds it closes before the code runs) leave the code's processes inside."""
+    import dataclasses
+
+    from nativa.sandbox import SandboxSession
+    from nativa.sandbox._runtime import uid_processes
+
+    base = Sandbox(tier=tier)  # type: ignore[arg-type]
+    if not base.ctx.cgroups.memory and not base.ctx.cgroups.pids:
+        pytest.skip("no writable cgroups on this host")
+    for host_attach in (True, False):
+        base.ctx = dataclasses.replace(base.ctx, proc_children=host_attach)
+        with SandboxSession(sandbox=base) as s:
+            r = s.run("import os, subprocess\nprint('UID', os.getuid())\nchild = subprocess.Popen(['sleep', '30'])")
+            uid = sandbox_uid(r.stdout)
+            worker = s._worker
+            assert worker is not None and worker.cgroup is not None
+            inside = set(worker.cgroup.pids())
+            code_pids = set(uid_processes({uid}))
+            assert len(code_pids) == 2 and code_pids <= inside, (host_attach, code_pids, inside)
+            for pid in code_pids:  # no root-opened cgroup.procs left open in the sandbox
+                for fd in os.listdir(f"/proc/{pid}/fd"):
+                    target = os.readlink(f"/proc/{pid}/fd/{fd}")
+                    assert "cgroup" not in target, target
