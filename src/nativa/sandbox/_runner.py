@@ -98,12 +98,18 @@ def _apply_limits(lim, session):
 
 
 def _write_files(files):
+    """Put the caller's files into the work dir; an error is the run's result, not a crash of the runner."""
     for name, data in files.items():
-        parent = os.path.dirname(name)
-        if parent:
-            os.makedirs(parent, exist_ok=True)
-        with open(name, "wb") as fh:
-            fh.write(binascii.a2b_base64(data))
+        try:
+            parent = os.path.dirname(name)
+            if parent:
+                os.makedirs(parent, exist_ok=True)
+            with open(name, "wb") as fh:
+                fh.write(binascii.a2b_base64(data))
+        except OSError as exc:
+            return {"ok": False, "exit_code": 1, "error_type": _type_name(exc),
+                    "error_message": f"could not put input file {name!r} into the work dir: {exc}"}
+    return None
 
 
 def _snapshot():
@@ -307,7 +313,7 @@ def _serve(boot):
             os._exit(0)  # the host closed the session (or died)
         req = _loads(line.decode())
         _apply_limits(req["limits"], session)
-        _write_files(req.get("files") or {})
+        refused = _write_files(req.get("files") or {})
         before = _snapshot()
         stdin = req.get("stdin")
         sys.stdin = io.TextIOWrapper(io.BytesIO(binascii.a2b_base64(stdin) if stdin else b""), encoding="utf-8")
@@ -319,7 +325,7 @@ def _serve(boot):
         t0 = time.monotonic()
         if clk is not None:
             _send(clk, {"e": "started", "t": t0})  # the host's deadline counts from here
-        outcome = _execute(code, filename, ns, session)
+        outcome = refused or _execute(code, filename, ns, session)
         if not session:
             try:
                 _interpreter_exit()

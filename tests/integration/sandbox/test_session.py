@@ -99,3 +99,11 @@ def test_large_snippet_output_is_not_split_across_snippets(session: SandboxSessi
     big = session.run("print('q' * 300_000)")
     small = session.run("print('after')")
     assert big.stdout == "q" * 300_000 + "\n" and small.stdout == "after\n"
+
+
+def test_an_input_file_that_cannot_be_written_is_a_failed_result(session: SandboxSession) -> None:
+    assert session.run("import os\nos.mkdir('taken')").ok
+    r = session.run("print('never runs')", files={"taken": b"x"})
+    assert (r.ok, r.error_type, r.stdout) == (False, "IsADirectoryError", "")
+    assert "could not put input file 'taken'" in (r.error_message or "")
+    assert session.run("print('fine')").stdout == "fine\n" and session.restarts == 0
