@@ -82,7 +82,7 @@ def create_app(settings: Settings | None = None, *, config: ServeConfig | None =
     app.include_router(agents.router, dependencies=guarded)
     _health_routes(app, guarded)
     install_handlers(app, list(slots))
-    routes = {getattr(r, "path", "") for r in app.routes}
+    routes = {p for p in app.openapi()["paths"]} | {app.docs_url or "", app.openapi_url or ""}
     app.add_middleware(BodyLimitMiddleware, max_bytes=config.max_body_bytes)
     app.add_middleware(RequestMiddleware, metrics=metrics, routes=routes)
     if config.cors_origins:  # off by default: browsers on other origins get no access

@@ -98,7 +98,7 @@ def as_api_error(exc: BaseException, models: Sequence[str] = ()) -> ApiError | N
         return ApiError(404, f"{exc}; models served here: {', '.join(models) or 'none'}", param="model",
                         code="model_not_found", extra={"models": list(models)})
     if isinstance(exc, BadInputError):
-        return ApiError(400, str(exc))
+        return ApiError(400, str(exc), param=getattr(exc, "param", None))
     if isinstance(exc, SandboxUnavailableError):
         return ApiError(503, f"the sandbox is unavailable on this server: {exc}", code="sandbox_unavailable")
     if isinstance(exc, ServerUnreachableError):
@@ -114,6 +114,14 @@ def _loc(loc: Sequence[Any]) -> str:
     return out or "body"
 
 
+_TYPE_NAMES = frozenset({"str", "int", "float", "bool", "dict", "list", "none", "bytes"})
+
+
+def _is_type_tag(part: Any) -> bool:
+    """pydantic names a union member in the error location by its type (`str`, `list[TextPart]`)."""
+    return isinstance(part, str) and (part in _TYPE_NAMES or "[" in part)
+
+
 def validation_message(errors: Sequence[dict[str, Any]]) -> tuple[int, str, str | None]:
     """(status, message, param): unreadable bodies are 400, bodies of the wrong shape 422."""
     first = errors[0] if errors else {}
@@ -124,14 +132,21 @@ def validation_message(errors: Sequence[dict[str, Any]]) -> tuple[int, str, str 
         return 400, "the request body is missing; send a JSON object (Content-Type: application/json)", None
     if tuple(first.get("loc", ())) == ("body",) and first.get("type") in ("model_attributes_type", "dict_type"):
         return 400, "the request body must be a JSON object (Content-Type: application/json)", None
-    problems = []
-    for err in errors[:8]:
-        msg = str(err.get("msg", "invalid"))
-        if msg.startswith("Value error, "):
-            msg = msg[len("Value error, "):]
-        problems.append(f"{_loc(err.get('loc', ()))}: {msg}")
-    more = f" (and {len(errors) - 8} more)" if len(errors) > 8 else ""
-    return 422, "; ".join(problems) + more, _loc(first.get("loc", ()))
+    grouped: dict[str, list[str]] = {}
+    for err in errors:
+        loc = tuple(err.get("loc", ()))
+        # one field that failed every member of a union (str | list[...]): the last loc part names a
+        # member, not a field; report the field once with each alternative
+        siblings = [e for e in errors if len(e.get("loc", ())) == len(loc) and tuple(e["loc"][:-1]) == loc[:-1]]
+        if len(siblings) > 1 and len(loc) > 1 and any(_is_type_tag(e["loc"][-1]) for e in siblings):
+            loc = loc[:-1]
+        msg = str(err.get("msg", "invalid")).removeprefix("Value error, ")
+        messages = grouped.setdefault(_loc(loc), [])
+        if msg not in messages:
+            messages.append(msg)
+    problems = [f"{field}: {', or '.join(msgs)}" for field, msgs in list(grouped.items())[:8]]
+    more = f" (and {len(grouped) - 8} more)" if len(grouped) > 8 else ""
+    return 422, "; ".join(problems) + more, next(iter(grouped))
 
 
 def install_handlers(app: FastAPI, models: Sequence[str]) -> None:

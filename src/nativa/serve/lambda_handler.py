@@ -1,0 +1,104 @@
+"""AWS Lambda entry point: `nativa.serve.lambda_handler.handler` serves API Gateway (REST v1, HTTP v2, ALB)
+through Mangum, and S3/SQS/direct events through `events.EventProcessor`.
+
+The app, its model and the sandbox live in the container (module state), built on the first invocation:
+the model loads once per container (the cold start) and every later invocation reuses it. Mangum runs
+with its lifespan off: it would otherwise start and stop the app around every invocation. Spans are
+flushed before returning because a frozen container exports nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from typing import Any
+
+from mangum import Mangum
+
+from nativa import tracing
+from nativa.config import Settings, load_settings
+from nativa.serve.app import create_app
+from nativa.serve.config import ServeConfig, load_serve_config
+from nativa.serve.errors import error_body, fault_message, report_fault
+from nativa.serve.events import EventConfig, EventProcessor
+from nativa.serve.objects import ObjectReader
+from nativa.serve.slots import ModelFactory
+from nativa.serve.state import SandboxFactory, ServerState
+
+_FLUSH_S = 2.0
+
+
+class LambdaContainer:
+    """Everything one Lambda container keeps between invocations."""
+
+    def __init__(self, settings: Settings | None = None, *, config: ServeConfig | None = None,
+                 model_factory: ModelFactory | None = None, sandbox_factory: SandboxFactory | None = None,
+                 reader: ObjectReader | None = None, event_config: EventConfig | None = None) -> None:
+        self.settings = settings if settings is not None else load_settings()
+        self.config = config if config is not None else load_serve_config(self.settings)
+        self.app = create_app(self.settings, config=self.config, model_factory=model_factory,
+                              sandbox_factory=sandbox_factory)
+        self.state: ServerState = self.app.state.nativa
+        slot = self.state.slot(None)
+        self.events = EventProcessor(self.settings, slot.get, config=event_config, reader=reader,
+                                     sandbox=self.state.sandbox)
+        self.http = Mangum(self.app, lifespan="off")
+        if self.config.preload:  # Lambda's init phase runs with more CPU: load there when asked
+            with tracing.span("nativa.serve.preload"):
+                slot.get()
+
+    def __call__(self, event: Any, context: Any = None) -> dict[str, Any]:
+        try:
+            if is_http_event(event):
+                return self.http(event, context)  # type: ignore[no-any-return]
+            return self.events.handle(event)
+        finally:
+            tracing.force_flush(_FLUSH_S)
+
+
+def is_http_event(event: Any) -> bool:
+    """API Gateway v1/v2 and ALB events carry `requestContext` (v1 also `httpMethod`)."""
+    return isinstance(event, dict) and ("requestContext" in event or "httpMethod" in event)
+
+
+_container: LambdaContainer | None = None
+_lock = threading.Lock()
+
+
+def container() -> LambdaContainer:
+    """The container's app, built on first use from the environment (`NATIVA_*`)."""
+    global _container
+    with _lock:
+        if _container is None:
+            _container = LambdaContainer()
+        return _container
+
+
+def set_container(value: LambdaContainer | None) -> None:
+    """Install a container built with other factories (tests, custom readers); None rebuilds from env."""
+    global _container
+    with _lock:
+        _container = value
+
+
+def handler(event: Any, context: Any = None) -> dict[str, Any]:
+    """The Lambda handler: configure it as `nativa.serve.lambda_handler.handler`."""
+    try:
+        box = container()
+    except Exception as exc:  # noqa: BLE001 - a broken configuration still answers in the contract's shape
+        error_id = report_fault(exc, "lambda container start")
+        body = error_body(500, fault_message(error_id), error_id=error_id)
+        if is_http_event(event):
+            return {"statusCode": 500, "headers": {"content-type": "application/json"}, "body": json.dumps(body),
+                    "isBase64Encoded": False}
+        return {"statusCode": 500, **body}
+    return box(event, context)
+
+
+def handle_event(event: Any) -> dict[str, Any]:
+    """Event-driven work (S3 ObjectCreated, SQS, `{"text": ...}`) without HTTP; see `events`."""
+    box = container()
+    try:
+        return box.events.handle(event)
+    finally:
+        tracing.force_flush(_FLUSH_S)

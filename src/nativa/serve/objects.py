@@ -1,0 +1,151 @@
+"""Readers for the objects that storage events point at: a local directory, or any S3-compatible store.
+
+The reader is pluggable because where uploads land differs by deployment (a mounted volume, AWS S3,
+MinIO, R2). The S3 reader signs with AWS Signature V4 itself over httpx instead of pulling in boto3 for
+one GET. Both cap what they read: an event must not make the function load a multi-gigabyte object.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Protocol
+from urllib.parse import quote, urlsplit
+
+import httpx
+
+from nativa.errors import BadInputError, NativaError
+
+EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
+
+
+class ObjectNotFoundError(BadInputError):
+    """The event names an object the reader cannot find."""
+
+
+class ObjectTooLargeError(BadInputError):
+    """The object is larger than the configured limit."""
+
+
+class StoreError(NativaError):
+    """The store failed (not the caller's fault): network, credentials, server error."""
+
+
+class ObjectReader(Protocol):
+    def read(self, bucket: str, key: str, max_bytes: int) -> bytes: ...
+
+
+class LocalObjectReader:
+    """Objects as files under `root/<bucket>/<key>`; keys cannot climb out of `root`."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root.resolve()
+
+    def read(self, bucket: str, key: str, max_bytes: int) -> bytes:
+        path = (self.root / bucket / key).resolve()
+        if not path.is_relative_to(self.root):
+            raise BadInputError(f"object key {key!r} in bucket {bucket!r} points outside the store root")
+        if not path.is_file():
+            raise ObjectNotFoundError(f"no object s3://{bucket}/{key} (looked for {path})")
+        size = path.stat().st_size
+        if size > max_bytes:
+            raise ObjectTooLargeError(f"object s3://{bucket}/{key} is {size} bytes; the limit is {max_bytes} "
+                                      "(NATIVA_EVENT_MAX_BYTES)")
+        return path.read_bytes()
+
+
+def _hmac(key: bytes, text: str) -> bytes:
+    return hmac.new(key, text.encode("utf-8"), hashlib.sha256).digest()
+
+
+def sigv4_headers(method: str, url: str, headers: Mapping[str, str], *, access_key: str, secret_key: str,
+                  region: str, service: str = "s3", now: dt.datetime | None = None,
+                  payload_sha256: str = EMPTY_SHA256, session_token: str | None = None) -> dict[str, str]:
+    """The headers to add so `method url` carries an AWS Signature V4 (header-based, no query string)."""
+    moment = (now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
+    amz_date = moment.strftime("%Y%m%dT%H%M%SZ")
+    day = amz_date[:8]
+    parts = urlsplit(url)
+    host = parts.netloc
+    signed: dict[str, str] = {k.lower(): " ".join(str(v).split()) for k, v in headers.items()}
+    signed.update({"host": host, "x-amz-date": amz_date, "x-amz-content-sha256": payload_sha256})
+    if session_token:
+        signed["x-amz-security-token"] = session_token
+    names = sorted(signed)
+    canonical = "\n".join([
+        method.upper(),
+        quote(parts.path or "/", safe="/-_.~%"),
+        parts.query,
+        "".join(f"{n}:{signed[n]}\n" for n in names),
+        ";".join(names),
+        payload_sha256,
+    ])
+    scope = f"{day}/{region}/{service}/aws4_request"
+    to_sign = "\n".join(["AWS4-HMAC-SHA256", amz_date, scope, hashlib.sha256(canonical.encode()).hexdigest()])
+    key = _hmac(_hmac(_hmac(_hmac(("AWS4" + secret_key).encode(), day), region), service), "aws4_request")
+    signature = hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
+    out = {n: signed[n] for n in names if n != "host"}
+    out["Authorization"] = (f"AWS4-HMAC-SHA256 Credential={access_key}/{scope}, SignedHeaders={';'.join(names)}, "
+                            f"Signature={signature}")
+    return out
+
+
+class S3ObjectReader:
+    """GET from an S3-compatible endpoint (path-style URLs), signed with SigV4, at most `max_bytes` read."""
+
+    def __init__(self, endpoint_url: str, *, access_key: str, secret_key: str, region: str = "us-east-1",
+                 session_token: str | None = None, timeout_s: float = 30.0) -> None:
+        self.endpoint_url = endpoint_url.rstrip("/")
+        self.access_key = access_key
+        self.secret_key = secret_key
+        self.region = region
+        self.session_token = session_token
+        self.timeout_s = timeout_s
+
+    @classmethod
+    def from_env(cls, endpoint_url: str | None = None) -> S3ObjectReader:
+        """Credentials from the standard AWS variables (what a Lambda execution role provides)."""
+        region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+        access, secret = os.environ.get("AWS_ACCESS_KEY_ID"), os.environ.get("AWS_SECRET_ACCESS_KEY")
+        if not access or not secret:
+            raise BadInputError("the S3 reader needs AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in the environment")
+        endpoint = endpoint_url or os.environ.get("NATIVA_S3_ENDPOINT_URL") or f"https://s3.{region}.amazonaws.com"
+        return cls(endpoint, access_key=access, secret_key=secret, region=region,
+                   session_token=os.environ.get("AWS_SESSION_TOKEN"))
+
+    def read(self, bucket: str, key: str, max_bytes: int) -> bytes:
+        url = f"{self.endpoint_url}/{quote(bucket, safe='')}/{quote(key, safe='/-_.~')}"
+        extra = {"range": f"bytes=0-{max_bytes}"}  # one byte more than allowed tells us it is too large
+        headers = sigv4_headers("GET", url, extra, access_key=self.access_key, secret_key=self.secret_key,
+                                region=self.region, session_token=self.session_token)
+        try:
+            response = httpx.get(url, headers=headers, timeout=self.timeout_s)
+        except httpx.HTTPError as exc:
+            raise StoreError(f"could not reach the store at {self.endpoint_url}: {exc}") from None
+        if response.status_code == 404:
+            raise ObjectNotFoundError(f"no object s3://{bucket}/{key} at {self.endpoint_url}")
+        if response.status_code == 416:  # empty object: no byte 0 to return
+            return b""
+        if response.status_code not in (200, 206):
+            raise StoreError(f"the store answered {response.status_code} for s3://{bucket}/{key}: "
+                             f"{response.text[:200]}")
+        if len(response.content) > max_bytes:
+            raise ObjectTooLargeError(f"object s3://{bucket}/{key} is larger than the limit of {max_bytes} bytes "
+                                      "(NATIVA_EVENT_MAX_BYTES)")
+        return response.content
+
+
+def reader_from_spec(spec: str | None) -> ObjectReader | None:
+    """`local:/path` or `s3` or `s3:https://endpoint` (NATIVA_EVENT_STORE); None when unset."""
+    if not spec:
+        return None
+    kind, _, rest = spec.partition(":")
+    if kind == "local" and rest:
+        return LocalObjectReader(Path(rest).expanduser())
+    if kind == "s3":
+        return S3ObjectReader.from_env(rest or None)
+    raise BadInputError(f"NATIVA_EVENT_STORE={spec!r} is not valid; use local:/path, s3, or s3:https://endpoint")

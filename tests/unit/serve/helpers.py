@@ -1,0 +1,124 @@
+"""Test doubles for the server: a model that echoes forever (optionally slow, gated or failing) and counts
+loads and cancellations, and a sandbox that judges code without running it."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from fastapi import FastAPI
+
+from nativa.config import Settings
+from nativa.errors import ModelNotFoundError
+from nativa.models.base import Completion, Delta, GenerationOptions, MessagesLike, as_messages, collect
+from nativa.sandbox.result import RunResult
+from nativa.serve import ServeConfig, create_app
+
+
+class EchoModel:
+    """Answers 'echo <last message>' one word per token; `delay_s` per token, `gate` to hold the answer."""
+
+    provider = "test"
+    remote = False
+
+    def __init__(self, name: str = "small", *, delay_s: float = 0.0, gate: threading.Event | None = None,
+                 reply: str | None = None, fail: BaseException | None = None) -> None:
+        self.name = name
+        self.delay_s = delay_s
+        self.gate = gate
+        self.reply = reply
+        self.fail = fail
+        self.lock = threading.Lock()
+        self.calls = 0
+        self.started = threading.Event()
+        self.cancelled = threading.Event()
+        self.finished = 0
+        self.tokens = 0
+        self.loads = 0
+        self.options: list[GenerationOptions] = []
+
+    def count_tokens(self, text: str) -> int:
+        return len(text.split())
+
+    def stream(self, messages: MessagesLike, options: GenerationOptions | None = None) -> Iterator[Delta]:
+        msgs = as_messages(messages)
+        opts = options or GenerationOptions()
+        with self.lock:
+            self.calls += 1
+            self.options.append(opts)
+        self.started.set()
+        if self.fail is not None:
+            raise self.fail
+        if self.gate is not None:
+            self.gate.wait(30)
+        words = (self.reply or f"echo {msgs[-1].content}").split()
+        finish = "length" if len(words) > opts.max_tokens else "stop"
+        words = words[: opts.max_tokens]
+        started = time.perf_counter()
+        try:
+            for i, word in enumerate(words):
+                if self.delay_s:
+                    time.sleep(self.delay_s)
+                with self.lock:
+                    self.tokens += 1
+                yield Delta(word if i == 0 else " " + word)
+        except GeneratorExit:
+            self.cancelled.set()
+            raise
+        with self.lock:
+            self.finished += 1
+        yield Delta("", Completion(" ".join(words), finish, sum(len(m.content.split()) for m in msgs), len(words),
+                                   time.perf_counter() - started, self.name, 0.0))
+
+    def complete(self, messages: MessagesLike, options: GenerationOptions | None = None) -> Completion:
+        return collect(self.stream(messages, options))
+
+
+class LoadingEchoModel(EchoModel):
+    """An `EchoModel` with a slow `load()` (like LocalModel), so concurrent first loads would overlap."""
+
+    def __init__(self, name: str = "small", *, load_s: float = 0.3, **kw: Any) -> None:
+        super().__init__(name, **kw)
+        self.load_s = load_s
+
+    @property
+    def loaded(self) -> bool:
+        return self.loads > 0
+
+    def load(self) -> None:
+        with self.lock:
+            self.loads += 1
+        time.sleep(self.load_s)
+
+
+class FakeSandbox:
+    """Passes code that contains `good`, fails the rest with an AssertionError (no process is started)."""
+
+    def __init__(self, good: str = "return a + b") -> None:
+        self.good = good
+        self.runs = 0
+
+    def run(self, code: str, **_: Any) -> RunResult:
+        self.runs += 1
+        if self.good in code:
+            return RunResult(ok=True, exit_code=0, stdout="ok\n", tier="fake")
+        return RunResult(ok=False, exit_code=1, error_type="AssertionError", error_message="add(2, 3) == 6",
+                         traceback="AssertionError: add(2, 3) == 6", tier="fake")
+
+
+def make_app(settings: Settings, model: Any, *, sandbox: Any = None, **config: Any) -> FastAPI:
+    """An app serving `model` under its name; unknown names raise like the registry does."""
+    def factory(name: str) -> Any:
+        if name != model.name:
+            raise ModelNotFoundError(f"unknown model '{name}'")
+        return model
+
+    cfg = ServeConfig(models=(model.name,), **config)
+    return create_app(settings, config=cfg, model_factory=factory,
+                      sandbox_factory=(lambda: sandbox) if sandbox is not None else None)
+
+
+def fenced(code: str) -> str:
+    return f"Here you go:\n```python\n{code}\n```"
