@@ -99,12 +99,24 @@ def run_tools(model: ChatModel, *, question: str, max_steps: int, db: str | None
             emit(("step", _jsonable(args[-1])))
 
         extra[hook] = on_step
-    agent = ToolAgent(CancellableModel(model, control), tools, max_steps=max_steps, settings=settings, **extra)
-    result = agent.run(question).to_dict()
+    try:
+        agent = ToolAgent(CancellableModel(model, control), tools, max_steps=max_steps, settings=settings, **extra)
+        result = agent.run(question).to_dict()
+    finally:
+        _close(tools)
     if emit is not None and not live:
         for step in result.get("steps", []):
             emit(("step", step))
     return result
+
+
+def _close(tools: Any) -> None:
+    """Tools hold engines, sandboxes and connections; a request's tools die with the request."""
+    try:
+        from nativa.tools import close_tools
+    except ImportError:
+        return
+    close_tools(tools)
 
 
 def _event_hook(cls: type) -> str | None:

@@ -122,3 +122,19 @@ def make_app(settings: Settings, model: Any, *, sandbox: Any = None, **config: A
 
 def fenced(code: str) -> str:
     return f"Here you go:\n```python\n{code}\n```"
+
+
+class ServerOn:
+    """Any ASGI app on a real uvicorn on loopback, for stand-in services: `with ServerOn(app) as url:`."""
+
+    def __init__(self, app: Any) -> None:
+        from nativa.serve.runner import ServerThread
+
+        self.server = ServerThread(app)
+
+    def __enter__(self) -> str:
+        self.server.start()
+        return self.server.url
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.stop()
