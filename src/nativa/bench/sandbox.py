@@ -11,7 +11,6 @@ Goals: one-shot <= 2x plain; pooled and session snippet <= 0.5x plain.
 from __future__ import annotations
 
 import os
-import resource
 import subprocess
 import sys
 import time
@@ -39,9 +38,6 @@ class SandboxBenchResult:
     pooled_s: float
     session_s: float
     p90_s: dict[str, float] = field(default_factory=dict)
-    cpu_plain_s: float = 0.0
-    """CPU time (user + system, every process involved) of one plain run: unlike wall time, load-independent."""
-    cpu_oneshot_s: float = 0.0
     cpus: int = 0
     load_avg_1m: float = 0.0
 
@@ -51,34 +47,17 @@ class SandboxBenchResult:
                 "session": ratio(self.session_s, self.plain_s)}
 
     @property
-    def cpu_ratio(self) -> float:
-        return ratio(self.cpu_oneshot_s, self.cpu_plain_s)
-
-    @property
     def goals_met(self) -> dict[str, bool]:
         return {k: v <= GOALS[k] for k, v in self.ratios.items()}
 
     def to_dict(self) -> dict[str, object]:
-        return asdict(self) | {"ratios": self.ratios, "cpu_ratio_oneshot": self.cpu_ratio, "goals": GOALS,
-                               "goals_met": self.goals_met}
+        return asdict(self) | {"ratios": self.ratios, "goals": GOALS, "goals_met": self.goals_met}
 
 
 def _timed(fn: Callable[[], object]) -> float:
     start = time.perf_counter()
     fn()
     return time.perf_counter() - start
-
-
-def _cpu() -> float:
-    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
-
-
-def _cpu_of(fn: Callable[[], object]) -> float:
-    """CPU of this process and of every child reaped meanwhile (bwrap reaps the sandbox's processes)."""
-    start = _cpu()
-    fn()
-    return _cpu() - start
 
 
 def run_sandbox_bench(runs: int = 20, *, allow_weak: bool | None = None,
@@ -98,11 +77,6 @@ def run_sandbox_bench(runs: int = 20, *, allow_weak: bool | None = None,
         if getattr(result, "stdout", None) != "1\n":
             raise SandboxError(f"the sandboxed print(1) failed: {result!r}")
 
-    # CPU first, with no pool or session alive whose background work would be counted.
-    cpu: dict[str, list[float]] = {"plain": [], "oneshot": []}
-    for _ in range(max(3, runs // 2)):
-        cpu["plain"].append(_cpu_of(plain))
-        cpu["oneshot"].append(_cpu_of(lambda: check(sandbox.run(CODE))))
     samples: dict[str, list[float]] = {"plain": [], "oneshot": [], "pooled": [], "session": []}
     with SandboxPool(1, sandbox=sandbox) as pool, SandboxSession(sandbox=sandbox) as session:
         # Warm-up (not measured): page cache, the seccomp program, the tracing import.
@@ -125,7 +99,6 @@ def run_sandbox_bench(runs: int = 20, *, allow_weak: bool | None = None,
         plain_s=median(samples["plain"]), oneshot_s=median(samples["oneshot"]),
         pooled_s=median(samples["pooled"]), session_s=median(samples["session"]),
         p90_s={k: percentile(v, 90) for k, v in samples.items()},
-        cpu_plain_s=median(cpu["plain"]), cpu_oneshot_s=median(cpu["oneshot"]),
         cpus=os.cpu_count() or 0, load_avg_1m=round(os.getloadavg()[0], 2),
     )
 
@@ -140,6 +113,4 @@ def render(result: SandboxBenchResult) -> Table:
         value = getattr(result, f"{key}_s")
         table.add_row(label, f"{value * 1000:.1f} ms", f"{result.p90_s.get(key, 0) * 1000:.1f} ms",
                       f"{result.ratios[key]:.2f}", f"<= {GOALS[key]}", "yes" if result.goals_met[key] else "NO")
-    table.caption = (f"CPU per run, all processes: plain {result.cpu_plain_s * 1000:.1f} ms, one-shot "
-                     f"{result.cpu_oneshot_s * 1000:.1f} ms ({result.cpu_ratio:.2f}x)")
     return table

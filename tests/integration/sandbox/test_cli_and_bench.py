@@ -43,5 +43,4 @@ def test_bench_measures_all_modes() -> None:
         assert 0 < value < 5
     assert set(result.ratios) == {"oneshot", "pooled", "session"}
     assert result.session_s < result.oneshot_s  # a live interpreter is faster than a fresh sandbox
-    assert result.cpu_plain_s > 0 and result.cpu_oneshot_s > 0  # the sandbox's processes are accounted
     assert json.loads(json.dumps(result.to_dict()))["tier"] == result.tier
