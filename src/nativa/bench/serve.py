@@ -6,7 +6,7 @@ stop at the limit and produce equal token counts). nativa runs as shipped: traci
 per-request spans included. Measured:
 - cold start: process start to the first streamed token, lazily loaded and with `--preload`;
 - warm: latency p50/p99 and throughput (completion tokens/s over the wall time) at 1, 4 and 16 concurrent
-  clients, a bounded number of requests each, the two servers alternating so machine noise hits both.
+  clients (max(--requests, clients) requests per level), the two servers alternating so noise hits both.
 """
 
 from __future__ import annotations
@@ -73,6 +73,7 @@ class ServeBenchResult:
     path: str
     n_ctx: int
     threads: int
+    batch_threads: int
     max_tokens: int
     cold: list[ColdStart] = field(default_factory=list)
     levels: list[Level] = field(default_factory=list)
@@ -88,7 +89,7 @@ class ServeBenchResult:
     def to_dict(self) -> dict[str, Any]:
         return {
             "model": self.model, "path": self.path, "n_ctx": self.n_ctx, "threads": self.threads,
-            "max_tokens": self.max_tokens,
+            "batch_threads": self.batch_threads, "max_tokens": self.max_tokens,
             "cold": [asdict(c) | {"first_token_median_s": c.first_token_median_s} for c in self.cold],
             "levels": [asdict(lv) | {"tokens_per_s": lv.tokens_per_s, "requests_per_s": lv.requests_per_s}
                        for lv in self.levels],
@@ -218,8 +219,9 @@ def run_serve_bench(settings: Settings, *, model: str | None, requests: int, cli
     chat_model.load()  # assembles and verifies the weights once, outside any timing
     assert chat_model.path is not None
     threads = chat_model.n_threads
+    batch_threads = int(getattr(chat_model._get().llm, "n_threads_batch", threads))  # mirror what nativa runs
     result = ServeBenchResult(model=name, path=str(chat_model.path), n_ctx=settings.n_ctx, threads=threads,
-                              max_tokens=max_tokens)
+                              batch_threads=batch_threads, max_tokens=max_tokens)
     env = dict(os.environ, NATIVA_HOME=str(settings.home))
 
     def nativa(preload: bool) -> _Server:
@@ -232,7 +234,7 @@ def run_serve_bench(settings: Settings, *, model: str | None, requests: int, cli
         port = _port()
         argv = [sys.executable, "-m", "llama_cpp.server", "--model", str(chat_model.path), "--host", "127.0.0.1",
                 "--port", str(port), "--n_ctx", str(settings.n_ctx), "--n_threads", str(threads),
-                "--n_threads_batch", str(threads), "--n_batch", "512", "--verbose", "False",
+                "--n_threads_batch", str(batch_threads), "--n_batch", "512", "--verbose", "False",
                 "--interrupt_requests", "False"]
         return _Server("llama.cpp", argv, port, "/v1/models", env)
 
@@ -260,7 +262,7 @@ def run_serve_bench(settings: Settings, *, model: str | None, requests: int, cli
             server.wait_ready()
             _load(server, name, 1, 1, max_tokens)  # warm-up: first decode, caches, connections
         for count in clients:
-            total = max(requests, 2 * count)
+            total = max(requests, count)
             for r in range(rounds):
                 order = servers if r % 2 == 0 else list(reversed(servers))
                 for server in order:
@@ -276,7 +278,7 @@ def run_serve_bench(settings: Settings, *, model: str | None, requests: int, cli
 
 def render(result: ServeBenchResult) -> Table:
     table = Table(title=f"nativa serve vs llama.cpp server: {result.model}, max_tokens {result.max_tokens}, "
-                        f"{result.threads} threads")
+                        f"{result.threads} threads ({result.batch_threads} for prompts)")
     for col in ("what", "server", "p50 s", "p99 s", "tok/s", "req/s", "errors", "ratio"):
         table.add_column(col)
     for cold in result.cold:

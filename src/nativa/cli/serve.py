@@ -4,6 +4,7 @@ llama.cpp's own OpenAI-compatible server)."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -13,7 +14,8 @@ from nativa.cli._common import err, out, print_json, settings
 def serve(
     host: str = typer.Option("127.0.0.1", "--host", help="Address to bind; anything but loopback needs --api-key."),
     port: int = typer.Option(8000, "--port", min=0, max=65535),
-    model: list[str] = typer.Option([], "--model", "-m", help="Model(s) to serve (default: the configured one)."),
+    model: Annotated[list[str] | None, typer.Option(
+        "--model", "-m", help="Model(s) to serve (default: the configured one).")] = None,
     preload: bool = typer.Option(False, "--preload", help="Load the model before accepting requests."),
     api_key: str | None = typer.Option(None, "--api-key", envvar="NATIVA_API_KEY", show_envvar=True,
                                        help="Bearer key clients must send (required off loopback)."),
@@ -22,13 +24,15 @@ def serve(
                                            help="Model jobs at once per model (default 1)."),
     timeout: float | None = typer.Option(None, "--timeout", min=0.1, help="Seconds per request (default 300)."),
     max_body_bytes: int | None = typer.Option(None, "--max-body-bytes", min=1024, help="Default 1 MiB."),
-    cors_origin: list[str] = typer.Option([], "--cors-origin", help="Allow browser calls from this origin."),
+    cors_origin: Annotated[list[str] | None, typer.Option(
+        "--cors-origin", help="Allow browser calls from this origin (CORS is off by default).")] = None,
     workers: int = typer.Option(1, "--workers", min=1, max=64,
                                 help="Processes; each loads its own model and has its own queue."),
     graceful_timeout: float = typer.Option(30.0, "--graceful-timeout", min=0,
                                            help="Seconds open requests get to finish on shutdown."),
     run_db: str | None = typer.Option(None, "--run-db", help="Database the /v1/run SQL tool reads (read-only)."),
-    run_allow_host: list[str] = typer.Option([], "--run-allow-host", help="Host /v1/run's HTTP tool may reach."),
+    run_allow_host: Annotated[list[str] | None, typer.Option(
+        "--run-allow-host", help="Host /v1/run's HTTP tool may reach.")] = None,
     log_level: str = typer.Option("info", "--log-level", help="critical, error, warning, info, debug."),
 ) -> None:
     """Serve the model over HTTP: OpenAI-compatible /v1/chat/completions, /v1/code, /v1/run, /metrics."""
@@ -51,13 +55,14 @@ def serve(
 
 def bench_serve(
     requests: int = typer.Option(8, "--requests", min=1, help="Requests per client count, at 1 client."),
-    clients: list[int] = typer.Option([1, 4, 16], "--clients", "-c", help="Concurrent client counts."),
+    clients: Annotated[list[int] | None, typer.Option(
+        "--clients", "-c", help="Concurrent client counts (default 1, 4, 16).")] = None,
     max_tokens: int = typer.Option(32, "--max-tokens", min=1, max=512),
     cold_runs: int = typer.Option(2, "--cold-runs", min=0, help="Process starts per cold-start mode."),
     rounds: int = typer.Option(1, "--rounds", min=1, help="Alternating rounds per client count."),
     peer: bool = typer.Option(True, "--peer/--no-peer", help="Also measure llama-cpp-python's server."),
     model: str | None = typer.Option(None, "--model", "-m", help="Embedded model (default: small)."),
-    out_file: Path | None = typer.Option(None, "--out", help="Also write the JSON result here."),
+    out_file: Annotated[Path | None, typer.Option("--out", help="Also write the JSON result here.")] = None,
     json_out: bool = typer.Option(False, "--json"),
 ) -> None:
     """Cold start (lazy vs preload) and warm p50/p99/throughput at 1/4/16 clients vs llama.cpp's server."""
@@ -65,7 +70,7 @@ def bench_serve(
 
     from nativa.bench.serve import render, run_serve_bench
 
-    result = run_serve_bench(settings(), model=model, requests=requests, clients=clients, max_tokens=max_tokens,
+    result = run_serve_bench(settings(), model=model, requests=requests, clients=clients or [1, 4, 16], max_tokens=max_tokens,
                              cold_runs=cold_runs, rounds=rounds, peer=peer,
                              log=None if json_out else (lambda msg: err.print(f"[dim]{msg}[/]")))
     if out_file is not None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import inspect
 import json
 import os
 from collections.abc import AsyncIterator
@@ -75,7 +76,8 @@ def create_app(settings: Settings | None = None, *, config: ServeConfig | None =
         await shutdown(state)
 
     app = FastAPI(title="nativa", version=__version__, lifespan=lifespan, responses=_ERRORS,
-                  description="Local-first model server: OpenAI-compatible chat, the code agent, the tool agent.")
+                  description="Local-first model server: OpenAI-compatible chat, the code agent, the tool agent.",
+                  **_no_native_telemetry())
     app.state.nativa = state
     guarded = [Depends(check_key)]
     app.include_router(chat.router, dependencies=guarded)
@@ -89,6 +91,14 @@ def create_app(settings: Settings | None = None, *, config: ServeConfig | None =
         app.add_middleware(CORSMiddleware, allow_origins=list(config.cors_origins), allow_methods=["GET", "POST"],
                            allow_headers=["authorization", "content-type"], expose_headers=["x-trace-id"])
     return app
+
+
+def _no_native_telemetry() -> dict[str, Any]:
+    """Recent FastAPI traces every request itself; nativa's middleware already opens the request's span
+    (with the trace id header, metrics and fault handling), so a second server span would only double it."""
+    if "telemetry" in inspect.signature(FastAPI).parameters:
+        return {"telemetry": {"tracing": False, "metrics": False, "logs": False}}
+    return {}
 
 
 def _health_routes(app: FastAPI, guarded: list[Any]) -> None:

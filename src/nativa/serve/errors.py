@@ -23,6 +23,7 @@ from nativa import tracing
 from nativa.errors import BadInputError, ModelNotFoundError, SandboxUnavailableError, ServerUnreachableError
 from nativa.serve.jobs import Cancelled, ClientGone, RequestTimeout
 from nativa.serve.queue import QueueFullError, ShuttingDownError
+from nativa.serve.slots import ModelUnavailableError
 
 log = logging.getLogger("nativa.serve")
 
@@ -94,6 +95,8 @@ def as_api_error(exc: BaseException, models: Sequence[str] = ()) -> ApiError | N
         return ApiError(503, str(exc), code="unavailable", headers={"Retry-After": "1"})
     if isinstance(exc, Cancelled):
         return ApiError(503, f"the request was stopped ({exc.reason}); retry", code="cancelled")
+    if isinstance(exc, ModelUnavailableError):
+        return ApiError(503, str(exc), code="model_unavailable", headers={"Retry-After": "30"})
     if isinstance(exc, ModelNotFoundError):
         return ApiError(404, f"{exc}; models served here: {', '.join(models) or 'none'}", param="model",
                         code="model_not_found", extra={"models": list(models)})
@@ -176,7 +179,7 @@ def install_handlers(app: FastAPI, models: Sequence[str]) -> None:
         return error_response(exc.status_code, message, headers=exc.headers)
 
     for cls in (ApiError, QueueFullError, RequestTimeout, ShuttingDownError, ClientGone, Cancelled,
-                BadInputError, SandboxUnavailableError, ServerUnreachableError):
+                ModelUnavailableError, BadInputError, SandboxUnavailableError, ServerUnreachableError):
         app.add_exception_handler(cls, api_error)
     app.add_exception_handler(RequestValidationError, validation)
     app.add_exception_handler(HTTPException, http_error)

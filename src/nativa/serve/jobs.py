@@ -158,6 +158,7 @@ class RunningJob(Generic[T]):
     async def rest(self) -> AsyncIterator[Any]:
         """The remaining events, ending with `("done", result)`; the job's error is raised; an abandoned
         job is cancelled."""
+        ended = False
         try:
             while True:
                 try:
@@ -166,12 +167,15 @@ class RunningJob(Generic[T]):
                     self.control.cancel("timeout")
                     raise RequestTimeout("the request did not finish within its timeout") from None
                 if item[0] == _ERROR:
+                    ended = True
                     raise item[1]
-                yield item
                 if item[0] == _DONE:
+                    ended = True  # the thread may not have returned yet, but the work is complete
+                yield item
+                if ended:
                     return
         finally:
-            if not self.future.done():
+            if not ended and not self.future.done():
                 self.control.cancel("disconnect")
 
 

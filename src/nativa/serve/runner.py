@@ -12,7 +12,7 @@ import os
 import socket
 import threading
 import time
-from typing import Any
+from typing import Any, Self
 
 import uvicorn
 from fastapi import FastAPI
@@ -24,7 +24,7 @@ from nativa.serve.config import ServeConfig
 
 def _uvicorn_config(app: Any, config: ServeConfig, log_level: str, **extra: Any) -> uvicorn.Config:
     return uvicorn.Config(app, host=config.host, port=config.port, log_level=log_level,
-                          timeout_graceful_shutdown=int(config.graceful_timeout_s) or None,
+                          timeout_graceful_shutdown=config.graceful_timeout_s or None,
                           limit_concurrency=None, proxy_headers=False, server_header=False, **extra)
 
 
@@ -39,7 +39,7 @@ def serve(settings: Settings, config: ServeConfig, *, log_level: str = "info") -
         os.environ[CONFIG_ENV] = config.to_env_json()
         uvicorn.run("nativa.serve.app:create_app_from_env", factory=True, workers=config.workers,
                     host=config.host, port=config.port, log_level=log_level,
-                    timeout_graceful_shutdown=int(config.graceful_timeout_s) or None, server_header=False)
+                    timeout_graceful_shutdown=config.graceful_timeout_s or None, server_header=False)
         return
     app = create_app(settings, config=config)
     uvicorn.Server(_uvicorn_config(app, config, log_level)).run()
@@ -67,7 +67,7 @@ class ServerThread:
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
-    def start(self, timeout_s: float = 30.0) -> ServerThread:
+    def start(self, timeout_s: float = 30.0) -> Self:
         self.thread.start()
         deadline = time.monotonic() + timeout_s
         while not self.server.started:
@@ -82,7 +82,7 @@ class ServerThread:
         self.server.should_exit = True
         self.thread.join(timeout_s)
 
-    def __enter__(self) -> ServerThread:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

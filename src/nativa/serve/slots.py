@@ -15,12 +15,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from nativa import tracing
-from nativa.errors import NativaError
+from nativa.errors import ModelNotFoundError, NativaError
 from nativa.models.base import ChatModel
 from nativa.serve.queue import Gate
 
 ModelFactory = Callable[[str], ChatModel]
 LoadObserver = Callable[[str, float], None]
+
+
+class ModelUnavailableError(NativaError):
+    """A model this server is configured to serve cannot be created (e.g. its weights are not installed):
+    the server's problem, not the caller's, so 503 rather than 404."""
 
 
 @dataclass(frozen=True)
@@ -56,7 +61,11 @@ class ModelSlot:
             return self._model
         with self._lock:
             if self._model is None:
-                self._model = self._factory(self.name)
+                try:
+                    self._model = self._factory(self.name)
+                except ModelNotFoundError as exc:
+                    raise ModelUnavailableError(
+                        f"model '{self.name}' is served here but cannot load: {exc}") from None
             return self._model
 
     def get(self) -> ChatModel:

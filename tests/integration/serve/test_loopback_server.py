@@ -134,3 +134,19 @@ def test_graceful_shutdown_finishes_in_flight_work_and_refuses_new(settings: Set
     assert not server.thread.is_alive() and model.finished == 1
     with pytest.raises(OSError), socket.create_connection(("127.0.0.1", server.port), timeout=1):
         pass
+
+
+def test_shutdown_past_the_grace_period_stops_the_model_between_tokens(settings: Settings) -> None:
+    model = EchoModel(delay_s=0.05, reply=" ".join(["word"] * 400))
+    server = ServerThread(make_app(settings, model), graceful_timeout_s=0.5).start()
+    with cf.ThreadPoolExecutor(1) as pool:
+        in_flight = pool.submit(httpx.post, server.url + "/v1/chat/completions",
+                                json=BODY | {"max_tokens": 400}, timeout=30)
+        assert model.started.wait(5)
+        began = time.monotonic()
+        server.server.should_exit = True
+        server.thread.join(15)
+        with pytest.raises(httpx.HTTPError):
+            in_flight.result().raise_for_status()
+    assert not server.thread.is_alive() and time.monotonic() - began < 10
+    assert model.cancelled.wait(5) and model.tokens < 200 and model.finished == 0

@@ -5,6 +5,8 @@ Driven through Hypothesis directly (schemathesis's pytest plugin does not work w
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given
@@ -26,17 +28,18 @@ def test_no_generated_request_makes_the_server_fail(settings: Settings, mode: Ge
     for operation in operations:
         if mode is GenerationMode.NEGATIVE and operation.method.upper() != "POST":
             continue  # nothing to get wrong in a GET without parameters
-
-        @given(case=operation.as_strategy(generation_mode=mode))
-        @hypothesis_settings(max_examples=25, deadline=None, derandomize=True, database=None,
-                             suppress_health_check=list(HealthCheck))
-        def check(case: schemathesis.Case) -> None:
-            response = case.call_and_validate(checks=[not_a_server_error])
-            statuses.setdefault(operation.path, set()).add(response.status_code)
-
-        check()
-    assert all(code < 500 or code in (501, 503) for codes in statuses.values() for code in codes), statuses
+        _fuzz(operation, mode, statuses.setdefault(operation.path, set()))
     if mode is GenerationMode.POSITIVE:
         assert any(200 in codes for codes in statuses.values()), statuses
     else:
         assert all(codes and max(codes) < 500 for path, codes in statuses.items()), statuses
+
+
+def _fuzz(operation: Any, mode: GenerationMode, seen: set[int]) -> None:
+    @given(case=operation.as_strategy(generation_mode=mode))
+    @hypothesis_settings(max_examples=25, deadline=None, derandomize=True, database=None,
+                         suppress_health_check=list(HealthCheck))
+    def check(case: schemathesis.Case) -> None:
+        seen.add(case.call_and_validate(checks=[not_a_server_error]).status_code)
+
+    check()

@@ -114,3 +114,14 @@ def test_cli_refuses_a_public_host_without_key_with_exit_2(capsys: pytest.Captur
     finally:
         sys.argv = argv
     assert "API key is required" in capsys.readouterr().err
+
+
+def test_a_served_model_that_cannot_load_is_503_not_404(settings: Settings) -> None:
+    def missing(name: str) -> EchoModel:
+        raise ModelNotFoundError(f"model '{name}' is not installed; install it with: pip install parts")
+
+    client = TestClient(create_app(settings, config=ServeConfig(models=("small",)), model_factory=missing))
+    r = client.post("/v1/chat/completions", json={"model": "small", "messages": USER})
+    assert r.status_code == 503 and r.json()["error"]["code"] == "model_unavailable"
+    assert "pip install parts" in r.json()["error"]["message"]
+    assert client.post("/v1/chat/completions", json={"model": "other", "messages": USER}).status_code == 404
