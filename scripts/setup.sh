@@ -13,17 +13,23 @@ EXTRAS=${NATIVA_EXTRAS:-dev,serve}
 
 log() { printf '\033[1m[setup]\033[0m %s\n' "$*" >&2; }
 
-# 1. Debian packages: bubblewrap is the sandbox's tier A. Without root or apt, the sandbox reports a
-#    lower tier instead of pretending (see `nativa doctor`).
-if ! command -v bwrap >/dev/null 2>&1; then
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    log "installing bubblewrap"
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap >/dev/null
-  elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
-    log "installing bubblewrap with sudo"
-    sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap >/dev/null
+# 1. Debian packages: bubblewrap (the sandbox's tier A), setpriv (util-linux: drop to an unprivileged uid),
+#    libseccomp2 (the seccomp filter), and a system python3.11 that tier B can use when the venv's Python
+#    lives under a private directory. Without root or apt, the sandbox reports a lower tier instead of
+#    pretending (see `nativa doctor`).
+missing=()
+command -v bwrap >/dev/null 2>&1 || missing+=(bubblewrap)
+command -v setpriv >/dev/null 2>&1 || missing+=(util-linux)
+ldconfig -p 2>/dev/null | grep -q libseccomp.so.2 || missing+=(libseccomp2)
+[ -x /usr/bin/python3.11 ] || missing+=(python3.11)
+if [ ${#missing[@]} -gt 0 ]; then
+  SUDO=()
+  [ "$(id -u)" = 0 ] || SUDO=(sudo -n)
+  if command -v apt-get >/dev/null 2>&1 && { [ ${#SUDO[@]} -eq 0 ] || sudo -n true 2>/dev/null; }; then
+    log "installing ${missing[*]}"
+    "${SUDO[@]}" apt-get update -qq && "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
   else
-    log "WARNING: bubblewrap missing and cannot be installed here; the sandbox will use a lower tier"
+    log "WARNING: ${missing[*]} missing and cannot be installed here; the sandbox will use a lower tier"
   fi
 fi
 

@@ -31,10 +31,11 @@ def open_model(name: str | None, cfg: Settings) -> ChatModel:
     return model
 
 
-def open_sandbox(cfg: Settings) -> Any:
+def open_sandbox(cfg: Settings, pool_size: int = 1) -> Any:
+    """A sandbox with pre-started interpreters, so each attempt's run skips the start-up."""
     from nativa.sandbox import Sandbox
 
-    return Sandbox(allow_weak=cfg.sandbox_allow_weak)
+    return Sandbox(allow_weak=cfg.sandbox_allow_weak, pool_size=pool_size)
 
 
 def read_text_file(path: Path, what: str) -> str:

@@ -54,7 +54,7 @@ def bench_humaneval(
         raise BadInputError(f"--compare {', '.join(sorted(unknown))} is not supported; valid: smolagents")
     cfg = settings().model_copy(update={"n_ctx": n_ctx})
     chat_model = open_model(model, cfg)
-    sandbox = open_sandbox(cfg)
+    sandbox = open_sandbox(cfg, pool_size=2)
     problems = he.load_problems(limit)
     path = out_file or Path("bench-results") / f"humaneval-{chat_model.name}-{he.timestamp()}.jsonl"
     agent = CodeAgent(chat_model, sandbox, max_attempts=attempts, max_tokens=cfg.max_tokens, temperature=0.0,
