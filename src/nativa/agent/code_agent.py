@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from nativa import tracing
@@ -38,6 +39,7 @@ class CodeAgent:
         max_attempts: int = 3,
         max_tokens: int = 512,
         temperature: float = 0.0,
+        retry_temperature: float = 0.7,
         timeout_s: float = 10.0,
         memory_mb: int = 512,
         settings: Settings | None = None,
@@ -49,6 +51,9 @@ class CodeAgent:
         self.sandbox = sandbox
         self.max_attempts = max_attempts
         self.options = GenerationOptions(max_tokens=max_tokens, temperature=temperature)
+        # A small model asked again at temperature 0 tends to write the same code again; later attempts
+        # sample (seeded by the attempt number, so runs stay repeatable) to get a different candidate.
+        self.retry_temperature = retry_temperature
         self.timeout_s = timeout_s
         self.memory_mb = memory_mb
         self.settings = settings
@@ -141,7 +146,10 @@ class CodeAgent:
         messages = [Message("system", load_prompt("code_system").text.strip()),
                     Message("user", prompt.render(**values))]
         started = time.perf_counter()
-        completion = collect(traced_stream(self.model, messages, self.options, prompt_file=prompt.file,
+        options = self.options
+        if strategy in ("repair", "regenerate") and self.retry_temperature > options.temperature:
+            options = replace(options, temperature=self.retry_temperature, seed=attempt.number)
+        completion = collect(traced_stream(self.model, messages, options, prompt_file=prompt.file,
                                            prompt_hash=prompt.hash, settings=self.settings))
         attempt.model_s = time.perf_counter() - started
         attempt.input_tokens, attempt.output_tokens = completion.input_tokens, completion.output_tokens

@@ -114,3 +114,11 @@ def test_result_accounts_tokens_and_time(sandbox: Sandbox) -> None:
 def test_empty_task_is_bad_input(sandbox: Sandbox) -> None:
     with pytest.raises(BadInputError, match="task is empty"):
         agent(ScriptedModel([]), sandbox).solve("  ")
+
+
+def test_retries_sample_instead_of_repeating_greedy_output(sandbox: Sandbox) -> None:
+    model = ScriptedModel([fenced("raise ValueError('a')"), fenced("print('ok')")])
+    result = agent(model, sandbox, temperature=0.0, retry_temperature=0.7).solve("print ok")
+    assert result.success
+    assert model.options[0].temperature == 0.0
+    assert model.options[1].temperature == 0.7 and model.options[1].seed == 2
