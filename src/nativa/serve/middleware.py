@@ -12,6 +12,7 @@ import time
 from collections.abc import Collection
 
 from opentelemetry.trace import SpanKind
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from nativa import tracing
@@ -57,6 +58,9 @@ class RequestMiddleware:
 
             try:
                 await self.app(scope, receive, send_traced)
+            except ClientDisconnect:
+                status = 499  # the client left while sending its body: nobody to answer, nothing broke
+                span.set_attribute("http.response.status_code", status)
             except Exception as exc:  # noqa: BLE001 - the one place a fault becomes a 500 with an error id
                 error_id = report_fault(exc, f"{method} {path}")
                 self.metrics.faults.labels(route).inc()

@@ -125,3 +125,24 @@ def test_a_served_model_that_cannot_load_is_503_not_404(settings: Settings) -> N
     assert r.status_code == 503 and r.json()["error"]["code"] == "model_unavailable"
     assert "pip install parts" in r.json()["error"]["message"]
     assert client.post("/v1/chat/completions", json={"model": "other", "messages": USER}).status_code == 404
+
+
+def test_a_client_leaving_mid_body_is_not_a_fault(settings: Settings, caplog: pytest.LogCaptureFixture) -> None:
+    import asyncio
+
+    app = make_app(settings, EchoModel())
+    sent: list[dict] = []
+    messages = [{"type": "http.request", "body": b'{"model": "sm', "more_body": True}, {"type": "http.disconnect"}]
+
+    async def receive() -> dict:
+        return messages.pop(0) if messages else {"type": "http.disconnect"}
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "method": "POST", "path": "/v1/chat/completions", "headers": [], "query_string": b"",
+             "asgi": {"version": "3.0"}, "http_version": "1.1", "scheme": "http", "server": ("127.0.0.1", 80),
+             "client": ("127.0.0.1", 5), "root_path": "", "app": app}
+    asyncio.run(app(scope, receive, send))
+    assert not any(m.get("status") == 500 for m in sent)
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]
