@@ -1,8 +1,9 @@
 """What the server needs beyond `Settings`: bind address, key, queue, limits, CORS and what `/v1/run` may reach.
 
 Built once at the edge (the CLI, the Lambda container, a test) and handed to `create_app`. Fields missing
-from the CLI fall back to `Settings` fields when the lead adds them (`api_key`, `serve_*`) and, until then,
-to the same `NATIVA_*` environment variables, so a deployment configured by environment works either way.
+from the CLI fall back to `Settings` fields (`api_key`, `serve_*`, named like their variables) when present and
+otherwise to the `NATIVA_*` environment variables themselves, so a deployment configured by environment
+works either way.
 """
 
 from __future__ import annotations
@@ -78,18 +79,20 @@ _LISTS = {"cors_origins", "models", "run_allow_hosts"}
 
 
 def load_serve_config(settings: Settings | None = None, **overrides: Any) -> ServeConfig:
-    """Overrides (CLI flags) first, then a `Settings` field of the same name (`serve_<field>`), then env."""
+    """Overrides (CLI flags) first, then the `Settings` field named like the variable (`NATIVA_SERVE_MAX_QUEUE`
+    -> `serve_max_queue`, `NATIVA_API_KEY` -> `api_key`), then the environment variable itself."""
     values: dict[str, Any] = {}
     for field, var in ENV.items():
         value = None
-        if settings is not None:
-            value = getattr(settings, field if field == "api_key" else f"serve_{field}", None)
+        if settings is not None:  # the Settings field named like the variable: NATIVA_SERVE_X -> serve_x
+            value = getattr(settings, var.removeprefix("NATIVA_").lower(), None)
         if value is None:
-            raw = os.environ.get(var)
-            if raw is not None and raw != "":
-                value = [p.strip() for p in raw.split(",") if p.strip()] if field in _LISTS else raw
+            value = os.environ.get(var) or None
+        if value is not None and field in _LISTS:
+            items = value.split(",") if isinstance(value, str) else value
+            value = tuple(str(p).strip() for p in items if str(p).strip())
         if value is not None:
-            values[field] = tuple(value) if field in _LISTS and not isinstance(value, str) else value
+            values[field] = value
     values.update({k: (tuple(v) if k in _LISTS else v) for k, v in overrides.items() if v is not None})
     try:
         return ServeConfig(**values)

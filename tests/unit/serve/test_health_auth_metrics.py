@@ -147,3 +147,13 @@ def test_a_client_leaving_mid_body_is_not_a_fault(settings: Settings, caplog: py
     statuses = [m["status"] for m in sent if m["type"] == "http.response.start"]
     assert statuses and statuses[0] < 500, sent
     assert not [r for r in caplog.records if r.levelname == "ERROR"]
+
+
+def test_server_options_from_settings_fields_named_like_their_variables() -> None:
+    class WithServeFields(Settings):
+        api_key: str | None = "from-settings"
+        serve_timeout_s: float | None = 12.5
+        serve_cors_origins: str | None = "https://a,https://b"
+
+    cfg = load_serve_config(WithServeFields())
+    assert (cfg.key, cfg.request_timeout_s, cfg.cors_origins) == ("from-settings", 12.5, ("https://a", "https://b"))
