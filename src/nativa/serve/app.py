@@ -152,6 +152,9 @@ async def shutdown(state: ServerState, *, timeout_s: float | None = None) -> Non
         for slot in state.slots.values():
             await slot.gate.wait_idle(5.0)
     state.executor.shutdown(wait=False, cancel_futures=True)
+    close = getattr(state._sandbox, "close", None)
+    if callable(close):  # pre-started sandboxes are processes of ours: stop them
+        await asyncio.get_running_loop().run_in_executor(None, close)
     await asyncio.get_running_loop().run_in_executor(None, tracing.force_flush, 5.0)
 
 
@@ -159,7 +162,7 @@ def _default_sandbox(settings: Settings) -> SandboxFactory:
     def make() -> Any:
         from nativa.sandbox import Sandbox
 
-        return Sandbox(allow_weak=settings.sandbox_allow_weak)
+        return Sandbox(allow_weak=settings.sandbox_allow_weak, pool_size=1)  # a warm interpreter per run
 
     return make
 
