@@ -94,6 +94,7 @@ def run_model_bench(settings: Settings, names: list[str], *, runs: int, max_toke
             continue
         model.load()
         raw = llama_cpp.Llama(model_path=str(model.path), n_ctx=model.n_ctx, n_threads=model.n_threads,
+                              n_threads_batch=model.n_threads,
                               n_batch=512, verbose=False)
         _nativa_run(model, 8), _raw_run(raw, 8)  # warm-up: page the weights in for both
         n_side: list[tuple[float, float, int]] = []

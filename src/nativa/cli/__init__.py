@@ -17,6 +17,7 @@ from nativa.cli.bench import bench_app
 from nativa.cli.code import code
 from nativa.cli.models import ask, doctor, models
 from nativa.cli.sandbox import bench_sandbox, sandbox_app
+from nativa.cli.serve import bench_serve, serve
 from nativa.cli.traces import bench_tracing, traces_app
 from nativa.errors import NativaError
 
@@ -50,6 +51,8 @@ app.add_typer(bench_app, name="bench")
 app.add_typer(traces_app, name="traces")
 app.add_typer(sandbox_app, name="sandbox")
 bench_app.command("sandbox")(bench_sandbox)
+app.command("serve")(serve)
+bench_app.command("serve")(bench_serve)
 bench_app.command("tracing")(bench_tracing)
 
 
