@@ -1,0 +1,135 @@
+"""Describe a database for a prompt: tables, columns, types, keys, a few sample rows, and small value sets.
+
+A small model writes correct SQL only when it can see the exact names and what the values look like: the
+date format in a sample row, or that `status` is one of 'completed', 'cancelled', 'returned'. All of it
+is read through the same read-only engine the queries use, and kept short, because every token of the
+schema is paid for again at every step.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import inspect as sa_inspect
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+MAX_DISTINCT = 8  # text columns with at most this many values list them all
+CELL_CHARS = 32
+
+
+@dataclass(slots=True)
+class ColumnInfo:
+    name: str
+    type: str
+    primary_key: bool = False
+    references: str | None = None  # "customers.id"
+    values: list[str] | None = None  # every value, for low-cardinality text columns
+
+
+@dataclass(slots=True)
+class TableInfo:
+    name: str
+    columns: list[ColumnInfo] = field(default_factory=list)
+    row_count: int | None = None
+    samples: list[tuple[Any, ...]] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class SchemaInfo:
+    backend: str
+    tables: list[TableInfo] = field(default_factory=list)
+
+    def keywords(self) -> set[str]:
+        """Table and column names and their parts (`order_items` gives order_items, order, items), lower case."""
+        words: set[str] = set()
+        for t in self.tables:
+            for name in [t.name, *(c.name for c in t.columns)]:
+                lowered = name.lower()
+                words.add(lowered)
+                words.update(p for p in lowered.split("_") if len(p) > 2)
+        return words
+
+    def to_prompt(self) -> str:
+        """Compact text, one block per table: columns with types and keys, row count, value sets, samples."""
+        lines: list[str] = []
+        for t in self.tables:
+            cols = []
+            for c in t.columns:
+                text = f"{c.name} {c.type}"
+                if c.primary_key:
+                    text += " PK"
+                if c.references:
+                    text += f" -> {c.references}"
+                cols.append(text)
+            count = f", {t.row_count} rows" if t.row_count is not None else ""
+            lines.append(f"TABLE {t.name} ({', '.join(cols)}){count}")
+            for c in t.columns:
+                if c.values:
+                    lines.append(f"  {c.name} values: {', '.join(repr(v) for v in c.values)}")
+            for row in t.samples:
+                lines.append("  example: (" + ", ".join(_cell(v) for v in row) + ")")
+        return "\n".join(lines)
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, str):
+        text = value if len(value) <= CELL_CHARS else value[: CELL_CHARS - 1] + "…"
+        return repr(text)
+    return "NULL" if value is None else str(value)
+
+
+def introspect(engine: Engine, backend: str, *, sample_rows: int = 2, max_tables: int = 30) -> SchemaInfo:
+    """Read the schema through `engine`; a table that cannot be read is listed with what could be read."""
+    info = SchemaInfo(backend=backend)
+    inspector = sa_inspect(engine)
+    names = sorted(inspector.get_table_names())[:max_tables]
+    quote = engine.dialect.identifier_preparer.quote
+    with engine.connect() as conn:
+        for name in names:
+            table = TableInfo(name=name)
+            try:
+                pk = set((inspector.get_pk_constraint(name) or {}).get("constrained_columns") or [])
+            except (SQLAlchemyError, NotImplementedError):
+                pk = set()
+            refs: dict[str, str] = {}
+            try:
+                for fk in inspector.get_foreign_keys(name):
+                    for local, remote in zip(fk["constrained_columns"], fk["referred_columns"], strict=False):
+                        refs[local] = f"{fk['referred_table']}.{remote}"
+            except (SQLAlchemyError, NotImplementedError):
+                pass
+            for col in inspector.get_columns(name):
+                table.columns.append(ColumnInfo(name=col["name"], type=_type_name(col["type"]),
+                                                primary_key=col["name"] in pk, references=refs.get(col["name"])))
+            qtable = quote(name)
+            try:
+                table.row_count = int(conn.exec_driver_sql(f"SELECT COUNT(*) FROM {qtable}").scalar() or 0)
+                if sample_rows:
+                    rows = conn.exec_driver_sql(f"SELECT * FROM {qtable} LIMIT {int(sample_rows)}").fetchall()
+                    table.samples = [tuple(r) for r in rows]
+                for col_info in table.columns:
+                    if _is_text(col_info.type) and col_info.name not in pk:
+                        values = conn.exec_driver_sql(
+                            f"SELECT DISTINCT {quote(col_info.name)} FROM {qtable} "
+                            f"WHERE {quote(col_info.name)} IS NOT NULL LIMIT {MAX_DISTINCT + 1}").fetchall()
+                        if 0 < len(values) <= MAX_DISTINCT and table.row_count > 2 * len(values):
+                            col_info.values = sorted(str(v[0]) for v in values)
+            except SQLAlchemyError:
+                conn.rollback()
+            info.tables.append(table)
+        conn.rollback()
+    return info
+
+
+def _type_name(sa_type: Any) -> str:
+    try:
+        return str(sa_type).split("(")[0] or "ANY"
+    except Exception:  # noqa: BLE001 - some dialect types cannot render without a dialect
+        return type(sa_type).__name__.upper()
+
+
+def _is_text(type_name: str) -> bool:
+    upper = type_name.upper()
+    return any(t in upper for t in ("CHAR", "TEXT", "STRING", "CLOB")) or upper == "VARCHAR"

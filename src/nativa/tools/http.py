@@ -1,0 +1,225 @@
+"""The HTTP tool: fetch a URL, but only from hosts the user allowed, and never from private addresses.
+
+    web = HTTPFetcher(["api.example.com"])                    # allow-list; public addresses only
+    web = HTTPFetcher(["127.0.0.1"], allow_private=True)      # loopback test servers, explicitly
+    web.fetch("https://api.example.com/v1/rates").to_observation()
+    tool = web.as_tool()                                      # Tool "http" for an agent
+
+Every hop, the first request and each redirect, is checked the same way (`_netguard.vet`): the scheme is
+http(s), the URL carries no credentials, the host is on the allow-list, and every address the host resolves
+to is public; the connection then goes to the checked address (Host header and TLS SNI keep the name).
+Timeouts, a response size cap and a redirect limit bound the cost. No credentials are sent unless the user
+configured them for that exact host; environment proxies and .netrc are ignored. Without `allow_writes` only
+GET is offered to the model.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import httpx
+
+from nativa.errors import BadInputError
+from nativa.tools._netguard import HostRule, RequestRefused, Resolver, normalize_host, system_resolver, vet
+from nativa.tools.base import Tool, ToolError
+
+_REDIRECTS = (301, 302, 303, 307, 308)
+_TEXT_TYPES = ("text/", "json", "xml", "javascript", "csv", "yaml", "x-www-form-urlencoded")
+
+
+class HTTPFetchError(ToolError):
+    """The request was allowed but failed: timeout, connection refused, too many redirects."""
+
+
+@dataclass(slots=True)
+class HTTPResponse:
+    url: str
+    status: int
+    content_type: str = ""
+    text: str = ""
+    size: int = 0
+    truncated: bool = False
+    redirects: list[str] = field(default_factory=list)
+    duration_s: float = 0.0
+
+    def to_observation(self) -> str:
+        note = f", cut at {self.size} bytes" if self.truncated else ""
+        via = f" (after redirects: {' -> '.join(self.redirects)})" if self.redirects else ""
+        head = f"HTTP {self.status} {self.content_type or 'unknown type'}, {self.size} bytes{note} from {self.url}{via}"
+        return f"{head}\n{self.text}" if self.text else head
+
+
+class HTTPFetcher:
+    """An allow-listed, SSRF-guarded HTTP client; `resolver` and `transport` are injectable for tests."""
+
+    def __init__(self, allow_hosts: Sequence[str], *, allow_private: bool = False, allow_writes: bool = False,
+                 timeout_s: float = 10.0, max_bytes: int = 256_000, max_redirects: int = 5,
+                 credentials: Mapping[str, Mapping[str, str]] | None = None, resolver: Resolver | None = None,
+                 transport: httpx.BaseTransport | None = None) -> None:
+        try:
+            self.rules = [HostRule.parse(h) for h in allow_hosts]
+        except ValueError as exc:
+            raise BadInputError(str(exc)) from None
+        self.allow_private = allow_private
+        self.allow_writes = allow_writes
+        self.timeout_s = timeout_s
+        self.max_bytes = max_bytes
+        self.max_redirects = max_redirects
+        self.credentials = {normalize_host(h): dict(v) for h, v in (credentials or {}).items()}
+        self.resolver = resolver or system_resolver
+        self._client = httpx.Client(transport=transport, trust_env=False, follow_redirects=False,
+                                    timeout=httpx.Timeout(timeout_s), verify=True)
+
+    # -- checks ----------------------------------------------------------------------------------
+    def check(self, url: str) -> tuple[httpx.URL, str, int]:
+        """Parse and vet one URL: (the URL, the checked IP to connect to, the port)."""
+        try:
+            parsed = httpx.URL(url)
+        except (httpx.InvalidURL, TypeError) as exc:
+            raise RequestRefused(f"{url!r} is not a valid URL ({exc}); give a full http(s):// URL") from None
+        if parsed.scheme not in ("http", "https"):
+            raise RequestRefused(f"{url!r}: scheme {parsed.scheme or '(none)'!r} is refused; only http and https")
+        if parsed.userinfo:
+            raise RequestRefused(f"{_safe(parsed)}: credentials in the URL are refused; "
+                                 "configure them per host instead")
+        host = normalize_host(parsed.host)
+        if not host:
+            raise RequestRefused(f"{url!r} has no host")
+        port = parsed.port or (443 if parsed.scheme == "https" else 80)
+        if not any(rule.matches(host, port) for rule in self.rules):
+            allowed = ", ".join(str(r) for r in self.rules) or "none (give --allow-host HOST)"
+            raise RequestRefused(f"{_safe(parsed)}: host {host!r} is not on the allow-list; allowed hosts: {allowed}")
+        try:
+            ip = vet(host, port, allow_private=self.allow_private, resolver=self.resolver)
+        except RequestRefused as exc:
+            raise RequestRefused(f"{_safe(parsed)}: {exc}") from None
+        return parsed, str(ip), port
+
+    # -- fetching --------------------------------------------------------------------------------
+    def fetch(self, url: str, method: str = "GET", body: str | None = None) -> HTTPResponse:
+        """Send the request, following at most `max_redirects` redirects, each one re-checked."""
+        method = method.upper()
+        if method not in ("GET", "HEAD") and not self.allow_writes:
+            raise RequestRefused(f"method {method} is refused: only GET and HEAD without the user's grant "
+                                 "(--allow-writes)")
+        start = time.perf_counter()
+        redirects: list[str] = []
+        current = url
+        while True:
+            parsed, ip, port = self.check(current)
+            response = self._send(parsed, ip, port, method, body, start)
+            try:
+                location = response.headers.get("location")
+                if response.status_code in _REDIRECTS and location:
+                    if len(redirects) >= self.max_redirects:
+                        raise HTTPFetchError(f"{_safe(parsed)}: more than {self.max_redirects} redirects")
+                    current = str(parsed.join(location))
+                    redirects.append(_safe(httpx.URL(current)) if _parses(current) else current)
+                    if response.status_code == 303 or (response.status_code in (301, 302) and method == "POST"):
+                        method, body = "GET", None
+                    continue
+                return self._read(response, parsed, redirects, start)
+            finally:
+                response.close()
+
+    def _send(self, parsed: httpx.URL, ip: str, port: int, method: str, body: str | None,
+              start: float) -> httpx.Response:
+        host = normalize_host(parsed.host)
+        remaining = self.timeout_s - (time.perf_counter() - start)
+        if remaining <= 0:
+            raise HTTPFetchError(f"{_safe(parsed)}: timed out after {self.timeout_s:g} s")
+        headers = {"Host": parsed.netloc.decode("ascii"), "User-Agent": "nativa-http-tool",
+                   "Accept": "application/json, text/*;q=0.9, */*;q=0.5"}
+        headers |= self.credentials.get(host, {})
+        pinned = parsed.copy_with(host=ip)
+        extensions: dict[str, Any] = {"timeout": httpx.Timeout(remaining).as_dict()}
+        if parsed.scheme == "https":
+            extensions["sni_hostname"] = host
+        request = self._client.build_request(method, pinned, headers=headers, content=body,
+                                             extensions=extensions)
+        try:
+            return self._client.send(request, stream=True)
+        except httpx.TimeoutException:
+            raise HTTPFetchError(f"{_safe(parsed)}: timed out after {self.timeout_s:g} s") from None
+        except httpx.HTTPError as exc:
+            raise HTTPFetchError(f"{_safe(parsed)}: request failed: {type(exc).__name__}: {exc}") from None
+
+    def _read(self, response: httpx.Response, parsed: httpx.URL, redirects: list[str],
+              start: float) -> HTTPResponse:
+        chunks: list[bytes] = []
+        size = 0
+        truncated = False
+        try:
+            for chunk in response.iter_bytes():
+                if time.perf_counter() - start > self.timeout_s:
+                    raise HTTPFetchError(f"{_safe(parsed)}: timed out after {self.timeout_s:g} s reading the body")
+                chunks.append(chunk)
+                size += len(chunk)
+                if size > self.max_bytes:
+                    truncated = True
+                    break
+        except httpx.HTTPError as exc:
+            raise HTTPFetchError(f"{_safe(parsed)}: reading the response failed: {exc}") from None
+        data = b"".join(chunks)[: self.max_bytes]
+        ctype = response.headers.get("content-type", "").split(";")[0].strip()
+        if not ctype or any(t in ctype for t in _TEXT_TYPES):
+            text = data.decode(response.encoding or "utf-8", errors="replace")
+        else:
+            text = f"<{len(data)} bytes of {ctype}, not shown>"
+        return HTTPResponse(url=_safe(parsed), status=response.status_code, content_type=ctype, text=text,
+                            size=len(data), truncated=truncated, redirects=redirects,
+                            duration_s=time.perf_counter() - start)
+
+    # -- tool ------------------------------------------------------------------------------------
+    def as_tool(self, name: str = "http") -> Tool:
+        """`http(url)` (GET) for the model; with writes granted, also `method` and `body`."""
+        fetcher = self
+        hosts = ", ".join(str(r) for r in self.rules)
+        if self.allow_writes:
+            def http(url: str, method: Literal["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"] = "GET",
+                     body: str | None = None) -> HTTPResponse:
+                """Send an HTTP request to an allowed host and get the response.
+
+                Args:
+                    url: the full http(s) URL
+                    method: the HTTP method
+                    body: the request body (JSON text), for POST, PUT and PATCH
+                """
+                return fetcher.fetch(url, method, body)
+
+            tool = Tool.from_function(http, name=name, kind="http", close=self.close,
+                                      context=lambda: f"HTTP: allowed hosts: {hosts}")
+        else:
+            def http(url: str) -> HTTPResponse:  # type: ignore[misc]
+                """Fetch a URL (HTTP GET) from an allowed host and get the response body.
+
+                Args:
+                    url: the full http(s) URL, e.g. https://api.example.com/items?id=3
+                """
+                return fetcher.fetch(url)
+
+            tool = Tool.from_function(http, name=name, kind="http", close=self.close,
+                                      context=lambda: f"HTTP: allowed hosts: {hosts}")
+        return tool
+
+    def close(self) -> None:
+        self._client.close()
+
+
+def _safe(url: httpx.URL) -> str:
+    """The URL without userinfo, for messages and results."""
+    return str(url.copy_with(username=None, password=None)) if url.userinfo else str(url)
+
+
+def _parses(url: str) -> bool:
+    try:
+        httpx.URL(url)
+    except httpx.InvalidURL:
+        return False
+    return True
+
+
+__all__ = ["HTTPFetchError", "HTTPFetcher", "HTTPResponse", "RequestRefused"]
