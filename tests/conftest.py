@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -34,3 +34,11 @@ def real_settings(monkeypatch: pytest.MonkeyPatch) -> Settings:
     monkeypatch.setenv("NATIVA_HOME", str(REAL_HOME))
     _common.reset_settings()
     return Settings(home=REAL_HOME, n_ctx=2048)
+
+
+@pytest.fixture
+def invoke() -> Callable[[list[str]], int]:
+    """Run `nativa sandbox ARGS` in-process, with the CLI's own exit codes (bad input 2, failure 1)."""
+    from nativa.cli import run
+
+    return lambda args: run(["sandbox", *args])

@@ -11,6 +11,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from nativa.agent.result import Attempt
+
 Role = Literal["system", "user", "assistant", "tool"]
 
 
@@ -171,32 +173,13 @@ class CodeRequest(BaseModel):
         return self
 
 
-class AttemptOut(BaseModel):
-    model_config = ConfigDict(extra="allow")
-
-    number: int
-    strategy: str
-    code: str | None
-    outcome: str
-    error_type: str | None = None
-    error_message: str | None = None
-    observation: str | None = None
-    killed_by: str | None = None
-    stdout: str = ""
-    input_tokens: int = 0
-    output_tokens: int = 0
-    model_s: float = 0.0
-    sandbox_s: float = 0.0
-    duration_s: float = 0.0
-
-
 class CodeResponse(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     success: bool
     code: str | None
     task: str | None
-    attempts: list[AttemptOut]
+    attempts: list[Attempt]  # the agent's own dataclass: one definition for the library and the API
     stop_reason: str
     trace_id: str | None
     checks: list[str] = []
