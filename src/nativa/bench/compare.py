@@ -8,7 +8,9 @@ same sandbox as nativa's.
 
 from __future__ import annotations
 
+import contextlib
 import re
+import sys
 import time
 from collections.abc import Callable
 from typing import Any
@@ -66,14 +68,16 @@ def run_smolagents(problems: list[Problem], chat_model: ChatModel, sandbox: Any,
     out: list[ProblemResult] = []
     for problem in problems:
         model = _smol_model(chat_model, max_tokens)
-        agent = SmolCodeAgent(tools=[], model=model, max_steps=max_steps, verbosity_level=0,
+        agent = SmolCodeAgent(tools=[], model=model, max_steps=max_steps, verbosity_level=-1,
                               additional_authorized_imports=["math", "typing", "collections", "itertools",
                                                              "re", "string", "functools", "heapq", "bisect"])
         started = time.perf_counter()
         error = None
         answer: Any = None
         try:
-            answer = agent.run(SMOL_TASK.format(prompt=problem["prompt"]))
+            # smolagents prints to stdout; keep stdout for our own output (e.g. --json).
+            with contextlib.redirect_stdout(sys.stderr):
+                answer = agent.run(SMOL_TASK.format(prompt=problem["prompt"]))
         except Exception as exc:  # noqa: BLE001 - a peer's crash is a failed problem, recorded
             error = f"{type(exc).__name__}: {exc}"
         wall = time.perf_counter() - started
