@@ -29,7 +29,7 @@ def derive_checks(task: str, entry_point: str | None = None) -> list[Check]:
     lines = task.splitlines()
     i = 0
     while i < len(lines):
-        line = lines[i].strip()
+        line = lines[i].strip().lstrip("\"'").strip()  # `""">>> f(1)` opens a docstring with an example
         if line.startswith(">>>"):
             expr = line[3:].strip()
             # Doctest output runs to a blank line or the next prompt; take the shortest prefix that is a

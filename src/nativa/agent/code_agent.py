@@ -148,7 +148,9 @@ class CodeAgent:
         started = time.perf_counter()
         options = self.options
         if strategy in ("repair", "regenerate") and self.retry_temperature > options.temperature:
-            options = replace(options, temperature=self.retry_temperature, seed=attempt.number)
+            # Starting over must not land on the same answer again: sample hotter for it.
+            hotter = min(1.0, self.retry_temperature + 0.3) if strategy == "regenerate" else self.retry_temperature
+            options = replace(options, temperature=hotter, seed=attempt.number)
         completion = collect(traced_stream(self.model, messages, options, prompt_file=prompt.file,
                                            prompt_hash=prompt.hash, settings=self.settings))
         attempt.model_s = time.perf_counter() - started
@@ -169,7 +171,7 @@ class CodeAgent:
         attempt.outcome = "failed"
         attempt.error_type = run.error_type or (f"killed by {run.killed_by}" if run.killed_by else f"exit {run.exit_code}")
         attempt.error_message = run.error_message
-        attempt.observation = describe_failure(run)
+        attempt.observation = describe_failure(run, program.code_lines)
 
     def _emit(self, kind: str, attempt: Attempt) -> None:
         if self.on_event is not None:

@@ -7,14 +7,19 @@ expected vs actual, and the end of what it printed; not 4 KB of noise.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 _TAIL_LINES = 8
 _STDOUT_CHARS = 600
 
 
-def describe_failure(run: Any) -> str:
-    """`run` is a sandbox RunResult (duck-typed: ok, error_type, error_message, traceback, stdout, killed_by)."""
+def describe_failure(run: Any, code_lines: int | None = None) -> str:
+    """`run` is a sandbox RunResult (duck-typed: ok, error_type, error_message, traceback, stdout, killed_by).
+
+    `code_lines`: the candidate occupies lines 1..code_lines of the program; a traceback that ends past them
+    was raised by our checks, whose message already says everything, so it is left out.
+    """
     parts: list[str] = []
     if run.killed_by == "timeout":
         parts.append("The program was killed because it ran too long (an infinite loop, or far too slow).")
@@ -27,9 +32,9 @@ def describe_failure(run: Any) -> str:
     if run.error_type:
         message = (run.error_message or "").strip()
         parts.append(f"{run.error_type}: {message}" if message else run.error_type)
-    if run.traceback:
-        tail = run.traceback.strip().splitlines()[-_TAIL_LINES:]
-        parts.append("Traceback (most recent call last, your code only):\n" + "\n".join(tail))
+    if run.traceback and not _raised_by_checks(run.traceback, code_lines):
+        lines = [ln for ln in run.traceback.strip().splitlines() if not ln.startswith("Traceback (most recent")]
+        parts.append("Traceback (most recent call last, your code only):\n" + "\n".join(lines[-_TAIL_LINES:]))
     elif not run.error_type and run.stderr:
         parts.append("stderr:\n" + run.stderr.strip()[-_STDOUT_CHARS:])
     if run.stdout and run.stdout.strip():
@@ -38,3 +43,10 @@ def describe_failure(run: Any) -> str:
     if not parts:
         parts.append(f"The program exited with code {run.exit_code}.")
     return "\n".join(parts)
+
+
+def _raised_by_checks(traceback: str, code_lines: int | None) -> bool:
+    if code_lines is None:
+        return False
+    frames = re.findall(r'File "[^"]*", line (\d+)', traceback)
+    return bool(frames) and int(frames[-1]) > code_lines

@@ -33,6 +33,7 @@ from nativa.agent._prompts import Prompt, load_prompt
 from nativa.config import Settings
 from nativa.errors import BadInputError, NativaError
 from nativa.intent.model import TOOL_KINDS, Intent
+from nativa.intent.parser import IntentContext, IntentParser
 from nativa.models.base import ChatModel, Completion, GenerationOptions, Message
 from nativa.tools.base import Tool
 from nativa.tools.choice import FINAL, Choice, choice_schema, parse_choice
@@ -90,7 +91,8 @@ class ToolAgentResult:
 
 class ToolAgent:
     def __init__(self, model: ChatModel, tools: Sequence[Tool], max_steps: int = 6, settings: Settings | None = None,
-                 *, max_tokens: int = 256, on_event: EventFn | None = None) -> None:
+                 *, max_tokens: int = 256, intent_parser: IntentParser | None = None,
+                 on_event: EventFn | None = None) -> None:
         if max_steps < 1:
             raise BadInputError(f"max_steps must be >= 1, got {max_steps}")
         names = [t.name for t in tools]
@@ -102,10 +104,12 @@ class ToolAgent:
         self.max_steps = max_steps
         self.settings = settings
         self.max_tokens = max_tokens
+        self.intent_parser = intent_parser
         self.on_event = on_event
 
     def run(self, question: str, *, intent: Intent | None = None) -> ToolAgentResult:
-        """Answer `question` with the tools; an `intent` may narrow them, run a direct call, or ask back."""
+        """Answer `question` with the tools; an `intent` (given, or parsed by `intent_parser`) may narrow them,
+        run a direct call, or ask back instead."""
         if not question or not question.strip():
             raise BadInputError("the question is empty; ask something the tools can answer")
         return self._loop(question.strip(), intent)
@@ -120,6 +124,9 @@ class ToolAgent:
         result = ToolAgentResult(answer=None, question=question, intent=intent, model=self.model.name)
         with tracing.agent_span("tool_agent", model=self.model.name, provider=self.model.provider) as span:
             result.trace_id = span.trace_id
+            if intent is None and self.intent_parser is not None:
+                intent = result.intent = self.intent_parser.parse(question, IntentContext.from_tools(self.tools))
+                span.set_attribute("nativa.intent.kind", intent.kind)
             tools = self._tools_for(intent)
             if intent is not None and intent.needs_clarification:
                 result.stop_reason, result.clarification = "clarify", intent.question
@@ -128,11 +135,12 @@ class ToolAgent:
             else:
                 messages = [Message("system", self._system(tools)), Message("user", question)]
                 previous: dict[tuple[str, str], tuple[bool, str]] = {}  # call -> (succeeded, observation)
-                regenerated = False
+                restarted_at: int | None = None  # steps taken when the conversation last started over
                 while True:
                     last = result.steps[-1] if result.steps else None
                     forced: StopReason | None = None
-                    if last is not None and last.observation == _REPEAT and regenerated:
+                    if last is not None and last.observation == _REPEAT and restarted_at is not None \
+                            and len(result.steps) > restarted_at:
                         forced = "repeated_error"  # a fresh start failed the same way
                     elif len(result.steps) >= self.max_steps:
                         forced = "max_steps"
@@ -165,10 +173,10 @@ class ToolAgent:
                     step.input_tokens, step.output_tokens = completion.input_tokens, completion.output_tokens
                     result.steps.append(step)
                     self._emit("step", step)
-                    if step.observation == _REPEAT and not regenerated:
+                    if step.observation == _REPEAT and restarted_at is None:
                         # Greedy decoding repeats itself in the same context: start over from the question
                         # with the failed call and its error in view, like the code agent's regenerate.
-                        regenerated = True
+                        restarted_at = len(result.steps)
                         messages = [messages[0], Message("user", load_prompt("tool_retry").render(
                             question=question, call=completion.text.strip(),
                             observation=previous[_key(choice)][1][:_OBSERVATION_CHARS]))]

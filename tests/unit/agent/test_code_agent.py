@@ -122,3 +122,19 @@ def test_retries_sample_instead_of_repeating_greedy_output(sandbox: Sandbox) -> 
     assert result.success
     assert model.options[0].temperature == 0.0
     assert model.options[1].temperature == 0.7 and model.options[1].seed == 2
+
+
+def test_check_failures_are_reported_without_the_harness_traceback(sandbox: Sandbox) -> None:
+    stub = 'def double(x):\n    """Double x.\n    >>> double(4)\n    8\n    """\n'
+    model = ScriptedModel([fenced("def double(x):\n    return x + 2"), fenced("def double(x):\n    return 2 * x")])
+    agent(model, sandbox).solve(stub)
+    feedback = model.calls[1][-1].content
+    assert "double(4) returned 6, expected 8" in feedback
+    assert "__nativa" not in feedback and "Traceback" not in feedback
+
+
+def test_user_code_errors_keep_their_traceback(sandbox: Sandbox) -> None:
+    model = ScriptedModel([fenced("def f():\n    return 1 / 0\n\nf()"), fenced("print(1)")])
+    agent(model, sandbox).solve("print 1")
+    feedback = model.calls[1][-1].content
+    assert "ZeroDivisionError" in feedback and 'line 2, in f' in feedback and "Traceback" in feedback
