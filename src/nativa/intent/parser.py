@@ -66,7 +66,8 @@ class IntentParser:
         ctx = context or IntentContext()
         for rule in self.rules:
             intent = rule.match(text)
-            if intent is not None and (intent.kind in ("chat", "unclear") or not ctx.kinds or intent.kind in ctx.kinds):
+            if intent is not None and (intent.kind in ("chat", "unclear", "tool") or not ctx.kinds
+                                       or intent.kind in ctx.kinds):
                 return intent
         hits = keyword_hits(text, ctx.keywords) if "sql" in ctx.kinds else []
         if hits:

@@ -81,46 +81,70 @@ def _cell(value: Any) -> str:
 
 
 def introspect(engine: Engine, backend: str, *, sample_rows: int = 2, max_tables: int = 30) -> SchemaInfo:
-    """Read the schema through `engine`; a table that cannot be read is listed with what could be read."""
+    """Read the schema through `engine`; a table whose rows cannot be read is listed with its columns only."""
     info = SchemaInfo(backend=backend)
-    inspector = sa_inspect(engine)
-    names = sorted(inspector.get_table_names())[:max_tables]
     quote = engine.dialect.identifier_preparer.quote
     with engine.connect() as conn:
-        for name in names:
-            table = TableInfo(name=name)
-            try:
-                pk = set((inspector.get_pk_constraint(name) or {}).get("constrained_columns") or [])
-            except (SQLAlchemyError, NotImplementedError):
-                pk = set()
-            refs: dict[str, str] = {}
-            try:
-                for fk in inspector.get_foreign_keys(name):
-                    for local, remote in zip(fk["constrained_columns"], fk["referred_columns"], strict=False):
-                        refs[local] = f"{fk['referred_table']}.{remote}"
-            except (SQLAlchemyError, NotImplementedError):
-                pass
-            for col in inspector.get_columns(name):
-                table.columns.append(ColumnInfo(name=col["name"], type=_type_name(col["type"]),
-                                                primary_key=col["name"] in pk, references=refs.get(col["name"])))
-            qtable = quote(name)
+        tables = _structure_duckdb(conn) if backend == "duckdb" else _structure(engine)
+        for table in tables[:max_tables]:
+            qtable = quote(table.name)
             try:
                 table.row_count = int(conn.exec_driver_sql(f"SELECT COUNT(*) FROM {qtable}").scalar() or 0)
                 if sample_rows:
                     rows = conn.exec_driver_sql(f"SELECT * FROM {qtable} LIMIT {int(sample_rows)}").fetchall()
                     table.samples = [tuple(r) for r in rows]
-                for col_info in table.columns:
-                    if _is_text(col_info.type) and col_info.name not in pk:
+                for col in table.columns:
+                    if _is_text(col.type) and not col.primary_key:
                         values = conn.exec_driver_sql(
-                            f"SELECT DISTINCT {quote(col_info.name)} FROM {qtable} "
-                            f"WHERE {quote(col_info.name)} IS NOT NULL LIMIT {MAX_DISTINCT + 1}").fetchall()
+                            f"SELECT DISTINCT {quote(col.name)} FROM {qtable} "
+                            f"WHERE {quote(col.name)} IS NOT NULL LIMIT {MAX_DISTINCT + 1}").fetchall()
                         if 0 < len(values) <= MAX_DISTINCT and table.row_count > 2 * len(values):
-                            col_info.values = sorted(str(v[0]) for v in values)
+                            col.values = sorted(str(v[0]) for v in values)
             except SQLAlchemyError:
                 conn.rollback()
             info.tables.append(table)
         conn.rollback()
     return info
+
+
+def _structure(engine: Engine) -> list[TableInfo]:
+    """Tables, columns, primary and foreign keys through SQLAlchemy's inspector (SQLite, PostgreSQL)."""
+    inspector = sa_inspect(engine)
+    tables = []
+    for name in sorted(inspector.get_table_names()):
+        try:
+            pk = set((inspector.get_pk_constraint(name) or {}).get("constrained_columns") or [])
+        except (SQLAlchemyError, NotImplementedError):
+            pk = set()
+        refs: dict[str, str] = {}
+        try:
+            for fk in inspector.get_foreign_keys(name):
+                for local, remote in zip(fk["constrained_columns"], fk["referred_columns"], strict=False):
+                    refs[local] = f"{fk['referred_table']}.{remote}"
+        except (SQLAlchemyError, NotImplementedError):
+            pass
+        columns = [ColumnInfo(name=c["name"], type=_type_name(c["type"]), primary_key=c["name"] in pk,
+                              references=refs.get(c["name"])) for c in inspector.get_columns(name)]
+        tables.append(TableInfo(name=name, columns=columns))
+    return tables
+
+
+def _structure_duckdb(conn: Any) -> list[TableInfo]:
+    """DuckDB through its own catalog: duckdb-engine's reflection queries PostgreSQL tables DuckDB lacks."""
+    rows = conn.exec_driver_sql(
+        "SELECT table_name, column_name, data_type FROM information_schema.columns "
+        "WHERE table_schema = 'main' ORDER BY table_name, ordinal_position").fetchall()
+    keys = conn.exec_driver_sql(
+        "SELECT table_name, constraint_type, constraint_column_names, referenced_table, referenced_column_names "
+        "FROM duckdb_constraints() WHERE constraint_type IN ('PRIMARY KEY', 'FOREIGN KEY')").fetchall()
+    pks = {(t, c) for t, kind, cols, _, _ in keys if kind == "PRIMARY KEY" for c in cols}
+    refs = {(t, c): f"{rt}.{rc}" for t, kind, cols, rt, rcols in keys if kind == "FOREIGN KEY"
+            for c, rc in zip(cols, rcols, strict=False)}
+    tables: dict[str, TableInfo] = {}
+    for table, column, dtype in rows:
+        tables.setdefault(table, TableInfo(name=table)).columns.append(ColumnInfo(
+            name=column, type=str(dtype), primary_key=(table, column) in pks, references=refs.get((table, column))))
+    return [tables[name] for name in sorted(tables)]
 
 
 def _type_name(sa_type: Any) -> str:

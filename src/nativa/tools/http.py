@@ -76,6 +76,9 @@ class HTTPFetcher:
     # -- checks ----------------------------------------------------------------------------------
     def check(self, url: str) -> tuple[httpx.URL, str, int]:
         """Parse and vet one URL: (the URL, the checked IP to connect to, the port)."""
+        url = url.strip()  # spaces inside are percent-encoded by httpx, as a browser would
+        if not url:
+            raise RequestRefused("the URL is empty; send a full URL, e.g. https://api.example.com/items?id=3")
         try:
             parsed = httpx.URL(url)
         except (httpx.InvalidURL, TypeError) as exc:
@@ -121,7 +124,10 @@ class HTTPFetcher:
                     if response.status_code == 303 or (response.status_code in (301, 302) and method == "POST"):
                         method, body = "GET", None
                     continue
-                return self._read(response, parsed, redirects, start)
+                result = self._read(response, parsed, redirects, start)
+                if result.status >= 400:  # an error page is a failed call the model should see as one
+                    raise HTTPFetchError(f"{result.url} answered HTTP {result.status}: {result.text[:500]}")
+                return result
             finally:
                 response.close()
 

@@ -48,3 +48,18 @@ def serve(*, http_port: int | None = None, runner: PythonRunner | None = None) -
             server.run("streamable-http", host="127.0.0.1", port=http_port)
     finally:
         python.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m nativa.tools.mcp_server [--http PORT]`, the same server as `nativa mcp`."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m nativa.tools.mcp_server", description=__doc__)
+    parser.add_argument("--http", type=int, metavar="PORT", help="serve streamable HTTP on 127.0.0.1:PORT")
+    args = parser.parse_args(argv)
+    serve(http_port=args.http)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

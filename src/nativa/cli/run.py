@@ -1,0 +1,137 @@
+"""`nativa run QUESTION`: answer a question with tools (SQL, HTTP, Python, MCP), and `nativa bench tools`.
+
+Every grant comes from the user's flags, never from the model: the database (the shipped sample database
+when `--db` is omitted) is read-only unless `--allow-writes`; HTTP goes only to `--allow-host` hosts, and to
+private or loopback addresses only with `--allow-private`.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from nativa.cli._common import err, out, print_json, settings
+from nativa.cli.models import MODEL_HELP
+
+_INTENT_MODES = ("auto", "rules", "off")
+
+
+def run(
+    question: Annotated[str, typer.Argument(help="The question, e.g. 'which region sold most in 2024?'.")],
+    db: Annotated[str | None, typer.Option("--db", help="Database URL: sqlite:///file.db, duckdb:///file.duckdb, "
+                                           "postgresql://... (default: the shipped sample database).")] = None,
+    allow_host: Annotated[list[str] | None, typer.Option("--allow-host", help="A host the HTTP tool may reach "
+                                                         "(repeatable): example.com, example.com:8080, "
+                                                         "*.example.com.")] = None,
+    allow_private: Annotated[bool, typer.Option("--allow-private", help="Let HTTP reach private and loopback "
+                                                "addresses of allowed hosts.")] = False,
+    allow_writes: Annotated[bool, typer.Option("--allow-writes", help="Let SQL write and HTTP use POST/PUT/"
+                                               "PATCH/DELETE.")] = False,
+    mcp: Annotated[list[str] | None, typer.Option("--mcp", help="An MCP server whose tools to use: a command "
+                                                  "('python -m server') or an http(s) URL (repeatable).")] = None,
+    python: Annotated[bool, typer.Option("--python/--no-python", help="Offer the sandboxed Python tool.")] = True,
+    intent: Annotated[str, typer.Option("--intent", help="auto: rules, then the model; rules: rules only; "
+                                        "off: no intent step.")] = "auto",
+    max_steps: Annotated[int, typer.Option("--max-steps", min=1, max=20, help="Tool calls at most.")] = 6,
+    model: Annotated[str | None, typer.Option("--model", "-m", help=MODEL_HELP)] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print {answer, steps, trace_id, ...} as JSON.")] = False,
+) -> None:
+    """Answer a question with tools: the model picks a tool, sees the result, and repeats until it answers."""
+    from nativa.agent.tool_agent import ToolAgent, ToolStep
+    from nativa.cli._runtime import open_model
+    from nativa.data import sample_db_url
+    from nativa.errors import BadInputError
+    from nativa.intent import IntentParser
+    from nativa.tools import build_tools, close_tools
+
+    if intent not in _INTENT_MODES:
+        raise BadInputError(f"--intent {intent!r} is not valid; valid: {', '.join(_INTENT_MODES)}")
+    if not question.strip():
+        raise BadInputError("QUESTION is empty; ask something the tools can answer")
+    cfg = settings()
+    chat_model = open_model(model, cfg)
+    tools = build_tools(cfg, db=db or sample_db_url(), allow_hosts=allow_host or [], allow_private=allow_private,
+                        allow_writes=allow_writes, python=python, mcp_servers=mcp or [])
+
+    def show(_kind: str, step: ToolStep) -> None:
+        args = ", ".join(f"{k}={v!r}" for k, v in step.arguments.items())
+        mark = f"[red]error[/]: {escape((step.error or '')[:200])}" if step.error else \
+            escape(step.observation.splitlines()[0][:120] if step.observation else "")
+        err.print(f"[bold]{escape(step.tool)}[/]({escape(args[:300])}) -> {mark}")
+
+    parser = None if intent == "off" else IntentParser(chat_model if intent == "auto" else None)
+    try:
+        agent = ToolAgent(chat_model, tools, max_steps=max_steps, settings=cfg, intent_parser=parser,
+                          on_event=None if json_out else show)
+        result = agent.run(question)
+    finally:
+        close_tools(tools)
+    if json_out:
+        print_json(result.to_dict())
+    elif result.clarification:
+        out.print(escape(result.clarification))
+    elif result.answer is not None:
+        out.print(escape(result.answer))
+        err.print(f"[dim]{len(result.steps)} step(s), {result.wall_s:.1f} s"
+                  + (f", trace {result.trace_id}" if result.trace_id else "") + "[/]")
+    else:
+        err.print(f"[bold red]no answer[/] ({result.stop_reason}) after {len(result.steps)} step(s)")
+    if result.answer is None and not result.clarification:
+        raise typer.Exit(1)
+
+
+def bench_tools(
+    models: Annotated[list[str] | None, typer.Option("--model", "-m", help="Models to measure (repeatable; "
+                                                     "default: small and large).")] = None,
+    limit: Annotated[int | None, typer.Option("--limit", min=1, help="At most N tasks of each kind.")] = None,
+    only: Annotated[list[str] | None, typer.Option("--only", help="Only these kinds: sql, http.")] = None,
+    max_steps: Annotated[int, typer.Option("--max-steps", min=1, max=20)] = 6,
+    out_file: Annotated[Path | None, typer.Option("--out", help="Per-task JSONL (default: bench-results/...).")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the summaries as JSON.")] = False,
+) -> None:
+    """Tool agent accuracy, steps and time per task: SQL questions on the sample database, HTTP on a local API."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from nativa import tracing
+    from nativa.bench import tools as bench
+    from nativa.errors import BadInputError
+
+    kinds = set(only or [])
+    if kinds - {"sql", "http"}:
+        raise BadInputError(f"--only {', '.join(sorted(kinds - {'sql', 'http'}))} is not a task kind; valid: sql, http")
+    cfg = settings()
+    tracing.setup(cfg)
+    tasks = bench.load_tasks(kinds=kinds or None, limit=limit)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    summaries = []
+    for name in models or ["small", "large"]:
+        path = out_file or Path("bench-results") / f"tools-{name}-{stamp}.jsonl"
+        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                      console=err, disable=json_out) as progress:
+            bar = progress.add_task(f"{name}: starting", total=len(tasks))
+            done: list[bench.TaskResult] = []
+
+            def tick(r: bench.TaskResult, bar: object = bar, done: list[bench.TaskResult] = done,
+                     path: Path = path, name: str = name) -> None:
+                done.append(r)
+                bench.write_jsonl(path, [r])
+                rate = sum(x.correct for x in done) / len(done)
+                progress.update(bar, advance=1, description=f"{name}: accuracy {rate:.0%}")  # type: ignore[arg-type]
+
+            results = bench.run_bench(cfg, name, tasks, max_steps=max_steps, on_result=tick)
+        summaries.append(bench.summarise(results[0].model if results else name, results, path))
+    if json_out:
+        print_json([s.to_dict() for s in summaries])
+        return
+    table = Table("model", "tasks", "accuracy", "sql", "http", "mean steps", "median s/task", "mean s/task",
+                  title=f"Tool agent on {len(tasks)} tasks (per-task results in bench-results/)")
+    for s in summaries:
+        cells = [f"{s.by_kind[k][0]}/{s.by_kind[k][1]}" if k in s.by_kind else "-" for k in ("sql", "http")]
+        table.add_row(s.model, str(s.tasks), f"{s.accuracy:.1%}", *cells, f"{s.mean_steps:.2f}", f"{s.median_s:.1f}",
+                      f"{s.mean_s:.1f}")
+    out.print(table)
