@@ -11,9 +11,9 @@ tool_observation, tool_error, tool_final) lists the tools and what they need kno
 each model reply is constrained to `{"tool", "arguments"}` (`nativa.tools.choice`), so even the 0.5B
 model names a real tool with well-formed arguments. A failed call (validation, a SQL error, a refused
 URL) is an observation like any other, fed back so the model can repair its call. A repeated identical
-call is not run again: after a failure the conversation restarts from the question with the failed call and
-its error in view (greedy decoding would repeat itself in the same context), after a success the model is
-asked for the final answer. After `max_steps` tool calls the model gets
+call is not run again: after a failure the conversation restarts from the question with the error in view
+(greedy decoding would repeat itself in the same context), after a success the model is asked for the final
+answer. After `max_steps` tool calls the model gets
 one last turn constrained to `final_answer`, so a run always ends with the best answer the results allow.
 An `Intent` (from `nativa.intent`) narrows the tools, runs a fully specified call directly, or returns
 its clarifying question instead of guessing.
@@ -114,6 +114,18 @@ class ToolAgent:
             raise BadInputError("the question is empty; ask something the tools can answer")
         return self._loop(question.strip(), intent)
 
+    def close(self) -> None:
+        """Close the tools (database engines, sandbox sessions, MCP connections) when the agent is done."""
+        from nativa.tools import close_tools
+
+        close_tools(self.tools)
+
+    def __enter__(self) -> ToolAgent:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     async def arun(self, question: str, *, intent: Intent | None = None) -> ToolAgentResult:
         """`run` in a worker thread, for async callers (the model call blocks)."""
         return await asyncio.to_thread(self.run, question, intent=intent)
@@ -175,11 +187,10 @@ class ToolAgent:
                     self._emit("step", step)
                     if step.observation == _REPEAT and restarted_at is None:
                         # Greedy decoding repeats itself in the same context: start over from the question
-                        # with the failed call and its error in view, like the code agent's regenerate.
+                        # with the error in view (not the failed call, which a small model would copy).
                         restarted_at = len(result.steps)
                         messages = [messages[0], Message("user", load_prompt("tool_retry").render(
-                            question=question, call=completion.text.strip(),
-                            observation=previous[_key(choice)][1][:_OBSERVATION_CHARS]))]
+                            question=question, observation=previous[_key(choice)][1][:_OBSERVATION_CHARS]))]
                         continue
                     feedback = "tool_error" if step.error else "tool_observation"
                     messages.append(Message("assistant", completion.text.strip()))

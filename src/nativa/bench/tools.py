@@ -6,7 +6,7 @@ bench serves itself on 127.0.0.1 (so the HTTP tool runs with `--allow-private` f
 task runs through the same pipeline as `nativa run`: intent rules (and the model when no rule decides), the
 tools the intent points at, then the ToolAgent.
 
-Scoring is strict and mechanical: a numeric answer must contain the expected number (to the cent; thousands
+Scoring is strict and mechanical: a numeric answer must contain the expected number (within 0.01; thousands
 separators and currency signs are ignored), a text answer must contain the expected text as a whole word,
 and for "which one" questions it must not also name any of the runners-up.
 """
@@ -62,6 +62,7 @@ class TaskResult:
     wall_s: float
     output_tokens: int
     tools: list[str] = field(default_factory=list)
+    trail: list[dict[str, Any]] = field(default_factory=list)  # each step's tool, arguments and error
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -112,7 +113,7 @@ def score(answer: str | None, task: BenchTask) -> bool:
     return any(_states(text, expected) for expected in [task.answer, *task.alternatives])
 
 
-def _states(text: str, expected: str | int | float) -> bool:
+def _states(text: str, expected: str | float) -> bool:
     if isinstance(expected, (int, float)) and not isinstance(expected, bool):
         cleaned = re.sub(r"(?<=\d),(?=\d{3}\b)", "", text)
         return any(abs(float(n) - float(expected)) <= 0.011 for n in _NUMBER.findall(cleaned))
@@ -153,7 +154,8 @@ def run_bench(settings: Any, model_name: str, tasks: list[BenchTask], *, max_ste
                     expected=str(task.answer), answer=outcome.answer, steps=len(outcome.steps),
                     model_calls=outcome.model_calls, stop_reason=outcome.stop_reason,
                     intent=outcome.intent.kind if outcome.intent else None, wall_s=wall,
-                    output_tokens=outcome.output_tokens, tools=[s.tool for s in outcome.steps])
+                    output_tokens=outcome.output_tokens, tools=[s.tool for s in outcome.steps],
+                    trail=[{"tool": s.tool, "arguments": s.arguments, "error": s.error} for s in outcome.steps])
                 results.append(result)
                 if on_result is not None:
                     on_result(result)
@@ -208,7 +210,7 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, *args: object) -> None:  # keep the bench output clean
         pass
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+    def do_GET(self) -> None:
         url = urlsplit(self.path)
         query = parse_qs(url.query)
         if url.path == "/old/rates":

@@ -135,7 +135,7 @@ def _items(rng: random.Random, segment: str, year: int) -> list[tuple[int, int, 
     chosen = rng.sample(range(1, len(PRODUCTS) + 1), n)
     items = []
     for pid in chosen:
-        _, category, price = PRODUCTS[pid - 1]
+        price = PRODUCTS[pid - 1][2]
         cheap = price < 40
         qty = rng.randint(1, 10 if cheap else 2) * (3 if segment == "Business" and cheap else 1)
         unit = round(price / 1.04 ** (2024 - year), 2)

@@ -72,7 +72,7 @@ def close_tools(tools: Iterable[Tool]) -> None:
     for t in tools:
         try:
             t.close()
-        except Exception:  # noqa: BLE001 - best effort at shutdown
+        except Exception:  # noqa: BLE001, S110 - best effort at shutdown: close the others too
             pass
 
 

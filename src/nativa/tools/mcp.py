@@ -63,7 +63,7 @@ class MCPToolset:
         except FutureTimeout:
             self.close()
             raise MCPError(f"MCP server {self.spec!r} did not answer within {self.timeout_s:g} s") from None
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - any failure to connect is reported the same way
             self.close()
             raise MCPError(f"cannot connect to MCP server {self.spec!r}: {_flatten(exc)}") from None
         return self
@@ -103,12 +103,12 @@ class MCPToolset:
                 if self._done is not None:
                     try:
                         await asyncio.wait_for(self._done, 10)
-                    except BaseException:  # noqa: BLE001 - closing: the server may already be gone
+                    except BaseException:  # noqa: BLE001, S110 - closing: the server may already be gone
                         pass
 
             try:
                 asyncio.run_coroutine_threadsafe(shutdown(), self._loop).result(15)
-            except Exception:  # noqa: BLE001
+            except Exception:  # noqa: BLE001, S110 - closing: the loop may already have stopped
                 pass
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(5)
@@ -196,7 +196,7 @@ def _model_from_schema(name: str, schema: Mapping[str, Any]) -> Any:
 
 
 def _annotation(schema: Mapping[str, Any]) -> Any:
-    if "enum" in schema and schema["enum"]:
+    if schema.get("enum"):
         return Literal[tuple(schema["enum"])]  # type: ignore[misc]
     kind = schema.get("type")
     if isinstance(kind, list):

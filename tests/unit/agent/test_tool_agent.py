@@ -147,7 +147,8 @@ def test_repeating_a_failed_call_restarts_then_stops(sql: Tool) -> None:
     assert result.answer is None and result.stop_reason == "repeated_error" and len(result.steps) == 3
     restart = model.calls[2]
     assert len(restart) == 2 and restart[0].role == "system"  # a fresh start, not the same context again
-    assert "An earlier call failed:" in restart[1].content and "no such column: region" in restart[1].content
+    assert "an earlier attempt failed" in restart[1].content and "no such column: region" in restart[1].content
+    assert "SELECT region FROM orders" not in restart[1].content  # not shown: a small model would copy it
     assert restart[1].content.startswith("which region?")
 
 
@@ -204,3 +205,11 @@ def test_async_run() -> None:
     model = ScriptedModel([call("weather", city="oslo"), final("rain")])
     result = asyncio.run(ToolAgent(model, [weather]).arun("weather?"))
     assert result.answer == "rain"
+
+
+def test_the_agent_closes_its_tools() -> None:
+    closed: list[str] = []
+    probe = Tool.from_function(weather.fn, name="probe", close=lambda: closed.append("probe"))
+    with ToolAgent(ScriptedModel([]), [probe]):
+        pass
+    assert closed == ["probe"]

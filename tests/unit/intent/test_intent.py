@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
+from nativa.data import sample_db_url
 from nativa.errors import BadInputError
 from nativa.intent import DEFAULT_RULES, Intent, IntentContext, IntentParser, Rule, load_rules
 from nativa.models import ScriptedModel
 from nativa.tools import tool
 from nativa.tools.sql import SQLDatabase
-from nativa.data import sample_db_url
 
 ALL = IntentContext(kinds={"sql", "http", "code"}, keywords={"customers", "orders", "region", "total", "name"})
 

@@ -179,7 +179,7 @@ def loopback_server() -> Iterator[str]:
         def log_message(self, *args: object) -> None:
             pass
 
-        def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        def do_GET(self) -> None:
             if self.path.startswith("/redirect?to="):
                 self.send_response(302)
                 self.send_header("Location", self.path.split("=", 1)[1])

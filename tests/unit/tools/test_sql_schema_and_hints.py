@@ -40,8 +40,8 @@ def test_results_are_a_compact_table(sample: SQLDatabase) -> None:
 
 
 @pytest.mark.parametrize(("query", "hint"), [
-    ("SELECT region FROM orders GROUP BY region", "column region is in table customers; add JOIN customers ON "
-                                                  "customers.id = orders.customer_id"),
+    ("SELECT region FROM orders GROUP BY region",
+     "column region is in table customers; add JOIN customers ON customers.id = orders.customer_id"),
     ("SELECT T2.total FROM orders AS T1 JOIN order_items AS T2 ON T1.id = T2.order_id",
      "column total is in table orders, which your query calls T1: use T1.total"),
     ("SELECT year(order_date) FROM orders", "SQLite has no YEAR(); use strftime('%Y', column) = '2024'"),
