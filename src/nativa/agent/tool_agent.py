@@ -11,9 +11,9 @@ tool_observation, tool_error, tool_final) lists the tools and what they need kno
 each model reply is constrained to `{"tool", "arguments"}` (`nativa.tools.choice`), so even the 0.5B
 model names a real tool with well-formed arguments. A failed call (validation, a SQL error, a refused
 URL) is an observation like any other, fed back so the model can repair its call. A repeated identical
-call is not run again: after a failure the conversation restarts from the question with the error in view
-(greedy decoding would repeat itself in the same context), after a success the model is asked for the final
-answer. After `max_steps` tool calls the model gets
+call is not run again: after a failure the conversation restarts from the question with the failed call
+and its error in view (greedy decoding would repeat itself in the same context), after a success the model
+is asked for the final answer with that result restated. After `max_steps` tool calls the model gets
 one last turn constrained to `final_answer`, so a run always ends with the best answer the results allow.
 An `Intent` (from `nativa.intent`) narrows the tools, runs a fully specified call directly, or returns
 its clarifying question instead of guessing.
@@ -163,7 +163,9 @@ class ToolAgent:
                     if final_only and not any(s.error is None for s in result.steps):
                         break  # no result to answer from: no answer beats a made-up one
                     if final_only:
-                        messages.append(Message("user", load_prompt("tool_final").render(question=question)))
+                        latest = next(s.observation for s in reversed(result.steps) if s.error is None)
+                        messages.append(Message("user", load_prompt("tool_final").render(
+                            question=question, observation=latest[:_OBSERVATION_CHARS])))
                     # No answer before the first tool call: small models otherwise answer from thin air.
                     final = final_only or bool(result.steps) or not tools
                     try:
@@ -185,12 +187,15 @@ class ToolAgent:
                     step.input_tokens, step.output_tokens = completion.input_tokens, completion.output_tokens
                     result.steps.append(step)
                     self._emit("step", step)
+                    if step.observation == _REPEAT_OK:
+                        continue  # the next turn is the final answer, with that result restated
                     if step.observation == _REPEAT and restarted_at is None:
-                        # Greedy decoding repeats itself in the same context: start over from the question
-                        # with the error in view (not the failed call, which a small model would copy).
+                        # Greedy decoding repeats itself in the same context: start over from the question,
+                        # with the failed call and its error in view, like the code agent's regenerate.
                         restarted_at = len(result.steps)
                         messages = [messages[0], Message("user", load_prompt("tool_retry").render(
-                            question=question, observation=previous[_key(choice)][1][:_OBSERVATION_CHARS]))]
+                            question=question, call=completion.text.strip(),
+                            observation=previous[_key(choice)][1][:_OBSERVATION_CHARS]))]
                         continue
                     feedback = "tool_error" if step.error else "tool_observation"
                     messages.append(Message("assistant", completion.text.strip()))

@@ -205,6 +205,13 @@ def error_hint(message: str, schema: SchemaInfo, backend: str, sql: str = "") ->
             return _column_hint(bare, owners, schema, sql, backend)
         return f"there is no column {bare}; the tables and columns are: " + "; ".join(
             f"{t.name}({', '.join(c.name for c in t.columns)})" for t in schema.tables)
+    ambiguous = _after(lowered, ("ambiguous column name: ", "column reference \""))
+    if ambiguous and "ambiguous" in lowered:
+        bare = ambiguous.split(".")[-1].strip('"` ')
+        owners = [t.name for t in schema.tables if any(c.name.lower() == bare for c in t.columns)]
+        used = _tables_in(sql, backend)
+        names = [used.get(o, o) for o in owners if o in used] or owners
+        return f"{bare} is a column of {' and '.join(owners)}; write {names[0]}.{bare} (or the other table's)"
     if "misuse of aggregate" in lowered or "must appear in the group by" in lowered:
         return ("aggregates (COUNT, SUM) need GROUP BY, e.g. SELECT a.x, COUNT(*) AS n FROM a JOIN b ON b.a_id = a.id "
                 "GROUP BY a.x ORDER BY n DESC LIMIT 1")

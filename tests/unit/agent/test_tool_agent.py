@@ -138,6 +138,9 @@ def test_repeating_a_call_that_worked_leads_to_the_answer(sql: Tool) -> None:
     assert result.answer == "32" and result.stop_reason == "final_answer"
     assert result.steps[1].error == "repeated call"  # not run twice
     assert model.options[-1].json_schema["properties"]["tool"]["const"] == "final_answer"  # type: ignore[index]
+    last_turn = model.calls[-1]
+    assert "Latest result:\nCOUNT(*)\n32" in last_turn[-1].content  # the result restated next to the answer
+    assert not any("failed" in m.content for m in last_turn if m.role == "user")
 
 
 def test_repeating_a_failed_call_restarts_then_stops(sql: Tool) -> None:
@@ -147,8 +150,8 @@ def test_repeating_a_failed_call_restarts_then_stops(sql: Tool) -> None:
     assert result.answer is None and result.stop_reason == "repeated_error" and len(result.steps) == 3
     restart = model.calls[2]
     assert len(restart) == 2 and restart[0].role == "system"  # a fresh start, not the same context again
-    assert "an earlier attempt failed" in restart[1].content and "no such column: region" in restart[1].content
-    assert "SELECT region FROM orders" not in restart[1].content  # not shown: a small model would copy it
+    assert "An earlier call failed:" in restart[1].content and "no such column: region" in restart[1].content
+    assert "SELECT region FROM orders" in restart[1].content
     assert restart[1].content.startswith("which region?")
 
 

@@ -9,8 +9,16 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
+import nativa.cli as cli_package
 from nativa.cli.mcp import mcp
+
+_cli_main = cli_package.run
 from nativa.cli.run import bench_tools, run
+
+# Importing the submodule `nativa.cli.run` for the first time rebinds the package attribute `nativa.cli.run`
+# (the in-process CLI entry point other tests call) to the module; put the function back. Once the command is
+# registered in nativa/cli/__init__.py (imported there before `def run`), this line changes nothing.
+cli_package.run = _cli_main  # type: ignore[attr-defined]
 from nativa.errors import BadInputError
 from nativa.models import ScriptedModel
 

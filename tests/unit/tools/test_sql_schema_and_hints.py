@@ -48,6 +48,8 @@ def test_results_are_a_compact_table(sample: SQLDatabase) -> None:
     ("SELECT * FROM sales", "the tables are: customers, order_items, orders, products"),
     ("SELECT name FROM customers ORDER BY COUNT(*) DESC", "aggregates (COUNT, SUM) need GROUP BY"),
     ("SELECT colour FROM products", "there is no column colour; the tables and columns are: customers(id, name,"),
+    ("SELECT SUM(quantity * unit_price) FROM products AS p JOIN order_items AS oi ON p.id = oi.product_id",
+     "unit_price is a column of order_items and products; write oi.unit_price (or the other table's)"),
 ])
 def test_sql_errors_come_back_with_a_repair_hint(sample: SQLDatabase, query: str, hint: str) -> None:
     result = sample.as_tool().call({"query": query})
