@@ -26,7 +26,7 @@ import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
 from nativa import tracing
 from nativa.agent._prompts import Prompt, load_prompt
@@ -120,7 +120,7 @@ class ToolAgent:
 
         close_tools(self.tools)
 
-    def __enter__(self) -> ToolAgent:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -149,15 +149,7 @@ class ToolAgent:
                 previous: dict[tuple[str, str], tuple[bool, str]] = {}  # call -> (succeeded, observation)
                 restarted_at: int | None = None  # steps taken when the conversation last started over
                 while True:
-                    last = result.steps[-1] if result.steps else None
-                    forced: StopReason | None = None
-                    if last is not None and last.observation == _REPEAT and restarted_at is not None \
-                            and len(result.steps) > restarted_at:
-                        forced = "repeated_error"  # a fresh start failed the same way
-                    elif len(result.steps) >= self.max_steps:
-                        forced = "max_steps"
-                    elif last is not None and last.observation == _REPEAT_OK:
-                        forced = "final_answer"  # it repeats a call that worked: nothing more to look up
+                    forced = self._forced_end(result.steps, restarted_at)  # set: this turn must answer
                     final_only = forced is not None
                     result.stop_reason = forced or "max_steps"
                     if final_only and not any(s.error is None for s in result.steps):
@@ -208,6 +200,18 @@ class ToolAgent:
         return result
 
     # -- pieces of a step --------------------------------------------------------------------------
+    def _forced_end(self, steps: list[ToolStep], restarted_at: int | None) -> StopReason | None:
+        """Why the next turn may only answer: out of steps, a failure repeated after a fresh start, or a
+        repeat of a call that worked (nothing more to look up); None while the model may still call tools."""
+        last = steps[-1] if steps else None
+        if last is not None and last.observation == _REPEAT and restarted_at is not None and len(steps) > restarted_at:
+            return "repeated_error"
+        if len(steps) >= self.max_steps:
+            return "max_steps"
+        if last is not None and last.observation == _REPEAT_OK:
+            return "final_answer"
+        return None
+
     def _tools_for(self, intent: Intent | None) -> list[Tool]:
         """The tools an intent points at; all of them when it points at none that exist."""
         if intent is None or intent.kind not in TOOL_KINDS:
