@@ -53,7 +53,7 @@ def postgres_url() -> Iterator[str]:
         yield url
     finally:
         subprocess.run(_as_owner([str(BIN / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"]),
-                       capture_output=True)
+                       capture_output=True, check=False)
         shutil.rmtree(root, ignore_errors=True)
 
 
