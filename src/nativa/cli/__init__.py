@@ -15,7 +15,10 @@ from nativa import __version__
 from nativa.cli._common import err
 from nativa.cli.bench import bench_app
 from nativa.cli.code import code
+from nativa.cli.mcp import mcp
 from nativa.cli.models import ask, doctor, models
+from nativa.cli.run import bench_tools
+from nativa.cli.run import run as run_command
 from nativa.cli.sandbox import bench_sandbox, sandbox_app
 from nativa.cli.serve import bench_serve, serve
 from nativa.cli.traces import bench_tracing, traces_app
@@ -53,6 +56,9 @@ app.add_typer(sandbox_app, name="sandbox")
 bench_app.command("sandbox")(bench_sandbox)
 app.command("serve")(serve)
 bench_app.command("serve")(bench_serve)
+app.command("run")(run_command)
+app.command("mcp")(mcp)
+bench_app.command("tools")(bench_tools)
 bench_app.command("tracing")(bench_tracing)
 
 
