@@ -1,27 +1,3 @@
-"""Server fixtures: settings under the test's home, tracing into memory, torn down after each test."""
+"""Server fixtures (shared with the other serve suite, see support/serve_fixtures.py)."""
 
-from __future__ import annotations
-
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-
-from nativa import tracing
-from nativa.config import Settings
-
-
-@pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return Settings(home=tmp_path / "home")
-
-
-@pytest.fixture(autouse=True)
-def spans(settings: Settings) -> Iterator[InMemorySpanExporter]:
-    """Tracing on with an in-memory exporter; `create_app`'s own setup call then keeps this one."""
-    tracing.shutdown()
-    exporter = InMemorySpanExporter()
-    tracing.setup(settings, exporters=[exporter])
-    yield exporter
-    tracing.shutdown()
+from support.serve_fixtures import settings, spans  # noqa: F401  (pytest fixtures)

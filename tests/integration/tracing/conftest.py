@@ -1,20 +1,3 @@
 """Integration tracing tests start from no tracing and no inherited OTEL_* configuration."""
 
-from __future__ import annotations
-
-import os
-from collections.abc import Iterator
-
-import pytest
-
-from nativa import tracing
-
-
-@pytest.fixture(autouse=True)
-def _no_otel_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    for key in list(os.environ):
-        if key.startswith("OTEL_"):
-            monkeypatch.delenv(key, raising=False)
-    tracing.shutdown()
-    yield
-    tracing.shutdown()
+from support.tracing_fixtures import _no_otel_env  # noqa: F401  (autouse pytest fixture)

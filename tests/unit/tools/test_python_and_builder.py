@@ -12,7 +12,7 @@ from nativa.tools.python import PythonRunner
 
 
 def test_python_tool_runs_in_a_sandbox_session_with_state() -> None:
-    runner = PythonRunner(timeout_s=5)
+    runner = PythonRunner(timeout_s=2)
     python = runner.as_tool()
     try:
         assert python.kind == "code" and python.parameters_schema()["required"] == ["code"]

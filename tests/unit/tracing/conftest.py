@@ -2,26 +2,16 @@
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from support.tracing_fixtures import _no_otel_env  # noqa: F401  (autouse pytest fixture)
 
 from nativa import tracing
 from nativa.config import Settings
-
-
-@pytest.fixture(autouse=True)
-def _no_otel_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    for key in list(os.environ):
-        if key.startswith("OTEL_"):
-            monkeypatch.delenv(key, raising=False)
-    tracing.shutdown()
-    yield
-    tracing.shutdown()
 
 
 class Recorded:
