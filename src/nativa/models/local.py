@@ -10,6 +10,7 @@ calls share one code path and report exact token counts (llama-cpp-python's stre
 
 from __future__ import annotations
 
+import atexit
 import codecs
 import json
 import os
@@ -33,6 +34,15 @@ from nativa.models.weights import ProgressFn, WeightsSpec, ensure
 
 _registry_lock = threading.Lock()
 _loaded: dict[tuple[str, int, int], _Loaded] = {}
+
+
+@atexit.register
+def _close_all() -> None:
+    """Free llama.cpp models before interpreter teardown; left to `__del__`, it prints a TypeError at exit."""
+    with _registry_lock:
+        for handle in _loaded.values():
+            handle.llm.close()
+        _loaded.clear()
 
 
 @dataclass
