@@ -147,7 +147,8 @@ class CodeAgent:
                     Message("user", prompt.render(**values))]
         started = time.perf_counter()
         options = self.options
-        if strategy in ("repair", "regenerate") and self.retry_temperature > options.temperature:
+        # Sample only once a model attempt has failed: a first attempt (also `fix`'s first) stays greedy.
+        if attempt.number >= 2 and self.retry_temperature > options.temperature:
             # Starting over must not land on the same answer again: sample hotter for it.
             hotter = min(1.0, self.retry_temperature + 0.3) if strategy == "regenerate" else self.retry_temperature
             options = replace(options, temperature=hotter, seed=attempt.number)

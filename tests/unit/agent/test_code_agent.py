@@ -138,3 +138,9 @@ def test_user_code_errors_keep_their_traceback(sandbox: Sandbox) -> None:
     agent(model, sandbox).solve("print 1")
     feedback = model.calls[1][-1].content
     assert "ZeroDivisionError" in feedback and 'line 2, in f' in feedback and "Traceback" in feedback
+
+
+def test_fix_first_model_attempt_is_greedy(sandbox: Sandbox) -> None:
+    model = ScriptedModel([fenced("x = 1\nresult = x + 5\nprint(result)")])
+    agent(model, sandbox, temperature=0.0, retry_temperature=0.7).fix("result = x + 5\nprint(result)")
+    assert model.options[0].temperature == 0.0
