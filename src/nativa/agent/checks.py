@@ -8,6 +8,7 @@ Hidden benchmark tests are never used here.
 from __future__ import annotations
 
 import ast
+import builtins
 import re
 from dataclasses import dataclass
 
@@ -20,17 +21,29 @@ class Check:
     expected: str
 
 
-_ARROW = re.compile(r"^\s*(?:>>>\s*)?(?P<expr>[A-Za-z_][A-Za-z0-9_]*\(.*\))\s*(?:==|➞|=>|->|returns?|should return)\s*(?P<expected>.+?)\s*$")
+# `f(x) == y`, `f(x) ==> y`, `f(x) ➞ y`, `f(x) # => y`, `>>> f(x) == y`, `assert f(x) => y`
+_ARROW = re.compile(r"^\s*(?:>>>\s*)?(?:assert\s+)?(?P<expr>[A-Za-z_][A-Za-z0-9_]*\(.*\))\s*(?:#\s*)?"
+                    r"(?:==>|==|➞|=>|->|returns?|should return)\s*(?P<expected>.+?)\s*$")
+# "For lst = [1, 2] the output should be 3"
+_FOR_OUTPUT = re.compile(r"^\s*For\s+(?P<args>.+?)\s*,?\s+the output should be\s+(?P<expected>.+?)\s*$", re.I)
+_INPUT = re.compile(r"^\s*Input\s*:\s*(?P<args>.*?)\s*$", re.I)
+_OUTPUT = re.compile(r"^\s*Output\s*:\s*(?P<expected>.+?)\s*$", re.I)
+_NAMED = re.compile(r"^(?P<name>[A-Za-z_][A-Za-z0-9_]*)\s*:\s*(?=\S)")
 
 
 def derive_checks(task: str, entry_point: str | None = None) -> list[Check]:
-    """Checks from `>>>` examples and `f(x) == y`-style lines that call `entry_point` (or any call)."""
+    """Checks from the example forms docstrings use: `>>>` doctests, `f(x) == y`-style lines, "For x = 1
+    the output should be 2" and "Input: ... / Output: ..." blocks, calling `entry_point` (or any call)."""
     checks: list[Check] = []
+    params = _params(task, entry_point)
     lines = task.splitlines()
     i = 0
     while i < len(lines):
         line = lines[i].strip().lstrip("\"'").strip()  # `""">>> f(1)` opens a docstring with an example
-        if line.startswith(">>>"):
+        arrow = _ARROW.match(line)
+        if arrow and _literal_prefix(_normalise(arrow.group("expected"))) is not None:
+            checks.append(Check(arrow.group("expr").strip(), _literal_prefix(_normalise(arrow.group("expected")))))
+        elif line.startswith(">>>"):
             expr = line[3:].strip()
             # Doctest output runs to a blank line or the next prompt; take the shortest prefix that is a
             # literal, so a following prose line or closing quotes does not spoil it.
@@ -44,19 +57,91 @@ def derive_checks(task: str, entry_point: str | None = None) -> list[Check]:
                     break
             i = j
             continue
-        m = _ARROW.match(lines[i])
-        if m:
-            checks.append(Check(m.group("expr").strip(), _normalise(m.group("expected"))))
+        elif (m := _FOR_OUTPUT.match(line)) and entry_point:
+            _add_call(checks, entry_point, params, m.group("args"), m.group("expected"))
+        elif (m := _INPUT.match(line)) and entry_point:
+            # The arguments run from "Input:" (same line or the next ones) to the "Output:" line.
+            args, j = [m.group("args")] if m.group("args") else [], i + 1
+            while j < len(lines) and not _OUTPUT.match(lines[j]) and j - i <= 8:
+                if lines[j].strip():
+                    args.append(_NAMED.sub(r"\g<name>=", lines[j].strip()))
+                j += 1
+            if j < len(lines) and (out := _OUTPUT.match(lines[j])):
+                _add_call(checks, entry_point, params, ", ".join(args), out.group("expected"))
+                i = j
         i += 1
-    return [c for c in _dedupe(checks) if _usable(c, entry_point)]
+    # Canonical form: `24 # sum of 21 + 3` must not carry its comment into the generated check.
+    known = _defined_names(task) | {entry_point} if entry_point else None
+    usable = [c for c in checks if _usable(c, entry_point, known)]
+    return _dedupe([Check(_canonical(c.expr), _canonical(c.expected)) for c in usable])
+
+
+def _canonical(source: str) -> str:
+    return ast.unparse(ast.parse(source, mode="eval"))
+
+
+def _defined_names(task: str) -> set[str]:
+    try:
+        tree = ast.parse(task)
+    except SyntaxError:
+        return set()
+    return {n.name for n in tree.body if isinstance(n, ast.FunctionDef | ast.ClassDef)}
+
+
+def _add_call(checks: list[Check], entry_point: str, params: list[str] | None, args: str, expected: str) -> None:
+    """`lst = [1, 2]` becomes `f(lst=[1, 2])`; a lone argument under another name is passed by position."""
+    try:
+        call = ast.parse(f"_f({args})", mode="eval").body
+    except SyntaxError:
+        return
+    if not isinstance(call, ast.Call):
+        return
+    if params is not None:
+        names = [k.arg for k in call.keywords]
+        if any(n not in params for n in names):
+            if len(call.keywords) == 1 and not call.args and len(params) == 1:
+                call = ast.Call(func=call.func, args=[call.keywords[0].value], keywords=[])
+            else:
+                return
+    value = _literal_prefix(_normalise(expected))
+    if value is not None:
+        call.func = ast.Name(entry_point, ast.Load())
+        checks.append(Check(ast.unparse(call), value))
+
+
+def _params(task: str, entry_point: str | None) -> list[str] | None:
+    """The entry point's parameter names when the task is Python that defines it; None when unknown."""
+    if entry_point is None:
+        return None
+    try:
+        tree = ast.parse(task)
+    except SyntaxError:
+        return None
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef) and node.name == entry_point:
+            return [a.arg for a in node.args.posonlyargs + node.args.args + node.args.kwonlyargs]
+    return None
 
 
 def _normalise(expected: str) -> str:
     """`true` -> `True`; `19 - 5 - 6 = 8` -> `8` (worked examples state the result last)."""
     text = expected.strip().rstrip(".,;")
-    if "=" in text and not _is_literal(text):
+    if "=" in text and not _is_literal(text) and not text.lstrip().startswith(("'", '"')):
         text = text.rsplit("=", 1)[1].strip()
     return {"true": "True", "false": "False", "none": "None"}.get(text.lower(), text)
+
+
+def _literal_prefix(text: str) -> str | None:
+    """The longest prefix of `text` (cut at a space) that is a Python literal: `'No' (the name should ...)`
+    gives `'No'`. A comment after an example is common; a value split by a space is not."""
+    if _is_literal(text):
+        return text
+    cuts = [k for k, ch in enumerate(text) if ch.isspace()]
+    for k in reversed(cuts):
+        head = text[:k].rstrip(".,;")
+        if head and _is_literal(head):
+            return head
+    return None
 
 
 def _is_literal(text: str) -> bool:
@@ -77,8 +162,9 @@ def _dedupe(checks: list[Check]) -> list[Check]:
     return out
 
 
-def _usable(check: Check, entry_point: str | None) -> bool:
-    """Only checks we can evaluate exactly: a parsable call of the entry point and a literal expected value."""
+def _usable(check: Check, entry_point: str | None, known: set[str] | None = None) -> bool:
+    """Only checks we can evaluate exactly: a parsable call of the entry point and a literal expected value,
+    naming nothing but the task's own functions and builtins (`is_happy(abc)` is prose, not Python)."""
     try:
         expr = ast.parse(check.expr, mode="eval").body
         ast.literal_eval(check.expected)
@@ -86,7 +172,10 @@ def _usable(check: Check, entry_point: str | None) -> bool:
         return False
     if entry_point is None:
         return isinstance(expr, ast.Call)
-    return any(isinstance(n, ast.Name) and n.id == entry_point for n in ast.walk(expr))
+    names = {n.id for n in ast.walk(expr) if isinstance(n, ast.Name)}
+    if known is not None and any(n not in known and not hasattr(builtins, n) for n in names):
+        return False
+    return entry_point in names
 
 
 def checks_to_code(checks: list[Check]) -> str:

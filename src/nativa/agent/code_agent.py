@@ -3,7 +3,8 @@
 `CodeAgent._loop` is the whole algorithm, kept in one readable method. Each attempt asks the model (prompt
 files under prompts/), extracts the code, runs it with the task's checks or the caller's tests in the
 sandbox, and on failure builds the observation for the next attempt. The loop stops on success, at
-`max_attempts`, or when the same error comes back twice, after one try from scratch with another prompt.
+`max_attempts`, or when the same error comes back twice, after one try with the other strategy. The code
+it keeps is the attempt closest to passing its checks, not merely the last one.
 """
 
 from __future__ import annotations
@@ -16,9 +17,9 @@ from typing import Any
 from nativa import tracing
 from nativa.agent._prompts import Prompt, load_prompt
 from nativa.agent.extract import extract_code
-from nativa.agent.harness import build_program
+from nativa.agent.harness import build_program, failed_count
 from nativa.agent.observation import describe_failure
-from nativa.agent.result import AgentResult, Attempt, Strategy
+from nativa.agent.result import AgentResult, Attempt, Strategy, best_attempt
 from nativa.agent.task import TaskContext
 from nativa.config import Settings
 from nativa.errors import BadInputError
@@ -81,25 +82,29 @@ class CodeAgent:
         with tracing.agent_span("code_agent", model=self.model.name, provider=self.model.provider) as run_span:
             result.trace_id = run_span.trace_id
             strategy: Strategy = first
+            # After a failure, `solve` starts over from the task with the failure in view, and `fix` repairs
+            # the code it was given. Measured on HumanEval, the 0.5B model shown its failed code copies it:
+            # repair fixed nothing there, starting over did (docs/benchmarks.md).
+            usual: Strategy = "regenerate" if first == "generate" else "repair"
             previous: Attempt | None = None
-            regenerated = False
+            switched = False
             number = 0 if first == "given" else 1  # running the caller's code is not a model attempt
             while number <= self.max_attempts:
                 attempt = self._attempt(number, strategy, ctx, previous, given)
                 result.attempts.append(attempt)
-                if attempt.code is not None:
-                    result.code = attempt.code
+                kept = best_attempt(result.attempts)
+                result.code = kept.code if kept else None
                 if attempt.outcome == "passed":
                     result.success, result.stop_reason = True, "passed"
                     break
                 repeated = previous is not None and attempt.error_signature == previous.error_signature
-                if repeated and regenerated:
+                if repeated and switched:
                     result.stop_reason = "repeated_error"
                     break
-                if repeated:
-                    strategy, regenerated = "regenerate", True
+                if repeated:  # the same error twice: one try with the other strategy, then stop
+                    strategy, switched = ("repair" if usual == "regenerate" else "regenerate"), True
                 else:
-                    strategy = "repair"
+                    strategy = usual
                 previous = attempt
                 number += 1
             run_span.set_attribute("nativa.agent.success", result.success)
@@ -141,7 +146,6 @@ class CodeAgent:
              attempt: Attempt) -> str:
         values = {"task": ctx.text, "code": (previous.code or "") if previous else "",
                   "observation": (previous.observation or "") if previous else "",
-                  "failure": _one_line(previous) if previous else "",
                   "task_line": f"\nThe code should: {ctx.text}\n" if ctx.text else ""}
         messages = [Message("system", load_prompt("code_system").text.strip()),
                     Message("user", prompt.render(**values))]
@@ -172,15 +176,10 @@ class CodeAgent:
         attempt.outcome = "failed"
         attempt.error_type = run.error_type or (f"killed by {run.killed_by}" if run.killed_by else f"exit {run.exit_code}")
         attempt.error_message = run.error_message
+        attempt.failed_checks = failed_count(run.error_type, run.error_message)
         attempt.observation = describe_failure(run, program.code_lines)
 
     def _emit(self, kind: str, attempt: Attempt) -> None:
         if self.on_event is not None:
             self.on_event(kind, attempt)
 
-
-def _one_line(attempt: Attempt) -> str:
-    if attempt.outcome == "no_code":
-        return "no code in the reply"
-    msg = (attempt.error_message or "").strip().splitlines()
-    return f"{attempt.error_type}: {msg[0][:200]}" if msg else str(attempt.error_type)

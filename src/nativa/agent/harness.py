@@ -8,6 +8,7 @@ called one by one and reported by name. The model then sees "expected 3, got 4",
 from __future__ import annotations
 
 import ast
+import re
 from dataclasses import dataclass
 
 from nativa.agent.checks import Check, checks_to_code
@@ -81,3 +82,15 @@ def rewrite_asserts(tests: str) -> str:
     if not rewriter.counter:
         return tests
     return _EXPLAIN + "\n" + ast.unparse(tree)
+
+
+_FAILED = re.compile(r"^(\d+) (?:of \d+ checks|test\(s\)) failed")
+
+
+def failed_count(error_type: str | None, error_message: str | None) -> int | None:
+    """How many checks or tests a failed run missed, read from the harness's own message; None when the code
+    failed before the checks could report (an exception of its own, a timeout)."""
+    if error_type != "AssertionError" or not error_message:
+        return None
+    m = _FAILED.match(error_message)
+    return int(m.group(1)) if m else None

@@ -8,6 +8,8 @@ from typing import Any, Literal
 Strategy = Literal["given", "generate", "repair", "regenerate"]
 Outcome = Literal["passed", "failed", "no_code", "model_error"]
 StopReason = Literal["passed", "max_attempts", "repeated_error", "model_error"]
+_UNCHECKED = 1 << 20  # rank of code that failed before its checks could tell how close it was
+_NO_CODE = 1 << 30
 
 
 @dataclass(slots=True)
@@ -26,6 +28,16 @@ class Attempt:
     model_s: float = 0.0
     sandbox_s: float = 0.0
     duration_s: float = 0.0
+    failed_checks: int | None = None  # checks or tests missed, when the code ran far enough to be checked
+
+    @property
+    def rank(self) -> int:
+        """Lower is closer to done: passed, then fewer failed checks, then code that did not get that far."""
+        if self.outcome == "passed":
+            return 0
+        if self.code is None:
+            return _NO_CODE
+        return self.failed_checks if self.failed_checks is not None else _UNCHECKED
 
     @property
     def error_signature(self) -> tuple[str | None, str | None] | None:
@@ -33,6 +45,17 @@ class Attempt:
         if self.outcome == "passed":
             return None
         return (self.error_type or self.outcome, (self.error_message or "")[:300])
+
+
+def best_attempt(attempts: list[Attempt]) -> Attempt | None:
+    """The attempt whose code the agent keeps: the fewest failed checks, and among equals the earliest (a
+    sampled attempt must do strictly better than the greedy one to replace it). Failures that say nothing
+    about the checks keep the latest code, which had the most feedback. The caller's own code in `fix` is
+    kept only when the model produced none."""
+    candidates = [a for a in attempts if a.code is not None and a.strategy != "given"]
+    if not candidates:
+        candidates = [a for a in attempts if a.code is not None]
+    return min(candidates, key=lambda a: (a.rank, a.number if a.rank < _UNCHECKED else -a.number), default=None)
 
 
 @dataclass(slots=True)

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from nativa.agent import AgentResult, CodeAgent
+from nativa.agent.result import best_attempt
 from nativa.bench._stats import median
 
 Problem = dict[str, Any]
@@ -77,14 +78,13 @@ class HumanEvalSummary:
 
 
 def _codes_after(result: AgentResult, k: int) -> list[str | None]:
-    """The code the agent held after each attempt 1..k (the last one carries over once it stopped)."""
-    held: list[str | None] = []
-    current: str | None = None
+    """The code the agent held after each attempt 1..k, chosen as the agent chooses it (the attempt closest
+    to passing the visible checks); once it stopped, its choice carries over."""
     attempts = [a for a in result.attempts if a.strategy != "given"]
-    for i in range(k):
-        if i < len(attempts) and attempts[i].code is not None:
-            current = attempts[i].code
-        held.append(current)
+    held = []
+    for i in range(1, k + 1):
+        kept = best_attempt(attempts[:i])
+        held.append(kept.code if kept else None)
     return held
 
 

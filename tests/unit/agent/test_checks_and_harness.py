@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from nativa.agent.checks import Check, derive_checks
-from nativa.agent.harness import build_program, rewrite_asserts
+from nativa.agent.harness import build_program, failed_count, rewrite_asserts
 from nativa.agent.task import TaskContext
 
 STUB = '''from typing import List
@@ -76,3 +76,52 @@ def test_program_layout_puts_candidate_code_first() -> None:
     assert program.source.startswith("def f():\n    return 1\n")
     assert program.code_lines == 2
     assert "__nativa_check('f()'" in program.source and "test_" in program.source
+
+
+FORMS = '''def pick(arr, k):
+    """Examples in the forms real docstrings use.
+    pick([1, 2], 1) ==> [2]
+    >>> pick([3], 1) == [3]
+    assert pick([], 0) => []
+    pick([5, 4], 1) # => [5] (the largest one)
+    For arr = [7, 8], k = 2 the output should be [7, 8]
+    Example:
+        Input: arr = [1, 9, 2], k = 1
+        Output: [9]
+    Example with one name per line:
+        Input:
+            arr : [4, 6]
+            k : 1
+        Output: [6]
+    pick(arr, k) ==> a list       (prose with names, not a check)
+    """
+'''
+
+
+def test_checks_from_arrow_for_and_input_output_forms() -> None:
+    assert derive_checks(FORMS, "pick") == [
+        Check("pick([1, 2], 1)", "[2]"),
+        Check("pick([3], 1)", "[3]"),
+        Check("pick([], 0)", "[]"),
+        Check("pick([5, 4], 1)", "[5]"),
+        Check("pick(arr=[7, 8], k=2)", "[7, 8]"),
+        Check("pick(arr=[1, 9, 2], k=1)", "[9]"),
+        Check("pick(arr=[4, 6], k=1)", "[6]"),
+    ]
+
+
+def test_single_argument_under_another_name_is_passed_by_position() -> None:
+    task = 'def total(xs):\n    """Sum.\n    For lst = [1, 2] the output should be 3\n    Input: [4]\n    Output: 4\n    """\n'
+    assert derive_checks(task, "total") == [Check("total([1, 2])", "3"), Check("total([4])", "4")]
+
+
+def test_comments_do_not_leak_into_checks() -> None:
+    task = 'def f(x):\n    """\n    >>> round(f(2), 2) # f(x) = x / 2\n    1.0\n    f(3) ==> 24 # sum of 21 + 3\n    """\n'
+    assert derive_checks(task, "f") == [Check("round(f(2), 2)", "1.0"), Check("f(3)", "24")]
+
+
+def test_failed_count_reads_the_harness_messages() -> None:
+    assert failed_count("AssertionError", "2 of 5 checks failed: f(1) returned 2, expected 3") == 2
+    assert failed_count("AssertionError", "1 test(s) failed: test_a: AssertionError") == 1
+    assert failed_count("AssertionError", "assert x == 1") is None
+    assert failed_count("ValueError", "2 of 5 checks failed") is None

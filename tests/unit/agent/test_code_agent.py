@@ -58,7 +58,16 @@ def test_repair_after_a_failing_test_shows_expected_vs_actual(sandbox: Sandbox) 
     first = result.attempts[0]
     assert first.error_type == "AssertionError"
     feedback = model.calls[1][-1].content
-    assert "left is 6, right is 5" in feedback and "return a * b" in feedback
+    assert "left is 6, right is 5" in feedback
+    assert result.attempts[1].strategy == "regenerate"  # solve starts over with the failure in view
+
+
+def test_fix_shows_the_model_its_failed_repair(sandbox: Sandbox) -> None:
+    model = ScriptedModel([fenced("def add(a, b):\n    return a * b"), fenced("def add(a, b):\n    return a + b")])
+    result = agent(model, sandbox).fix("def add(a, b):\n    return a - b", tests="assert add(2, 3) == 5\n")
+    assert result.success and [a.strategy for a in result.attempts] == ["given", "repair", "repair"]
+    feedback = model.calls[1][-1].content
+    assert "return a * b" in feedback and "left is 6, right is 5" in feedback
 
 
 def test_checks_derived_from_the_docstring_drive_repair(sandbox: Sandbox) -> None:
@@ -75,10 +84,22 @@ def test_repeated_identical_error_switches_strategy_then_stops(sandbox: Sandbox)
     model = ScriptedModel([same, same, same, same, same])
     result = agent(model, sandbox, max_attempts=5).solve("do something")
     strategies = [a.strategy for a in result.attempts]
-    assert strategies == ["generate", "repair", "regenerate"]
+    assert strategies == ["generate", "regenerate", "repair"]
     assert result.stop_reason == "repeated_error" and not result.success
-    assert "always the same" in model.calls[2][-1].content  # the regenerate prompt names the failure
+    switched = model.calls[2][-1].content  # the other strategy: the failed code and its error
+    assert "always the same" in switched and "raise ValueError" in switched
     assert model.remaining == 2  # it stopped instead of looping to max_attempts
+
+
+def test_keeps_the_attempt_closest_to_passing_its_checks(sandbox: Sandbox) -> None:
+    stub = ('def double(x):\n    """Double x.\n    >>> double(1)\n    2\n    >>> double(2)\n    4\n'
+            '    >>> double(5)\n    10\n    """\n')
+    near = "def double(x):\n    return x * 2 if x < 5 else 0"   # misses one check
+    worse = "def double(x):\n    return x + 2"                    # misses two
+    model = ScriptedModel([fenced(near), fenced(worse), fenced(worse + "\n")])
+    result = agent(model, sandbox).solve(stub)
+    assert [a.failed_checks for a in result.attempts] == [1, 2, 2]
+    assert not result.success and (result.code or "").strip() == near
 
 
 def test_stops_at_max_attempts(sandbox: Sandbox) -> None:
@@ -121,7 +142,8 @@ def test_retries_sample_instead_of_repeating_greedy_output(sandbox: Sandbox) -> 
     result = agent(model, sandbox, temperature=0.0, retry_temperature=0.7).solve("print ok")
     assert result.success
     assert model.options[0].temperature == 0.0
-    assert model.options[1].temperature == 0.7 and model.options[1].seed == 2
+    # starting over is sampled hotter than a repair, so it does not land on the same answer
+    assert model.options[1].temperature == 1.0 and model.options[1].seed == 2
 
 
 def test_check_failures_are_reported_without_the_harness_traceback(sandbox: Sandbox) -> None:
