@@ -12,9 +12,8 @@ each model reply is constrained to `{"tool", "arguments"}` (`nativa.tools.choice
 model names a real tool with well-formed arguments. A failed call (validation, a SQL error, a refused
 URL) is an observation like any other, fed back so the model can repair its call. A repeated identical
 call is not run again: after a failure the conversation restarts from the question with the failed call
-and its error in view, and that one turn is sampled (temperature 0.7, seeded) because greedy decoding tends
-to write the same call again; after a success the model is asked for the final answer with that result
-restated. After `max_steps` tool calls the model gets
+and its error in view (greedy decoding would repeat itself in the same context), after a success the model
+is asked for the final answer with that result restated. After `max_steps` tool calls the model gets
 one last turn constrained to `final_answer`, so a run always ends with the best answer the results allow.
 An `Intent` (from `nativa.intent`) narrows the tools, runs a fully specified call directly, or returns
 its clarifying question instead of guessing.
@@ -161,11 +160,9 @@ class ToolAgent:
                             question=question, observation=latest[:_OBSERVATION_CHARS])))
                     # No answer before the first tool call: small models otherwise answer from thin air.
                     final = final_only or bool(result.steps) or not tools
-                    # After a fresh start, sample: greedy decoding would write the failed call again.
-                    sample = restarted_at is not None and len(result.steps) == restarted_at
                     try:
                         choice, completion, model_s = self._choose(messages, [] if final_only else tools, result,
-                                                                   final=final, sample=sample)
+                                                                   final=final)
                     except NativaError as exc:
                         result.stop_reason = "model_error"
                         result.steps.append(ToolStep("(model)", {}, "", error=f"{type(exc).__name__}: {exc}"))
@@ -243,9 +240,8 @@ class ToolAgent:
         return prompt.render(tools="\n".join(f"- {t.signature()}" for t in tools), context="\n\n".join(contexts))
 
     def _choose(self, messages: list[Message], tools: list[Tool], result: ToolAgentResult, *,
-                final: bool, sample: bool = False) -> tuple[Choice, Completion, float]:
-        options = GenerationOptions(max_tokens=self.max_tokens, temperature=0.7 if sample else 0.0,
-                                    seed=result.model_calls, json_schema=choice_schema(tools, final=final))
+                final: bool) -> tuple[Choice, Completion, float]:
+        options = GenerationOptions(max_tokens=self.max_tokens, temperature=0.0, json_schema=choice_schema(tools, final=final))
         completion, model_s = self._ask(messages, options, load_prompt("tool_system"))
         result.model_calls += 1
         result.input_tokens += completion.input_tokens
