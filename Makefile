@@ -14,13 +14,15 @@ demo: setup
 	$(NATIVA) code --fix examples/broken.py
 	$(NATIVA) code "print the first 10 prime numbers, one per line"
 
-test: setup
+test:
+	@NATIVA_SETUP_TESTS=1 bash scripts/setup.sh
 	$(PYTEST) -q
 
 unit: setup
 	$(PYTEST) -q -m "not integration"
 
-integration: setup
+integration:
+	@NATIVA_SETUP_TESTS=1 bash scripts/setup.sh
 	$(PYTEST) -q -m integration
 
 bench: setup

@@ -9,7 +9,8 @@ PYTHON=${PYTHON:-python3}
 VENV=${VENV:-.venv}
 LLAMA_VERSION=0.3.36
 CACHE=${NATIVA_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/nativa}
-EXTRAS=${NATIVA_EXTRAS:-dev,serve}
+TESTS=${NATIVA_SETUP_TESTS:-0}  # `make test`: also what the test suite needs (PostgreSQL server and driver)
+if [ "$TESTS" = 1 ]; then EXTRAS=${NATIVA_EXTRAS:-dev,serve,postgres}; else EXTRAS=${NATIVA_EXTRAS:-dev,serve}; fi
 
 log() { printf '\033[1m[setup]\033[0m %s\n' "$*" >&2; }
 
@@ -22,6 +23,8 @@ command -v bwrap >/dev/null 2>&1 || missing+=(bubblewrap)
 command -v setpriv >/dev/null 2>&1 || missing+=(util-linux)
 ldconfig -p 2>/dev/null | grep -q libseccomp.so.2 || missing+=(libseccomp2)
 [ -x /usr/bin/python3.11 ] || missing+=(python3.11)
+# The PostgreSQL read-only tests start a throwaway cluster with the server's own binaries.
+if [ "$TESTS" = 1 ] && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then missing+=(postgresql); fi
 if [ ${#missing[@]} -gt 0 ]; then
   SUDO=()
   [ "$(id -u)" = 0 ] || SUDO=(sudo -n)
