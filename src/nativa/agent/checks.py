@@ -25,9 +25,9 @@ class Check:
 _ARROW = re.compile(r"^\s*(?:>>>\s*)?(?:assert\s+)?(?P<expr>[A-Za-z_][A-Za-z0-9_]*\(.*\))\s*(?:#\s*)?"
                     r"(?:==>|==|➞|=>|->|returns?|should return)\s*(?P<expected>.+?)\s*$")
 # "For lst = [1, 2] the output should be 3"
-_FOR_OUTPUT = re.compile(r"^\s*For\s+(?P<args>.+?)\s*,?\s+the output should be\s+(?P<expected>.+?)\s*$", re.I)
-_INPUT = re.compile(r"^\s*Input\s*:\s*(?P<args>.*?)\s*$", re.I)
-_OUTPUT = re.compile(r"^\s*Output\s*:\s*(?P<expected>.+?)\s*$", re.I)
+_FOR_OUTPUT = re.compile(r"^\s*For\s+(?P<args>.+?)\s*,?\s+the output should be\s+(?P<expected>.+?)\s*$", re.IGNORECASE)
+_INPUT = re.compile(r"^\s*Input\s*:\s*(?P<args>.*?)\s*$", re.IGNORECASE)
+_OUTPUT = re.compile(r"^\s*Output\s*:\s*(?P<expected>.+?)\s*$", re.IGNORECASE)
 _NAMED = re.compile(r"^(?P<name>[A-Za-z_][A-Za-z0-9_]*)\s*:\s*(?=\S)")
 
 

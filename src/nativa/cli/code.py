@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 from pathlib import Path
 
 import typer
@@ -38,7 +39,7 @@ def code(
     sandbox = open_sandbox(cfg)
     agent = CodeAgent(chat_model, sandbox, max_attempts=max_attempts, max_tokens=max_tokens or cfg.max_tokens,
                       temperature=cfg.temperature, timeout_s=timeout, settings=cfg,
-                      on_event=None if json_out else _show)
+                      on_event=None if json_out else _Progress())
     result = agent.fix(fix_code, task=task, tests=test_code) if fix_code is not None else agent.solve(task or "", test_code)
     if json_out:
         print_json(result.to_dict())
@@ -56,20 +57,48 @@ def code(
         raise typer.Exit(1)
 
 
-def _show(kind: str, attempt: object) -> None:
-    from nativa.agent import Attempt
+_DIFF_LINES = 6
 
-    assert isinstance(attempt, Attempt)
-    if kind == "attempt_start":
-        label = {"given": "running the given code", "generate": "writing code", "repair": "repairing",
-                 "regenerate": "starting over with a new approach"}[attempt.strategy]
-        err.print(f"[bold]attempt {attempt.number}[/]: {label}...")
-    elif kind == "model_done" and attempt.strategy != "given":
-        lines = len(attempt.code.splitlines()) if attempt.code else 0
-        err.print(f"  model: {attempt.output_tokens} tokens in {attempt.model_s:.1f} s, {lines} lines of code")
-    elif kind == "run_done":
-        line = f"  sandbox: {_SYMBOL.get(attempt.outcome, attempt.outcome)} in {attempt.sandbox_s:.2f} s"
-        if attempt.outcome != "passed" and (attempt.error_type or attempt.error_message):
-            first = (attempt.error_message or "").strip().splitlines()
-            line += f" - {escape(str(attempt.error_type))}: {escape(first[0][:160]) if first else ''}"
-        err.print(line)
+
+class _Progress:
+    """Live progress for one run: what each attempt is doing, what failed, and what the model changed."""
+
+    def __init__(self) -> None:
+        self.previous: str | None = None
+
+    def __call__(self, kind: str, attempt: object) -> None:
+        from nativa.agent import Attempt
+
+        assert isinstance(attempt, Attempt)
+        if kind == "attempt_start":
+            label = {"given": "running the given code", "generate": "writing code", "repair": "repairing",
+                     "regenerate": "starting over with a new approach"}[attempt.strategy]
+            err.print(f"[bold]attempt {attempt.number}[/]: {label}...")
+        elif kind == "model_done" and attempt.strategy != "given":
+            lines = len(attempt.code.splitlines()) if attempt.code else 0
+            err.print(f"  model: {attempt.output_tokens} tokens in {attempt.model_s:.1f} s, {lines} lines of code")
+            if self.previous is not None and attempt.code is not None:
+                for line in describe_change(self.previous, attempt.code):
+                    err.print(f"  [dim]{escape(line)}[/]")
+        elif kind == "run_done":
+            line = f"  sandbox: {_SYMBOL.get(attempt.outcome, attempt.outcome)} in {attempt.sandbox_s:.2f} s"
+            if attempt.outcome != "passed" and (attempt.error_type or attempt.error_message):
+                first = (attempt.error_message or "").strip().splitlines()
+                line += f" - {escape(str(attempt.error_type))}: {escape(first[0][:160]) if first else ''}"
+            err.print(line)
+            if attempt.code is not None:
+                self.previous = attempt.code
+
+
+def describe_change(before: str, after: str, limit: int = _DIFF_LINES) -> list[str]:
+    """The change since the last attempt as a few diff lines, so a user watching sees what the repair did."""
+    a, b = before.splitlines(), after.splitlines()
+    changed = [d for d in difflib.unified_diff(a, b, lineterm="", n=0)
+               if d[:1] in "+-" and not d.startswith(("+++", "---"))]
+    if not changed:
+        return ["change: none (the same code again)"]
+    added = sum(1 for d in changed if d.startswith("+"))
+    head = [f"change: +{added} -{len(changed) - added} lines"]
+    shown = [d[:100] for d in changed[:limit]]
+    more = [f"... {len(changed) - limit} more changed lines"] if len(changed) > limit else []
+    return head + shown + more
