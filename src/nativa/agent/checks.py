@@ -35,14 +35,15 @@ def derive_checks(task: str, entry_point: str | None = None) -> list[Check]:
     """Checks from the example forms docstrings use: `>>>` doctests, `f(x) == y`-style lines, "For x = 1
     the output should be 2" and "Input: ... / Output: ..." blocks, calling `entry_point` (or any call)."""
     checks: list[Check] = []
-    params = _params(task, entry_point)
+    tree = _parse(task)
+    params = _params(tree, entry_point)
     lines = task.splitlines()
     i = 0
     while i < len(lines):
         line = lines[i].strip().lstrip("\"'").strip()  # `""">>> f(1)` opens a docstring with an example
         arrow = _ARROW.match(line)
-        if arrow and _literal_prefix(_normalise(arrow.group("expected"))) is not None:
-            checks.append(Check(arrow.group("expr").strip(), _literal_prefix(_normalise(arrow.group("expected")))))
+        if arrow and (value := _expected_value(arrow.group("expected"))) is not None:
+            checks.append(Check(arrow.group("expr").strip(), value))
         elif line.startswith(">>>"):
             expr = line[3:].strip()
             # Doctest output runs to a blank line or the next prompt; take the shortest prefix that is a
@@ -71,7 +72,7 @@ def derive_checks(task: str, entry_point: str | None = None) -> list[Check]:
                 i = j
         i += 1
     # Canonical form: `24 # sum of 21 + 3` must not carry its comment into the generated check.
-    known = _defined_names(task) | {entry_point} if entry_point else None
+    known = _defined_names(tree) | {entry_point} if entry_point else None
     usable = [c for c in checks if _usable(c, entry_point, known)]
     return _dedupe([Check(_canonical(c.expr), _canonical(c.expected)) for c in usable])
 
@@ -80,10 +81,16 @@ def _canonical(source: str) -> str:
     return ast.unparse(ast.parse(source, mode="eval"))
 
 
-def _defined_names(task: str) -> set[str]:
+def _parse(task: str) -> ast.Module | None:
+    """The task as Python when it is Python (a stub with its docstring), else None (plain prose)."""
     try:
-        tree = ast.parse(task)
+        return ast.parse(task)
     except SyntaxError:
+        return None
+
+
+def _defined_names(tree: ast.Module | None) -> set[str]:
+    if tree is None:
         return set()
     return {n.name for n in tree.body if isinstance(n, ast.FunctionDef | ast.ClassDef)}
 
@@ -103,19 +110,15 @@ def _add_call(checks: list[Check], entry_point: str, params: list[str] | None, a
                 call = ast.Call(func=call.func, args=[call.keywords[0].value], keywords=[])
             else:
                 return
-    value = _literal_prefix(_normalise(expected))
+    value = _expected_value(expected)
     if value is not None:
         call.func = ast.Name(entry_point, ast.Load())
         checks.append(Check(ast.unparse(call), value))
 
 
-def _params(task: str, entry_point: str | None) -> list[str] | None:
+def _params(tree: ast.Module | None, entry_point: str | None) -> list[str] | None:
     """The entry point's parameter names when the task is Python that defines it; None when unknown."""
-    if entry_point is None:
-        return None
-    try:
-        tree = ast.parse(task)
-    except SyntaxError:
+    if entry_point is None or tree is None:
         return None
     for node in tree.body:
         if isinstance(node, ast.FunctionDef) and node.name == entry_point:
@@ -129,6 +132,11 @@ def _normalise(expected: str) -> str:
     if "=" in text and not _is_literal(text) and not text.lstrip().startswith(("'", '"')):
         text = text.rsplit("=", 1)[1].strip()
     return {"true": "True", "false": "False", "none": "None"}.get(text.lower(), text)
+
+
+def _expected_value(text: str) -> str | None:
+    """The expected value an example states, normalised, or None when it states no literal."""
+    return _literal_prefix(_normalise(text))
 
 
 def _literal_prefix(text: str) -> str | None:
