@@ -88,24 +88,30 @@ def _codes_after(result: AgentResult, k: int) -> list[str | None]:
     return held
 
 
+def solve_problem(problem: Problem, agent: CodeAgent, sandbox: Any, *, attempts: int) -> ProblemResult:
+    """One problem end to end: the agent solves it from the prompt alone, then the hidden tests score the code
+    it held after each attempt. A unit of work that a local loop or a Ray worker runs alike."""
+    result = agent.solve(problem["prompt"], entry_point=problem["entry_point"])
+    verdicts: dict[str | None, bool] = {}
+    passed_after = []
+    for code in _codes_after(result, attempts):
+        if code not in verdicts:
+            verdicts[code] = score(sandbox, problem, code)
+        passed_after.append(verdicts[code])
+    return ProblemResult(
+        task_id=problem["task_id"], system="nativa", passed_after=passed_after,
+        attempts=len(result.attempts), stop_reason=result.stop_reason,
+        input_tokens=result.input_tokens, output_tokens=result.output_tokens, wall_s=result.wall_s,
+        model_s=result.model_s, sandbox_s=result.sandbox_s, overhead_s=result.overhead_s,
+        checks=len(result.checks), code=result.code,
+    )
+
+
 def run_nativa(problems: list[Problem], agent: CodeAgent, sandbox: Any, *, attempts: int,
                on_result: Callable[[ProblemResult], None] | None = None) -> list[ProblemResult]:
     out: list[ProblemResult] = []
     for problem in problems:
-        result = agent.solve(problem["prompt"], entry_point=problem["entry_point"])
-        verdicts: dict[str | None, bool] = {}
-        passed_after = []
-        for code in _codes_after(result, attempts):
-            if code not in verdicts:
-                verdicts[code] = score(sandbox, problem, code)
-            passed_after.append(verdicts[code])
-        pr = ProblemResult(
-            task_id=problem["task_id"], system="nativa", passed_after=passed_after,
-            attempts=len(result.attempts), stop_reason=result.stop_reason,
-            input_tokens=result.input_tokens, output_tokens=result.output_tokens, wall_s=result.wall_s,
-            model_s=result.model_s, sandbox_s=result.sandbox_s, overhead_s=result.overhead_s,
-            checks=len(result.checks), code=result.code,
-        )
+        pr = solve_problem(problem, agent, sandbox, attempts=attempts)
         out.append(pr)
         if on_result:
             on_result(pr)
