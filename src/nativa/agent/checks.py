@@ -184,28 +184,3 @@ def _usable(check: Check, entry_point: str | None, known: set[str] | None = None
     if known is not None and any(n not in known and not hasattr(builtins, n) for n in names):
         return False
     return entry_point in names
-
-
-def checks_to_code(checks: list[Check]) -> str:
-    """Python that runs every check and fails with expected vs actual for each one that does not hold."""
-    if not checks:
-        return ""
-    calls = "\n".join(
-        f"__nativa_check({c.expr!r}, lambda: ({c.expr}), ({c.expected}))" for c in checks
-    )
-    return f"""
-def __nativa_check(src, fn, expected):
-    try:
-        actual = fn()
-    except Exception as exc:
-        __nativa_failures.append(f"{{src}} raised {{type(exc).__name__}}: {{exc}}")
-        return
-    if actual != expected and not (isinstance(actual, float) and isinstance(expected, (int, float))
-                                   and abs(actual - expected) <= 1e-6 * max(1.0, abs(expected))):
-        __nativa_failures.append(f"{{src}} returned {{actual!r}}, expected {{expected!r}}")
-
-__nativa_failures = []
-{calls}
-if __nativa_failures:
-    raise AssertionError(f"{{len(__nativa_failures)}} of {len(checks)} checks failed: " + "; ".join(__nativa_failures[:3]))
-"""
