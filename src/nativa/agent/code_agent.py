@@ -173,8 +173,6 @@ class CodeAgent:
         best = mine[0]
         attempt.code = best.code
         attempt.kept_code = kept.code if kept else None
-        attempt.input_tokens = sum(d.completion.input_tokens for d in drawn if d.completion)
-        attempt.output_tokens = sum(d.completion.output_tokens for d in drawn if d.completion)
         if best.evaluation is None:
             attempt.outcome, attempt.observation = "no_code", NO_CODE
         else:
@@ -213,6 +211,9 @@ class CodeAgent:
         started = time.perf_counter()
         completions = self._complete(messages, options, n, prompt)
         attempt.model_s = time.perf_counter() - started
+        attempt.drafts = len(completions)
+        attempt.input_tokens = sum(c.input_tokens for c in completions)
+        attempt.output_tokens = sum(c.output_tokens for c in completions)
         out = []
         for c in completions:
             code = extract_code(c.text, ctx.entry_point)
@@ -257,6 +258,7 @@ class CodeAgent:
         interface = interface_of(ctx.text, code, ctx.entry_point)
         tests = self._write_tests(ctx, interface, code, attempt)
         result.generated_tests = tests or ""
+        attempt.wrote_tests = tests
         target = interface.name if ctx.entry_point is None and interface.kind == "function" else None
         return (suite + suite_from_tests(tests, "generated") if tests else suite), target
 

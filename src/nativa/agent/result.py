@@ -46,6 +46,8 @@ class Attempt:
     failed_checks: int | None = None  # checks or tests missed, when the code ran far enough to be checked
     candidates: list[Candidate] = field(default_factory=list)  # every candidate this attempt drew, best first
     kept_code: str | None = None  # the code the agent held after this attempt (the best of all so far)
+    drafts: int = 0  # answers the model gave in this attempt (with or without code)
+    wrote_tests: str | None = None  # checks the model wrote during this attempt, for a task with none
 
     @property
     def rank(self) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.table import Table
@@ -37,6 +38,10 @@ def bench_humaneval(
     attempts: int = typer.Option(3, "--attempts", min=1, max=10, help="Agent attempts per problem (K)."),
     model: str | None = typer.Option(None, "--model", "-m", help="Model to use (default: small)."),
     compare: list[str] = typer.Option([], "--compare", help="Also run a peer on the same problems: smolagents."),
+    baseline: list[str] = typer.Option([], "--baseline", help="Also run a baseline on the same problems: plain "
+                                       "(one greedy chat completion, the script every user could write)."),
+    candidates: int = typer.Option(4, "--candidates", min=1, max=16,
+                                   help="Candidates each attempt after the first draws."),
     out_file: Path | None = typer.Option(None, "--out", help="Per-problem JSONL (default: bench-results/...)."),
     n_ctx: int = typer.Option(8192, "--n-ctx", min=2048, help="Context size for all systems (peers need room)."),
     json_out: bool = typer.Option(False, "--json", help="Print the summaries as JSON."),
@@ -52,22 +57,26 @@ def bench_humaneval(
     unknown = set(compare) - {"smolagents"}
     if unknown:
         raise BadInputError(f"--compare {', '.join(sorted(unknown))} is not supported; valid: smolagents")
+    if set(baseline) - {"plain"}:
+        raise BadInputError(f"--baseline {', '.join(sorted(set(baseline) - {'plain'}))} is not supported; valid: plain")
     cfg = settings().model_copy(update={"n_ctx": n_ctx})
     chat_model = open_model(model, cfg)
     sandbox = open_sandbox(cfg, pool_size=2)
     problems = he.load_problems(limit)
     path = out_file or Path("bench-results") / f"humaneval-{chat_model.name}-{he.timestamp()}.jsonl"
-    agent = CodeAgent(chat_model, sandbox, max_attempts=attempts, max_tokens=cfg.max_tokens, temperature=0.0,
-                      settings=cfg)
+    agent = CodeAgent(chat_model, sandbox, max_attempts=attempts, candidates=candidates, max_tokens=cfg.max_tokens,
+                      temperature=0.0, settings=cfg)
     summaries = []
-    systems = ["nativa"] + list(compare)
+    systems = list(baseline) + ["nativa"] + list(compare)
     for system in systems:
         done: list[he.ProblemResult] = []
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                       console=err, disable=json_out) as progress:
             task = progress.add_task(f"{system}: starting", total=len(problems))
 
-            def tick(r: he.ProblemResult) -> None:
+            def tick(r: he.ProblemResult, done: list[he.ProblemResult] = done, task: Any = task,
+                     system: str = system) -> None:
+                r.passed_after += [r.passed_after[-1]] * (attempts - len(r.passed_after))  # one-shot systems
                 done.append(r)
                 he.write_jsonl(path, [r])
                 rate = sum(x.passed_after[-1] for x in done) / len(done)
@@ -75,6 +84,10 @@ def bench_humaneval(
 
             if system == "nativa":
                 results = he.run_nativa(problems, agent, sandbox, attempts=attempts, on_result=tick)
+            elif system == "plain":
+                from nativa.bench.plain import run_plain
+
+                results = run_plain(problems, chat_model, sandbox, max_tokens=cfg.max_tokens, on_result=tick)
             else:
                 from nativa.bench.compare import run_smolagents
 
@@ -85,9 +98,11 @@ def bench_humaneval(
         print_json([s.to_dict() for s in summaries])
         return
     table = Table("system", "model", "problems", *[f"pass@1 after {k + 1}" for k in range(attempts)],
-                  "mean out tokens", "median s/problem", "agent overhead",
+                  "out tokens", "wall s", "median s/problem", "agent overhead", "precision of 'solved'",
                   title=f"HumanEval ({len(problems)} problems), per-problem results in {path}")
     for s in summaries:
+        precision = ", ".join(f"{k} {v['right']:.0f}/{v['claimed']:.0f}" for k, v in s.precision.items()) or "-"
         table.add_row(s.system, s.model, str(s.problems), *[f"{p:.1%}" for p in s.pass_at_1_after],
-                      f"{s.mean_output_tokens:.0f}", f"{s.median_wall_s:.1f}", f"{s.overhead_fraction:.2%}")
+                      str(s.total_output_tokens), f"{s.total_wall_s:.0f}", f"{s.median_wall_s:.1f}",
+                      f"{s.overhead_fraction:.2%}", precision)
     out.print(table)

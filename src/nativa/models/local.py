@@ -107,6 +107,10 @@ class LocalModel:
     def load(self) -> None:
         self._get()
 
+    def llama(self) -> Any:
+        """The loaded llama-cpp-python `Llama`, for baselines that must call the library itself."""
+        return self._get().llm
+
     def _get(self) -> _Loaded:
         if self._handle is not None:
             return self._handle

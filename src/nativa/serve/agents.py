@@ -39,7 +39,8 @@ async def code(body: CodeRequest, request: Request) -> Any:
         sandbox = state.sandbox()
         model = slot.get()
         return tasks.code(model, sandbox, task=body.task, code_to_fix=body.code, tests=body.tests,
-                          max_attempts=body.max_attempts, max_tokens=max_tokens, timeout_s=body.timeout_s,
+                          max_attempts=body.max_attempts, candidates=body.candidates, max_tokens=max_tokens,
+                          timeout_s=body.timeout_s,
                           settings=settings, control=control, emit=emit if body.stream else None)
 
     return await _respond(state, slot, request, work, "/v1/code", body.stream)

@@ -160,6 +160,7 @@ class CodeRequest(BaseModel):
     code: str | None = Field(None, max_length=200_000, description="Code to repair instead of writing new.")
     tests: str | None = Field(None, max_length=200_000, description="Python asserts or test_* functions.")
     max_attempts: int = Field(3, ge=1, le=10)
+    candidates: int = Field(4, ge=1, le=16, description="Candidates each attempt after the first draws.")
     max_tokens: int | None = Field(None, ge=16, le=8192)
     timeout_s: float = Field(10.0, gt=0, le=120, description="Seconds each sandboxed run may take.")
     model: str | None = Field(None, min_length=1, max_length=512)
@@ -189,6 +190,11 @@ class CodeResponse(BaseModel):
     model_s: float = 0.0
     sandbox_s: float = 0.0
     overhead_s: float = 0.0
+    verified_by: Literal["user_tests", "task_examples", "generated_tests", "ran_only"] | None = Field(
+        None, description="The evidence the success (or the best try) rests on.")
+    verification: str = Field("", description="The same in words: 'passed 3 generated checks'.")
+    tests: str | None = None
+    generated_tests: str | None = Field(None, description="Checks the model wrote for a task that came with none.")
 
 
 class RunRequest(BaseModel):

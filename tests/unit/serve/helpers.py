@@ -3,6 +3,9 @@ loads and cancellations, and a sandbox that judges code without running it."""
 
 from __future__ import annotations
 
+import json
+import re
+
 import threading
 import time
 from collections.abc import Iterator
@@ -94,18 +97,28 @@ class LoadingEchoModel(EchoModel):
 
 
 class FakeSandbox:
-    """Passes code that contains `good`, fails the rest with an AssertionError (no process is started)."""
+    """Passes code that contains `good`, fails the rest with an AssertionError (no process is started).
+
+    It answers the agent's harness as the real one would: a report carrying the run's nonce, with one
+    caller test that passed or failed."""
 
     def __init__(self, good: str = "return a + b") -> None:
         self.good = good
         self.runs = 0
 
-    def run(self, code: str, **_: Any) -> RunResult:
+    def run(self, code: str, *, files: dict[str, Any] | None = None, **_: Any) -> RunResult:
         self.runs += 1
-        if self.good in code:
-            return RunResult(ok=True, exit_code=0, stdout="ok\n", tier="fake")
+        candidate = str((files or {}).get("solution.py", code))
+        ok = self.good in candidate
+        nonce = re.search(r"\"nonce\": '([0-9a-f]+)'", code)
+        report = {"nonce": nonce.group(1) if nonce else "", "exited": None, "setup_errors": [],
+                  "tests": [{"kind": "user", "label": "assert add(2, 3) == 5", "ok": ok,
+                             **({} if ok else {"error": "assert add(2, 3) == 5: left is 6, right is 5"})}]}
+        files_out = {"__nativa_report.json": json.dumps(report).encode()}
+        if ok:
+            return RunResult(ok=True, exit_code=0, stdout="ok\n", tier="fake", files_out=files_out)
         return RunResult(ok=False, exit_code=1, error_type="AssertionError", error_message="add(2, 3) == 6",
-                         traceback="AssertionError: add(2, 3) == 6", tier="fake")
+                         traceback="AssertionError: add(2, 3) == 6", tier="fake", files_out=files_out)
 
 
 def make_app(settings: Settings, model: Any, *, sandbox: Any = None, **config: Any) -> FastAPI:
