@@ -187,6 +187,7 @@ class CodeAgent:
                 attempt.error_type, attempt.error_message = verify.error_of(ev, suite)
                 attempt.observation = verify.observe(ev, suite)
         result.code = kept.code if kept else result.code
+        result.stdout = kept.stdout if kept else result.stdout
         result.verified_by, result.verification = judged.verified_by, judged.summary
         return judged
 

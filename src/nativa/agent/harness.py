@@ -175,7 +175,7 @@ except SystemExit as __nativa_exc:
 finally:
     __nativa_sys.stdout = __nativa_tee.real
     __nativa_sys.stdout.flush()
-output = "".join(__nativa_tee.kept)
+output = "".join(__nativa_tee.kept).rstrip("\\n")  # what it printed, as tests expect it: no final newline
 
 
 def __nativa_value(value):

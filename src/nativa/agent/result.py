@@ -89,6 +89,7 @@ class AgentResult:
     wall_s: float = 0.0
     verified_by: VerifiedBy | None = None  # which evidence the success (or the best try) rests on
     verification: str = ""  # the same in words: "passed 3 generated checks", "ran without error, not verified"
+    stdout: str = ""  # what the kept code printed when it last ran
     tests: str | None = None  # the caller's tests, shown to the model in every attempt
     generated_tests: str | None = None  # the checks the model wrote for a task that came with none
 

@@ -89,8 +89,8 @@ def parse_tests(reply: str, interface: Interface, defined: set[str]) -> str | No
                 keep.append(node)
         elif isinstance(node, ast.Assign | ast.AnnAssign) and not _calls_print(node):
             targets = {t.id for t in ast.walk(node) if isinstance(t, ast.Name) and isinstance(t.ctx, ast.Store)}
-            if targets & (defined | {interface.name or ""}):
-                continue
+            if targets & (defined | {interface.name or "", "output"}):
+                continue  # a test may not overwrite what it tests (the solution's names, `output`)
             keep.append(node)
             if _names(node.value) & derived if node.value is not None else False:
                 derived |= targets

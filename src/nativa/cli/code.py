@@ -61,10 +61,9 @@ def code(
                       f"{escape(result.verification)}[/]")
         if result.code:
             out.print(Syntax(result.code, "python", theme="ansi_dark", background_color="default"))
-        final = result.attempts[-1] if result.attempts else None
-        if final is not None and final.stdout.strip():
+        if result.stdout.strip():
             err.print("[bold]output:[/]")
-            out.print(escape(final.stdout.rstrip()))
+            out.print(escape(result.stdout.rstrip()))
     if not result.success:
         raise typer.Exit(1)
 
