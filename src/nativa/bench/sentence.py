@@ -76,3 +76,53 @@ def load_sentence_tasks(path: Path | None = None) -> list[SentenceTask]:
 def checking_program(code: str, tests: Iterable[str]) -> str:
     """`code` followed by the asserts: run it in the sandbox, and it exits cleanly only if every assert holds."""
     return code.rstrip() + "\n\n\n" + "\n".join(tests) + "\n"
+
+
+# -- the benchmark: nativa with the visible assert as --tests, beside one plain call with it in the prompt --
+
+PLAIN_USER = ("You are an expert Python programmer, and here is your task: {task} "
+              "Your code should pass this test:\n\n{test}")
+
+
+@dataclass(frozen=True)
+class SentenceResult:
+    """One task's outcome for one system: the hidden verdict, what the system claimed, and what it cost."""
+
+    id: str
+    system: str
+    passed: bool  # the visible and every hidden test pass on the code the system returned
+    claimed: bool  # the system itself said "solved"
+    verified_by: str | None
+    attempts: int
+    output_tokens: int
+    wall_s: float
+    code: str | None = None
+
+
+def judge(sandbox: object, task: SentenceTask, code: str | None) -> bool:
+    """The visible and hidden asserts against `code`, in the sandbox: scoring only."""
+    if not code:
+        return False
+    program = checking_program(code, (task.visible_test, *task.hidden_tests))
+    return bool(sandbox.run(program, timeout_s=10, memory_mb=512).ok)  # type: ignore[attr-defined]
+
+
+def run_nativa_task(task: SentenceTask, agent: object, sandbox: object) -> SentenceResult:
+    result = agent.solve(task.task, tests=task.visible_test + "\n")  # type: ignore[attr-defined]
+    return SentenceResult(id=task.id, system="nativa", passed=judge(sandbox, task, result.code),
+                          claimed=result.success, verified_by=result.verified_by, attempts=len(result.attempts),
+                          output_tokens=result.output_tokens, wall_s=result.wall_s, code=result.code)
+
+
+def run_plain_task(task: SentenceTask, model: object, sandbox: object, max_tokens: int = 512) -> SentenceResult:
+    import time
+
+    from nativa.bench.plain import first_block, plain_complete
+
+    started = time.perf_counter()
+    messages = [{"role": "user", "content": PLAIN_USER.format(task=task.task, test=task.visible_test)}]
+    text, _, n_out = plain_complete(model, messages, max_tokens)  # type: ignore[arg-type]
+    code = first_block(text)
+    return SentenceResult(id=task.id, system="plain", passed=judge(sandbox, task, code), claimed=False,
+                          verified_by=None, attempts=1, output_tokens=n_out,
+                          wall_s=time.perf_counter() - started, code=code)

@@ -106,3 +106,60 @@ def bench_humaneval(
                       str(s.total_output_tokens), f"{s.total_wall_s:.0f}", f"{s.median_wall_s:.1f}",
                       f"{s.overhead_fraction:.2%}", precision)
     out.print(table)
+
+
+@bench_app.command("sentences")
+def bench_sentences(
+    limit: int | None = typer.Option(None, "--limit", min=1, help="Only the first N tasks."),
+    attempts: int = typer.Option(3, "--attempts", min=1, max=10, help="Agent attempts per task."),
+    candidates: int = typer.Option(4, "--candidates", min=1, max=16, help="Candidates per later attempt."),
+    model: str | None = typer.Option(None, "--model", "-m", help="Model to use (default: small)."),
+    out_file: Path | None = typer.Option(None, "--out", help="Per-task JSONL (default: bench-results/...)."),
+    json_out: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+) -> None:
+    """Tasks as users give them (one sentence + one assert via --tests): nativa vs one plain call with the
+    assert in its prompt, judged by hidden asserts in the sandbox."""
+    import json
+    from dataclasses import asdict
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from nativa.agent import CodeAgent
+    from nativa.bench import sentence
+    from nativa.bench.humaneval import timestamp
+    from nativa.cli._runtime import open_model, open_sandbox
+
+    cfg = settings()
+    chat_model = open_model(model, cfg)
+    sandbox = open_sandbox(cfg, pool_size=2)
+    tasks = sentence.load_sentence_tasks()[:limit] if limit else sentence.load_sentence_tasks()
+    path = out_file or Path("bench-results") / f"sentences-{chat_model.name}-{timestamp()}.jsonl"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    agent = CodeAgent(chat_model, sandbox, max_attempts=attempts, candidates=candidates,
+                      max_tokens=cfg.max_tokens, temperature=0.0, settings=cfg)
+    rows: dict[str, list[sentence.SentenceResult]] = {"plain": [], "nativa": []}
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=err, disable=json_out) as progress, path.open("a", encoding="utf-8") as fh:
+        bar = progress.add_task("sentences", total=len(tasks))
+        for t in tasks:
+            for r in (sentence.run_plain_task(t, chat_model, sandbox, cfg.max_tokens),
+                      sentence.run_nativa_task(t, agent, sandbox)):
+                rows[r.system].append(r)
+                fh.write(json.dumps(asdict(r)) + "\n")
+                fh.flush()
+            rates = " ".join(f"{k} {sum(x.passed for x in v) / len(v):.0%}" for k, v in rows.items())
+            progress.update(bar, advance=1, description=rates)
+    summary = {k: {"tasks": len(v), "passed": sum(x.passed for x in v),
+                   "pass_rate": sum(x.passed for x in v) / len(v) if v else 0.0,
+                   "output_tokens": sum(x.output_tokens for x in v), "wall_s": sum(x.wall_s for x in v),
+                   "claimed": sum(x.claimed for x in v),
+                   "claimed_and_right": sum(x.claimed and x.passed for x in v)} for k, v in rows.items()}
+    if json_out:
+        print_json({"model": chat_model.name, "results_file": str(path), "systems": summary})
+        return
+    table = Table("system", "tasks", "passed (hidden)", "pass rate", "claimed solved", "of those right",
+                  "out tokens", "wall s", title=f"sentence tasks on {chat_model.name}; per task: {path}")
+    for k, v in summary.items():
+        table.add_row(k, str(v["tasks"]), str(v["passed"]), f"{v['pass_rate']:.1%}", str(v["claimed"]),
+                      str(v["claimed_and_right"]), str(v["output_tokens"]), f"{v['wall_s']:.0f}")
+    out.print(table)
