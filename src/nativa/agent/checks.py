@@ -118,7 +118,7 @@ def _docstring_sources(task: str, tree: ast.Module) -> list[str]:
             quote = next((q for q in ('"""', "'''", '"', "'") if raw.lstrip("rRuU").startswith(q)), None)
             if quote:
                 inner = raw.lstrip("rRuU")[len(quote):]
-                out.append(inspect.cleandoc(inner[: -len(quote)] if inner.endswith(quote) else inner))
+                out.append(inspect.cleandoc(inner.removesuffix(quote)))
     return out
 
 
