@@ -44,7 +44,7 @@ def drip(sock: socket.socket, head: bytes, piece: bytes, *, pieces: int = 60, ev
     pieces were sent). A server that never cuts the client lets all `pieces` go out."""
     sock.sendall(head)
     sent = 0
-    for sent in range(pieces):  # noqa: B007 - the count is the result
+    for sent in range(pieces):
         readable, _, _ = select.select([sock], [], [], every_s)
         if readable:
             return _read_to_close(sock), sent
