@@ -24,6 +24,13 @@ def serve(
                                            help="Model jobs at once per model (default 1)."),
     timeout: float | None = typer.Option(None, "--timeout", min=0.1, help="Seconds per request (default 300)."),
     max_body_bytes: int | None = typer.Option(None, "--max-body-bytes", min=1024, help="Default 1 MiB."),
+    header_timeout: float | None = typer.Option(
+        None, "--header-timeout", min=0.1, help="Seconds to send a request's headers, and to sit idle between "
+        "requests; then 408 and the connection is closed (default 10)."),
+    body_timeout: float | None = typer.Option(
+        None, "--body-timeout", min=0.1, help="Seconds to send a request's body; then 408 and close (default 20)."),
+    max_connections: int | None = typer.Option(
+        None, "--max-connections", min=1, help="Open connections at once; requests beyond get 503 (default 128)."),
     cors_origin: Annotated[list[str] | None, typer.Option(
         "--cors-origin", help="Allow browser calls from this origin (CORS is off by default).")] = None,
     workers: int = typer.Option(1, "--workers", min=1, max=64,
@@ -43,6 +50,7 @@ def serve(
     config = load_serve_config(
         cfg, host=host, port=port, models=model or None, preload=preload or None, api_key=api_key,
         max_queue=max_queue, concurrency=concurrency, request_timeout_s=timeout, max_body_bytes=max_body_bytes,
+        header_timeout_s=header_timeout, body_timeout_s=body_timeout, max_connections=max_connections,
         cors_origins=cors_origin or None, workers=workers, graceful_timeout_s=graceful_timeout, run_db=run_db,
         run_allow_hosts=run_allow_host or None)
     config.check_binding()

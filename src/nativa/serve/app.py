@@ -85,7 +85,7 @@ def create_app(settings: Settings | None = None, *, config: ServeConfig | None =
     _health_routes(app, guarded)
     install_handlers(app, list(slots))
     routes = {p for p in app.openapi()["paths"]} | {app.docs_url or "", app.openapi_url or ""}
-    app.add_middleware(BodyLimitMiddleware, max_bytes=config.max_body_bytes)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=config.max_body_bytes, body_timeout_s=config.body_deadline_s)
     app.add_middleware(RequestMiddleware, metrics=metrics, routes=routes)
     if config.cors_origins:  # off by default: browsers on other origins get no access
         app.add_middleware(CORSMiddleware, allow_origins=list(config.cors_origins), allow_methods=["GET", "POST"],
