@@ -10,7 +10,6 @@ dispatcher's own bookkeeping is what keeps each id once in the output.
 from __future__ import annotations
 
 import json
-import os
 from typing import Any
 
 from nativa.errors import BadInputError, RayMissingError
@@ -32,16 +31,13 @@ def require_ray() -> Any:
 
 def connect(address: str | None) -> Any:
     """Join the cluster at `address` (`auto`, `HOST:PORT`, `ray://HOST:10001`), or with none Ray's default:
-    the cluster named by RAY_ADDRESS, else a new local one bound to loopback. Already connected: kept."""
+    the cluster named by RAY_ADDRESS, else a new local one (Ray's token authentication on, as Ray 2.60
+    starts it). Already connected: kept."""
     ray = require_ray()
     if ray.is_initialized():
         return ray
-    options: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
-    if not address:
-        if not os.environ.get("RAY_ADDRESS"):  # starting our own: keep it on this machine
-            options["_node_ip_address"] = "127.0.0.1"
     try:
-        ray.init(address=address or None, **options)
+        ray.init(address=address or None, include_dashboard=False, log_to_driver=False)
     except (ConnectionError, ValueError, RuntimeError) as exc:
         raise BadInputError(f"--ray {address or ''}: cannot connect to a Ray cluster: {exc}".replace("  ", " ")) \
             from None

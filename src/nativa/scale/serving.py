@@ -1,0 +1,85 @@
+"""The server as a Ray Serve deployment: the same FastAPI app (same routes, same OpenAI-compatible API, same
+auth, same queue per replica) built inside each replica, autoscaled on ongoing requests.
+
+The app arrives as a builder (a picklable zero-argument callable, such as
+`functools.partial(nativa.serve.app.create_app, None, config=config)`) evaluated on the replica, so this
+module never imports the server package, and each replica loads its own model and reads its own settings
+on its own node. Ray Serve runs the app's lifespan, so `--preload` and the graceful shutdown work as
+under uvicorn.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from nativa.scale.ray_backend import connect
+
+APP_NAME = "nativa"
+AppBuilder = Callable[[], Any]  # returns an ASGI app
+
+
+class Replicas(BaseModel):
+    """Autoscaling of the deployment: `min_replicas` 0 lets it scale to zero (the next request pays a cold
+    start), `target_ongoing_requests` is the load per replica Ray Serve scales towards."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    min_replicas: int = Field(1, ge=0, le=1000)
+    max_replicas: int = Field(1, ge=1, le=1000)
+    target_ongoing_requests: float = Field(2.0, gt=0)
+    cpus_per_replica: float = Field(1.0, gt=0)
+    max_ongoing_requests: int = Field(17, ge=1, description="Per replica; the app's own queue answers 429 past it.")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Replicas:
+        if self.min_replicas > self.max_replicas:
+            raise ValueError(f"--min-replicas {self.min_replicas} is above --max-replicas {self.max_replicas}")
+        return self
+
+
+class NativaReplica:
+    """One replica: holds the builder, and Ray Serve asks it for the ASGI app after construction."""
+
+    def __init__(self, builder: AppBuilder) -> None:
+        self._builder = builder
+
+    def __serve_build_asgi_app__(self) -> Any:
+        return self._builder()
+
+
+def application(builder: AppBuilder, replicas: Replicas) -> Any:
+    """The Ray Serve application (not yet running) for `builder`'s app."""
+    from ray import serve
+
+    ingress = serve.ingress()(NativaReplica)
+    deployment = serve.deployment(
+        ingress, name="nativa", max_ongoing_requests=replicas.max_ongoing_requests,
+        ray_actor_options={"num_cpus": replicas.cpus_per_replica},
+        autoscaling_config={"min_replicas": replicas.min_replicas, "max_replicas": replicas.max_replicas,
+                            "initial_replicas": max(1, replicas.min_replicas),
+                            "target_ongoing_requests": replicas.target_ongoing_requests})
+    return deployment.bind(builder)
+
+
+def deploy(builder: AppBuilder, replicas: Replicas, *, host: str, port: int, address: str | None = None) -> float:
+    """Start Serve's HTTP proxy on `host:port` and run the app there; returns the seconds until its first
+    replica was up (the deployment's cold start, model loading included when the app preloads)."""
+    connect(address)
+    from ray import serve
+
+    start = time.perf_counter()
+    serve.start(http_options={"host": host, "port": port})
+    serve.run(application(builder, replicas), name=APP_NAME, route_prefix="/")
+    return time.perf_counter() - start
+
+
+def undeploy() -> None:
+    """Remove the app from the cluster and stop Serve (its proxy and controller)."""
+    from ray import serve
+
+    serve.delete(APP_NAME)
+    serve.shutdown()
