@@ -13,7 +13,7 @@ from rich.markup import escape
 
 from nativa import __version__
 from nativa.cli._common import err, optional_value
-from nativa.cli.batch import batch
+from nativa.cli.batch import batch, bench_batch, bench_ray_serve
 from nativa.cli.bench import bench_app
 from nativa.cli.code import code
 from nativa.cli.mcp import mcp
@@ -62,6 +62,8 @@ app.command("run")(run_command)
 app.command("mcp")(mcp)
 bench_app.command("tools")(bench_tools)
 bench_app.command("tracing")(bench_tracing)
+bench_app.command("batch")(bench_batch)
+bench_app.command("ray-serve")(bench_ray_serve)
 
 
 def run(argv: list[str] | None = None) -> int:

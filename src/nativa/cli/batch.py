@@ -3,6 +3,7 @@ each result line written as its task completes, so a re-run with the same `--out
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated
 
@@ -89,3 +90,44 @@ def batch(
     if report.bad_lines:
         raise typer.Exit(2)
 
+
+
+def bench_batch(
+    tasks: Annotated[int, typer.Option("--tasks", min=0, help="Code tasks per run (real model).")] = 8,
+    noop: Annotated[int, typer.Option("--noop", min=0, help="No-op tasks: the batch path's own cost.")] = 200,
+    workers: Annotated[list[int] | None, typer.Option("--workers", "-w", help="Worker counts (default 1, 2).")] = None,
+    model: Annotated[str | None, typer.Option("--model", "-m", help=MODEL_HELP)] = None,
+    out_file: Annotated[Path | None, typer.Option("--out", help="Also write the JSON result here.")] = None,
+) -> None:
+    """Batch throughput: local processes vs Ray actors, 1 vs N workers, and each backend's cost per task."""
+    from nativa.bench.scale import run_batch_bench
+
+    cfg = settings()
+    result = run_batch_bench(cfg, model=model or cfg.model, tasks=tasks, noop=noop, workers=workers or [1, 2],
+                             log=lambda msg: err.print(f"[dim]{escape(msg)}[/]"))
+    if out_file is not None:
+        out_file.write_text(json.dumps(result.to_dict(), indent=2) + "\n")
+    print_json(result.to_dict())
+
+
+def bench_ray_serve(
+    model: Annotated[str | None, typer.Option("--model", "-m", help=MODEL_HELP)] = None,
+    max_tokens: Annotated[int, typer.Option("--max-tokens", min=1, max=512)] = 16,
+    requests: Annotated[int, typer.Option("--requests", min=1, help="Chat requests per client count.")] = 12,
+    clients: Annotated[list[int] | None, typer.Option("--clients", "-c", help="Default 1, 4.")] = None,
+    rounds: Annotated[int, typer.Option("--rounds", min=1, help="Alternating rounds.")] = 2,
+    cold: Annotated[list[str] | None, typer.Option("--cold", help="Models whose cold start from zero replicas "
+                                                   "to measure (default: the served one).")] = None,
+    out_file: Annotated[Path | None, typer.Option("--out", help="Also write the JSON result here.")] = None,
+) -> None:
+    """Plain `nativa serve` vs the same app on Ray Serve: req/s, p50/p95, Ray's added latency, cold starts."""
+    from nativa.bench.scale import run_ray_serve_bench
+
+    cfg = settings()
+    name = model or cfg.model
+    result = run_ray_serve_bench(cfg, model=name, max_tokens=max_tokens, requests=requests,
+                                 clients=clients or [1, 4], rounds=rounds, cold_models=cold or [name],
+                                 log=lambda msg: err.print(f"[dim]{escape(msg)}[/]"))
+    if out_file is not None:
+        out_file.write_text(json.dumps(result.to_dict(), indent=2) + "\n")
+    print_json(result.to_dict())

@@ -60,7 +60,7 @@ def application(builder: AppBuilder, replicas: Replicas) -> Any:
         ingress, name="nativa", max_ongoing_requests=replicas.max_ongoing_requests,
         ray_actor_options={"num_cpus": replicas.cpus_per_replica},
         autoscaling_config={"min_replicas": replicas.min_replicas, "max_replicas": replicas.max_replicas,
-                            "initial_replicas": max(1, replicas.min_replicas),
+                            "initial_replicas": replicas.min_replicas,
                             "target_ongoing_requests": replicas.target_ongoing_requests})
     return deployment.bind(builder)
 
