@@ -17,7 +17,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -26,6 +25,7 @@ from typing import Any
 
 import httpx
 
+from nativa.bench._load import drive
 from nativa.bench._stats import median, percentile
 from nativa.config import Settings
 from nativa.errors import NativaError
@@ -84,8 +84,12 @@ class BatchBenchResult:
         return asdict(self)
 
 
-def run_batch_bench(settings: Settings, *, model: str, tasks: int, noop: int, workers: Sequence[int],
+def run_batch_bench(settings: Settings, *, model: str, tasks: int, noop: int, workers: Sequence[int], rounds: int,
                     log: Log) -> BatchBenchResult:
+    """Every (backend, workers) pair `rounds` times, the order reversed every other round. No-op runs write
+    their lines to memory, so their per-task time is the dispatch path's alone (code runs fsync each line)."""
+    import io
+
     from nativa.scale import ResultLog, WorkerSpec, make_backend, parse_tasks, run_batch
     from nativa.scale.ray_backend import connect
 
@@ -94,33 +98,34 @@ def run_batch_bench(settings: Settings, *, model: str, tasks: int, noop: int, wo
     connect(None)
     result = BatchBenchResult(model=model, cores=cores, ray_init_s=time.perf_counter() - began)
     spec = WorkerSpec(model=model, settings={"home": str(settings.home)}, max_attempts=2)
-    plan = [(kind, n, backend) for kind, n in (("code", tasks), ("noop", noop)) if n
-            for count in workers for backend in (("local", count), ("ray", count))]
+    pairs = [(name, count) for count in workers for name in ("local", "ray")]
+    plan = [("code", tasks, pair) for pair in pairs if tasks] + [
+        ("noop", noop, pair) for pair in pairs if noop and pair[1] == workers[0]]
     with tempfile.TemporaryDirectory(prefix="nativa-bench-batch-") as tmp:
-        for i, (kind, n, (backend_name, count)) in enumerate(plan):
-            if kind == "noop" and count != workers[0]:
-                continue
-            backend = make_backend(spec, use_ray=backend_name == "ray", ray_address=None, workers=count,
-                                   cpus_per_worker=max(1, cores // count) if backend_name == "ray" else None)
-            out = Path(tmp) / f"{i}.jsonl"
-            solved = [0]
+        for r in range(rounds):
+            for i, (kind, n, (backend_name, count)) in enumerate(plan if r % 2 == 0 else plan[::-1]):
+                backend = make_backend(spec, use_ray=backend_name == "ray", ray_address=None, workers=count,
+                                       cpus_per_worker=max(1, cores // count) if backend_name == "ray" else None)
+                log_to = ResultLog(Path(tmp) / f"{r}-{i}.jsonl") if kind == "code" else ResultLog(None, io.StringIO())
+                solved = [0]
 
-            def done(outcome: Any, solved: list[int] = solved) -> None:
-                solved[0] += bool(outcome.result and outcome.result.get("success"))
+                def done(outcome: Any, solved: list[int] = solved) -> None:
+                    solved[0] += bool(outcome.result and outcome.result.get("success"))
 
-            report = run_batch(parse_tasks(task_lines(n, kind)), ResultLog(out), backend, workers=count,
-                               on_done=done)
-            stats = report.stats
-            assert stats is not None and stats.first_ready_s is not None
-            steady = stats.wall_s - stats.first_ready_s
-            run = BatchRun(backend=backend_name, workers=count, kind=kind, tasks=report.done, errors=report.failed,
-                           solved=solved[0], wall_s=stats.wall_s, first_ready_s=stats.first_ready_s,
-                           tasks_per_minute=report.tasks_per_minute, steady_tasks_per_minute=report.steady_per_minute,
-                           per_task_s=steady / report.done if report.done else float("nan"))
-            result.runs.append(run)
-            log(f"{kind} x{n} on {count} {backend_name} worker(s): {run.tasks_per_minute:.1f} tasks/min "
-                f"({run.steady_tasks_per_minute:.1f} after start-up), {run.per_task_s * 1000:.2f} ms/task, "
-                f"{run.errors} errors, {run.solved} solved")
+                report = run_batch(parse_tasks(task_lines(n, kind)), log_to, backend, workers=count, on_done=done)
+                stats = report.stats
+                assert stats is not None and stats.first_ready_s is not None
+                steady = stats.wall_s - stats.first_ready_s
+                run = BatchRun(backend=backend_name, workers=count, kind=kind, tasks=report.done,
+                               errors=report.failed, solved=solved[0], wall_s=stats.wall_s,
+                               first_ready_s=stats.first_ready_s, tasks_per_minute=report.tasks_per_minute,
+                               steady_tasks_per_minute=report.steady_per_minute,
+                               per_task_s=steady / report.done if report.done else float("nan"))
+                result.runs.append(run)
+                log(f"round {r + 1}: {kind} x{n} on {count} {backend_name} worker(s): {run.tasks_per_minute:.1f} "
+                    f"tasks/min ({run.steady_tasks_per_minute:.1f} after start-up, which took "
+                    f"{run.first_ready_s:.1f} s), {run.per_task_s * 1000:.2f} ms/task, {run.errors} errors, "
+                    f"{run.solved} solved")
     return result
 
 
@@ -158,40 +163,17 @@ class RayServeBenchResult:
 
 def _drive(url: str, route: str, body: dict[str, Any] | None, clients: int, total: int, server: str) -> Load:
     """`clients` threads share `total` requests to `url + route`; latency per request, requests/s overall."""
-    latencies: list[float] = []
-    errors = [0]
-    lock = threading.Lock()
-    left = [total]
+    def call(http: httpx.Client) -> int | None:
+        try:
+            response = http.post(url + route, json=body) if body is not None else http.get(url + route)
+        except httpx.HTTPError:
+            return None
+        return 0 if response.status_code == 200 else None
 
-    def client() -> None:
-        with httpx.Client(timeout=600.0) as http:
-            while True:
-                with lock:
-                    if not left[0]:
-                        return
-                    left[0] -= 1
-                began = time.perf_counter()
-                try:
-                    r = http.post(url + route, json=body) if body is not None else http.get(url + route)
-                    ok = r.status_code == 200
-                except httpx.HTTPError:
-                    ok = False
-                with lock:
-                    if ok:
-                        latencies.append(time.perf_counter() - began)
-                    else:
-                        errors[0] += 1
-
-    threads = [threading.Thread(target=client, daemon=True) for _ in range(clients)]
-    began = time.perf_counter()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    wall = time.perf_counter() - began
-    return Load(server=server, route=route, clients=clients, requests=total, errors=errors[0],
-                p50_ms=1000 * percentile(latencies, 50), p95_ms=1000 * percentile(latencies, 95),
-                requests_per_s=len(latencies) / wall if wall else 0.0)
+    found = drive(call, clients, total)
+    return Load(server=server, route=route, clients=clients, requests=total, errors=found.errors,
+                p50_ms=1000 * percentile(found.latencies, 50), p95_ms=1000 * percentile(found.latencies, 95),
+                requests_per_s=len(found.latencies) / found.wall_s if found.wall_s else 0.0)
 
 
 def _wait_ready(url: str, timeout_s: float, proc: subprocess.Popen[bytes] | None = None) -> None:

@@ -97,13 +97,14 @@ def bench_batch(
     noop: Annotated[int, typer.Option("--noop", min=0, help="No-op tasks: the batch path's own cost.")] = 200,
     workers: Annotated[list[int] | None, typer.Option("--workers", "-w", help="Worker counts (default 1, 2).")] = None,
     model: Annotated[str | None, typer.Option("--model", "-m", help=MODEL_HELP)] = None,
+    rounds: Annotated[int, typer.Option("--rounds", min=1, help="Alternating rounds (quote medians).")] = 1,
     out_file: Annotated[Path | None, typer.Option("--out", help="Also write the JSON result here.")] = None,
 ) -> None:
     """Batch throughput: local processes vs Ray actors, 1 vs N workers, and each backend's cost per task."""
     from nativa.bench.scale import run_batch_bench
 
     cfg = settings()
-    result = run_batch_bench(cfg, model=model or cfg.model, tasks=tasks, noop=noop, workers=workers or [1, 2],
+    result = run_batch_bench(cfg, model=model or cfg.model, tasks=tasks, noop=noop, workers=workers or [1, 2], rounds=rounds,
                              log=lambda msg: err.print(f"[dim]{escape(msg)}[/]"))
     if out_file is not None:
         out_file.write_text(json.dumps(result.to_dict(), indent=2) + "\n")
