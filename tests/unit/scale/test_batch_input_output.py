@@ -117,3 +117,8 @@ def test_ray_takes_an_optional_address() -> None:
     assert optional_value(["x", "--ray", "auto"], "--ray") == ["x", "--ray", "auto"]
     assert optional_value(["x", "--ray", "ray://head:10001"], "--ray") == ["x", "--ray", "ray://head:10001"]
     assert optional_value(["x", "--ray", "10.0.0.5:6379"], "--ray") == ["x", "--ray", "10.0.0.5:6379"]
+
+
+def test_serve_on_ray_refuses_a_replica_range_upside_down(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(["serve", "--ray", "--min-replicas", "3", "--max-replicas", "1"]) == 2
+    assert "--min-replicas 3 is above --max-replicas 1" in capsys.readouterr().err
