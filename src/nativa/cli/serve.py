@@ -44,6 +44,8 @@ def serve(
     max_replicas: int = typer.Option(1, "--max-replicas", min=1, help="With --ray: replicas at most."),
     target_ongoing: float = typer.Option(2.0, "--target-ongoing-requests", min=0.1,
                                          help="With --ray: requests per replica the autoscaler aims at."),
+    route_prefix: str = typer.Option("/", "--route-prefix", help="With --ray: serve under this path (e.g. "
+                                     "/large: clients use http://HOST:PORT/large/v1), one deployment per prefix."),
 ) -> None:
     """Serve the model over HTTP: OpenAI-compatible /v1/chat/completions, /v1/code, /v1/run, /metrics."""
     from nativa.serve.config import load_serve_config
@@ -58,7 +60,7 @@ def serve(
     config.check_binding()
     if ray is not None:
         _serve_on_ray(config, ray or None, min_replicas=min_replicas, max_replicas=max_replicas,
-                      target_ongoing=target_ongoing)
+                      target_ongoing=target_ongoing, route_prefix=route_prefix)
         return
     models = ", ".join(config.served_models(cfg))
     err.print(f"nativa serving {models} on http://{config.host}:{config.port} "
@@ -68,7 +70,7 @@ def serve(
 
 
 def _serve_on_ray(config: ServeConfig, address: str | None, *, min_replicas: int, max_replicas: int,
-                  target_ongoing: float) -> None:
+                  target_ongoing: float, route_prefix: str) -> None:
     """The same app as a Ray Serve deployment; each replica builds it with its own settings and model."""
     import functools
     import time
@@ -85,11 +87,14 @@ def _serve_on_ray(config: ServeConfig, address: str | None, *, min_replicas: int
                             max_ongoing_requests=config.concurrency + max(1, config.max_queue))
     except ValidationError as exc:
         raise BadInputError(str(exc.errors()[0]["msg"]).removeprefix("Value error, ")) from None
+    if not route_prefix.startswith("/") or (route_prefix != "/" and route_prefix.endswith("/")):
+        raise BadInputError(f"--route-prefix {route_prefix!r} must start with / and not end with one, e.g. /large")
     models = ", ".join(config.served_models(settings()))
     err.print(f"deploying nativa ({models}) on Ray Serve, {min_replicas}..{max_replicas} replica(s)...")
     ready_s = deploy(functools.partial(create_app, None, config=config.model_copy(update={"workers": 1})),
-                     replicas, host=config.host, port=config.port, address=address)
-    err.print(f"nativa serving {models} on http://{config.host}:{config.port} through Ray Serve "
+                     replicas, host=config.host, port=config.port, address=address, route_prefix=route_prefix)
+    url = f"http://{config.host}:{config.port}{route_prefix.rstrip('/')}"
+    err.print(f"nativa serving {models} on {url} through Ray Serve "
               f"(up in {ready_s:.1f} s; auth {'on' if config.key else 'off (loopback only)'}); Ctrl-C stops it")
     try:
         while True:
@@ -97,7 +102,7 @@ def _serve_on_ray(config: ServeConfig, address: str | None, *, min_replicas: int
     except KeyboardInterrupt:
         err.print("stopping the Ray Serve deployment")
     finally:
-        undeploy()
+        undeploy(route_prefix)
 
 
 def bench_serve(

@@ -72,9 +72,18 @@ def application(builder: AppBuilder, replicas: Replicas) -> Any:
     return deployment.bind(builder)
 
 
-def deploy(builder: AppBuilder, replicas: Replicas, *, host: str, port: int, address: str | None = None) -> float:
-    """Start Serve's HTTP proxy on `host:port` and run the app there; returns the seconds until its first
-    replica was up (the deployment's cold start, model loading included when the app preloads)."""
+def app_name(route_prefix: str) -> str:
+    """One Ray Serve application per route prefix (`nativa` at `/`, `nativa-large` at `/large`), so a cascade's
+    models can be deployed, scaled and removed separately behind the cluster's one HTTP port."""
+    tail = route_prefix.strip("/").replace("/", "-")
+    return f"{APP_NAME}-{tail}" if tail else APP_NAME
+
+
+def deploy(builder: AppBuilder, replicas: Replicas, *, host: str, port: int, address: str | None = None,
+           route_prefix: str = "/") -> float:
+    """Start Serve's HTTP proxy on `host:port` (a cluster has one: a running Serve keeps its own) and run the
+    app at `route_prefix`; returns the seconds until its first replica was up (the deployment's cold start,
+    model loading included when the app preloads; near zero with `min_replicas` 0)."""
     for name, value in SERVE_ENV.items():  # inherited by the Ray processes started below; the user's win
         os.environ.setdefault(name, value)
     connect(address)
@@ -82,13 +91,14 @@ def deploy(builder: AppBuilder, replicas: Replicas, *, host: str, port: int, add
 
     start = time.perf_counter()
     serve.start(http_options={"host": host, "port": port})
-    serve.run(application(builder, replicas), name=APP_NAME, route_prefix="/")
+    serve.run(application(builder, replicas), name=app_name(route_prefix), route_prefix=route_prefix)
     return time.perf_counter() - start
 
 
-def undeploy() -> None:
-    """Remove the app from the cluster and stop Serve (its proxy and controller)."""
+def undeploy(route_prefix: str = "/") -> None:
+    """Remove this app from the cluster; stop Serve (its proxy and controller) when no other app is left."""
     from ray import serve
 
-    serve.delete(APP_NAME)
-    serve.shutdown()
+    serve.delete(app_name(route_prefix))
+    if not serve.status().applications:
+        serve.shutdown()

@@ -1,5 +1,5 @@
 """`nativa serve --ray`'s deployment: the same app behind Ray Serve's proxy on loopback answers the official
-OpenAI client, with the same auth."""
+OpenAI client, with the same auth; a second model's deployment under a route prefix shares the port."""
 
 from __future__ import annotations
 
@@ -39,5 +39,18 @@ def test_ray_serve_answers_the_openai_client_with_the_apps_auth(ray_cluster: Any
                 .chat.completions.create(model="small", messages=[{"role": "user", "content": "hi"}])
         with pytest.raises(openai.NotFoundError, match="small"):
             client.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "hi"}])
+        # a cascade's second model: its own deployment under a prefix, behind the same port
+        large = functools.partial(create_app, Settings(home=tmp_path / "home"),
+                                  config=ServeConfig(port=port, models=("large",), api_key="k-ray"),
+                                  model_factory=functools.partial(ScriptedModel, ["from the large one"] * 5))
+        deploy(large, Replicas(), host="127.0.0.1", port=port, route_prefix="/large")
+        try:
+            big = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/large/v1", api_key="k-ray", max_retries=0)
+            answer = big.chat.completions.create(model="large", messages=[{"role": "user", "content": "hi"}])
+            assert answer.choices[0].message.content == "from the large one"
+            assert client.chat.completions.create(model="small", messages=[{"role": "user", "content": "hi"}]) \
+                .choices[0].message.content == "hello from a replica"
+        finally:
+            undeploy("/large")
     finally:
         undeploy()
