@@ -9,8 +9,8 @@ PYTHON=${PYTHON:-python3}
 VENV=${VENV:-.venv}
 LLAMA_VERSION=0.3.36
 CACHE=${NATIVA_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/nativa}
-TESTS=${NATIVA_SETUP_TESTS:-0}  # `make test`: also what the test suite needs (PostgreSQL server and driver)
-if [ "$TESTS" = 1 ]; then EXTRAS=${NATIVA_EXTRAS:-dev,serve,postgres}; else EXTRAS=${NATIVA_EXTRAS:-dev,serve}; fi
+TESTS=${NATIVA_SETUP_TESTS:-0}  # `make test`: also what the test suite needs (PostgreSQL server and driver, Ray)
+if [ "$TESTS" = 1 ]; then EXTRAS=${NATIVA_EXTRAS:-dev,serve,postgres,ray}; else EXTRAS=${NATIVA_EXTRAS:-dev,serve}; fi
 
 log() { printf '\033[1m[setup]\033[0m %s\n' "$*" >&2; }
 

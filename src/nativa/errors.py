@@ -49,3 +49,11 @@ class SandboxError(NativaError):
 
 class SandboxUnavailableError(SandboxError):
     """No isolation tier strong enough is available on this host and weak sandboxes were not allowed."""
+
+
+class RayMissingError(BadInputError):
+    """`--ray` was asked for but Ray is not installed (it is the optional extra `nativa[ray]`)."""
+
+
+class WorkerStartError(NativaError):
+    """A batch or bench worker could not start (its model or sandbox failed to load), so no task can run."""

@@ -12,7 +12,8 @@ import typer
 from rich.markup import escape
 
 from nativa import __version__
-from nativa.cli._common import err
+from nativa.cli._common import err, optional_value
+from nativa.cli.batch import batch, bench_batch, bench_ray_serve
 from nativa.cli.bench import bench_app
 from nativa.cli.code import code
 from nativa.cli.mcp import mcp
@@ -50,6 +51,7 @@ app.command("models")(models)
 app.command("ask")(ask)
 app.command("doctor")(doctor)
 app.command("code")(code)
+app.command("batch")(batch)
 app.add_typer(bench_app, name="bench")
 app.add_typer(traces_app, name="traces")
 app.add_typer(sandbox_app, name="sandbox")
@@ -60,11 +62,14 @@ app.command("run")(run_command)
 app.command("mcp")(mcp)
 bench_app.command("tools")(bench_tools)
 bench_app.command("tracing")(bench_tracing)
+bench_app.command("batch")(bench_batch)
+bench_app.command("ray-serve")(bench_ray_serve)
 
 
 def run(argv: list[str] | None = None) -> int:
     """Run the CLI and return its exit code; tests call this instead of spawning a process."""
     command = typer.main.get_command(app)
+    argv = optional_value(list(sys.argv[1:] if argv is None else argv), "--ray")
     try:
         rv = command.main(args=argv, prog_name="nativa", standalone_mode=False)
     except NativaError as exc:

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.table import Table
 
 from nativa.cli._common import err, out, print_json, settings
+from nativa.cli.batch import RAY_HELP
+
+if TYPE_CHECKING:
+    from nativa.bench.humaneval import ProblemResult
 
 bench_app = typer.Typer(help="Benchmarks: each compares nativa with a baseline measured in the same run.",
                         no_args_is_help=True)
@@ -45,6 +50,9 @@ def bench_humaneval(
     out_file: Path | None = typer.Option(None, "--out", help="Per-problem JSONL (default: bench-results/...)."),
     n_ctx: int = typer.Option(8192, "--n-ctx", min=2048, help="Context size for all systems (peers need room)."),
     json_out: bool = typer.Option(False, "--json", help="Print the summaries as JSON."),
+    ray: str | None = typer.Option(None, "--ray", metavar="[ADDRESS]", help=RAY_HELP),
+    workers: int = typer.Option(1, "--workers", "-w", min=1, max=1024,
+                                help="With --ray: actors, each with its own model and sandbox."),
 ) -> None:
     """pass@1 after attempt 1..K on HumanEval; hidden tests run in the sandbox only for scoring."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -59,13 +67,17 @@ def bench_humaneval(
         raise BadInputError(f"--compare {', '.join(sorted(unknown))} is not supported; valid: smolagents")
     if set(baseline) - {"plain"}:
         raise BadInputError(f"--baseline {', '.join(sorted(set(baseline) - {'plain'}))} is not supported; valid: plain")
+    if ray is not None and (compare or baseline):
+        raise BadInputError("--compare and --baseline run on this machine only; drop --ray or them")
     cfg = settings().model_copy(update={"n_ctx": n_ctx})
-    chat_model = open_model(model, cfg)
-    sandbox = open_sandbox(cfg, pool_size=2)
+    if ray is None:
+        chat_model = open_model(model, cfg)
+        sandbox = open_sandbox(cfg, pool_size=2)
+        agent = CodeAgent(chat_model, sandbox, max_attempts=attempts, candidates=candidates,
+                          max_tokens=cfg.max_tokens, temperature=0.0, settings=cfg)
+    model_name = chat_model.name if ray is None else (model or cfg.model)
     problems = he.load_problems(limit)
-    path = out_file or Path("bench-results") / f"humaneval-{chat_model.name}-{he.timestamp()}.jsonl"
-    agent = CodeAgent(chat_model, sandbox, max_attempts=attempts, candidates=candidates, max_tokens=cfg.max_tokens,
-                      temperature=0.0, settings=cfg)
+    path = out_file or Path("bench-results") / f"humaneval-{model_name}-{he.timestamp()}.jsonl"
     summaries = []
     systems = list(baseline) + ["nativa"] + list(compare)
     for system in systems:
@@ -82,7 +94,10 @@ def bench_humaneval(
                 rate = sum(x.passed_after[-1] for x in done) / len(done)
                 progress.update(task, advance=1, description=f"{system}: pass@1 {rate:.1%}")
 
-            if system == "nativa":
+            if system == "nativa" and ray is not None:
+                results = _humaneval_on_ray(ray or None, problems, model_name, cfg.max_tokens, n_ctx, attempts,
+                                            workers, tick, candidates)
+            elif system == "nativa":
                 results = he.run_nativa(problems, agent, sandbox, attempts=attempts, on_result=tick)
             elif system == "plain":
                 from nativa.bench.plain import run_plain
@@ -93,7 +108,7 @@ def bench_humaneval(
 
                 results = run_smolagents(problems, chat_model, sandbox, max_steps=attempts,
                                          max_tokens=cfg.max_tokens, on_result=tick)
-        summaries.append(he.summarise(system, chat_model.name, results, attempts, path))
+        summaries.append(he.summarise(system, model_name, results, attempts, path))
     if json_out:
         print_json([s.to_dict() for s in summaries])
         return
@@ -163,3 +178,16 @@ def bench_sentences(
         table.add_row(k, str(v["tasks"]), str(v["passed"]), f"{v['pass_rate']:.1%}", str(v["claimed"]),
                       str(v["claimed_and_right"]), str(v["output_tokens"]), f"{v['wall_s']:.0f}")
     out.print(table)
+
+
+def _humaneval_on_ray(address: str | None, problems: list[dict[str, Any]], model: str, max_tokens: int,
+                      n_ctx: int, attempts: int, workers: int,
+                      tick: Callable[[ProblemResult], None], candidates: int = 4) -> list[ProblemResult]:
+    """The same per-problem unit (`solve_problem`) on Ray actors, each loading the model once."""
+    from nativa.scale import WorkerSpec, make_backend
+    from nativa.scale.batch import run_humaneval
+
+    spec = WorkerSpec(model=model, settings={"n_ctx": n_ctx, "max_tokens": max_tokens}, pool_size=2,
+                      candidates=candidates)
+    backend = make_backend(spec, use_ray=True, ray_address=address, workers=workers)
+    return run_humaneval(backend, problems, attempts=attempts, workers=workers, on_result=tick)

@@ -4,11 +4,15 @@ llama.cpp's own OpenAI-compatible server)."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from nativa.cli._common import err, out, print_json, settings
+from nativa.cli.batch import RAY_HELP
+
+if TYPE_CHECKING:
+    from nativa.serve.config import ServeConfig
 
 
 def serve(
@@ -41,6 +45,14 @@ def serve(
     run_allow_host: Annotated[list[str] | None, typer.Option(
         "--run-allow-host", help="Host /v1/run's HTTP tool may reach.")] = None,
     log_level: str = typer.Option("info", "--log-level", help="critical, error, warning, info, debug."),
+    ray: str | None = typer.Option(None, "--ray", metavar="[ADDRESS]", help=RAY_HELP),
+    min_replicas: int = typer.Option(1, "--min-replicas", min=0, help="With --ray: replicas kept up (0: scale "
+                                     "to zero)."),
+    max_replicas: int = typer.Option(1, "--max-replicas", min=1, help="With --ray: replicas at most."),
+    target_ongoing: float = typer.Option(2.0, "--target-ongoing-requests", min=0.1,
+                                         help="With --ray: requests per replica the autoscaler aims at."),
+    route_prefix: str = typer.Option("/", "--route-prefix", help="With --ray: serve under this path (e.g. "
+                                     "/large: clients use http://HOST:PORT/large/v1), one deployment per prefix."),
 ) -> None:
     """Serve the model over HTTP: OpenAI-compatible /v1/chat/completions, /v1/code, /v1/run, /metrics."""
     from nativa.serve.config import load_serve_config
@@ -54,11 +66,51 @@ def serve(
         cors_origins=cors_origin or None, workers=workers, graceful_timeout_s=graceful_timeout, run_db=run_db,
         run_allow_hosts=run_allow_host or None)
     config.check_binding()
+    if ray is not None:
+        _serve_on_ray(config, ray or None, min_replicas=min_replicas, max_replicas=max_replicas,
+                      target_ongoing=target_ongoing, route_prefix=route_prefix)
+        return
     models = ", ".join(config.served_models(cfg))
     err.print(f"nativa serving {models} on http://{config.host}:{config.port} "
               f"({'preloading' if config.preload else 'model loads on first request'}; "
               f"auth {'on' if config.key else 'off (loopback only)'}; queue {config.max_queue})")
     run_server(cfg, config, log_level=log_level)
+
+
+def _serve_on_ray(config: ServeConfig, address: str | None, *, min_replicas: int, max_replicas: int,
+                  target_ongoing: float, route_prefix: str) -> None:
+    """The same app as a Ray Serve deployment; each replica builds it with its own settings and model."""
+    import functools
+    import time
+
+    from pydantic import ValidationError
+
+    from nativa.errors import BadInputError
+    from nativa.scale.serving import Replicas, deploy, undeploy
+    from nativa.serve.app import create_app
+
+    try:
+        replicas = Replicas(min_replicas=min_replicas, max_replicas=max_replicas,
+                            target_ongoing_requests=target_ongoing,
+                            max_ongoing_requests=config.concurrency + max(1, config.max_queue))
+    except ValidationError as exc:
+        raise BadInputError(str(exc.errors()[0]["msg"]).removeprefix("Value error, ")) from None
+    if not route_prefix.startswith("/") or (route_prefix != "/" and route_prefix.endswith("/")):
+        raise BadInputError(f"--route-prefix {route_prefix!r} must start with / and not end with one, e.g. /large")
+    models = ", ".join(config.served_models(settings()))
+    err.print(f"deploying nativa ({models}) on Ray Serve, {min_replicas}..{max_replicas} replica(s)...")
+    ready_s = deploy(functools.partial(create_app, None, config=config.model_copy(update={"workers": 1})),
+                     replicas, host=config.host, port=config.port, address=address, route_prefix=route_prefix)
+    url = f"http://{config.host}:{config.port}{route_prefix.rstrip('/')}"
+    err.print(f"nativa serving {models} on {url} through Ray Serve "
+              f"(up in {ready_s:.1f} s; auth {'on' if config.key else 'off (loopback only)'}); Ctrl-C stops it")
+    try:
+        while True:
+            time.sleep(1.0)
+    except KeyboardInterrupt:
+        err.print("stopping the Ray Serve deployment")
+    finally:
+        undeploy(route_prefix)
 
 
 def bench_serve(
