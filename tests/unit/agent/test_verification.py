@@ -106,3 +106,16 @@ def test_later_attempts_draw_several_seeded_samples(sandbox: Sandbox) -> None:
     assert result.success and len(result.attempts[1].candidates) == 3
     assert model.options[0].temperature == 0.0
     assert [o.seed for o in model.options[1:]] == [2, 3, 4] and all(o.temperature > 0 for o in model.options[1:])
+
+
+def test_the_first_attempt_on_a_stub_is_the_plain_call_word_for_word(sandbox: Sandbox) -> None:
+    """Attempt 1 can be no worse than the one call a user would make: it is that call."""
+    from nativa.bench.plain import SYSTEM, USER
+
+    stub = 'def double(x):\n    """Double x.\n    >>> double(4)\n    8\n    """\n'
+    model = ScriptedModel([fenced("def double(x):\n    return 2 * x")])
+    CodeAgent(model, sandbox, candidates=2, timeout_s=5).solve(stub)
+    system, user = model.calls[0]
+    assert (system.role, system.content) == ("system", SYSTEM)
+    assert (user.role, user.content) == ("user", USER.format(prompt=stub))
+    assert model.options[0].temperature == 0.0 and model.options[0].max_tokens == 512
