@@ -130,8 +130,10 @@ class DiskGuard:
         return self.scan()
 
     def scan(self) -> str | None:
-        """Count what the sandbox holds on disk, stopping as soon as it is over the budget."""
+        """Count what the sandbox holds on disk, stopping as soon as it is over the budget: each dir at most
+        `size_bytes` and `inodes`, and all of it, deleted-but-open files included, at most their sum."""
         seen: set[tuple[int, int]] = set()
+        total = 0
         for d in self.dirs:
             blocks = entries = 0
             stack = [str(d)]
@@ -154,9 +156,9 @@ class DiskGuard:
                             blocks += st.st_blocks * 512
                         if entries > self.inodes or blocks > self.size_bytes:
                             return f"{d.name} holds more than {self.size_bytes >> 20} MB or {self.inodes} files"
-        hidden = self._deleted_open_bytes(seen)
-        if hidden > self.size_bytes:
-            return f"deleted files still open hold more than {self.size_bytes >> 20} MB"
+            total += blocks
+        if total + self._deleted_open_bytes(seen) > self.size_bytes * len(self.dirs):
+            return f"with deleted files still open, it holds more than {self.size_bytes * len(self.dirs) >> 20} MB"
         return None
 
     def _deleted_open_bytes(self, seen: set[tuple[int, int]]) -> int:

@@ -17,6 +17,8 @@ from nativa.sandbox import Sandbox
 from nativa.sandbox._host import host_context
 from nativa.sandbox._runtime import sweep
 
+pytestmark = pytest.mark.integration
+
 HELPER = """
 import sys
 from nativa.sandbox import SandboxSession

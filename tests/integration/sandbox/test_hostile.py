@@ -22,6 +22,8 @@ import pytest
 from nativa.sandbox import RunResult, Sandbox
 from nativa.sandbox._host import host_context
 
+pytestmark = pytest.mark.integration
+
 SECRET = "sk-hostile-test-7f3a9c2e1b"
 PRELUDE = "import os, sys\nprint('UID', os.getuid(), flush=True)\n"
 
