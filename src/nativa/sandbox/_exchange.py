@@ -3,10 +3,10 @@
 The host reads five pipes at once: stdout and stderr (capped), the supervisor's result pipe (trusted: the
 executor's exit status), the executor's report pipe (untrusted: error type, traceback, files) and, lazily,
 the supervisor's clock pipe. Every decision that ends a run is the host's own: its deadline counts from the
-moment it sent the request, refined by the supervisor's start record (clamped to the start-up allowance
-the host grants); the CPU time of all the sandbox's processes is read from the CPU cgroup; OOM kills from
-the memory cgroup; the disk budget (tier B without tmpfs) from the filesystem. None of these can be moved
-by anything the code writes.
+moment it sent the request, or, for a sandbox still starting, from the supervisor's "ready" record, written
+before the executor exists (so before any code can run); the CPU time of all the sandbox's processes is
+read from the CPU cgroup; OOM kills from the memory cgroup; the disk budget (tier B without tmpfs) from the
+filesystem. None of these can be moved by anything the code writes.
 """
 
 from __future__ import annotations
@@ -26,9 +26,6 @@ if TYPE_CHECKING:
 _READ_CHUNK = 65536
 STARTUP_TIMEOUT_S = 30.0
 """How long a cold sandbox may take to start (bwrap, interpreter, confinement) before the run is an error."""
-WARM_START_S = 5.0
-"""How long a started sandbox may take to acknowledge a request (plus 1 s per 20 MB of request)."""
-_START_RATE = 20_000_000
 CHECK_S = 0.05
 """How often the host reads the cgroups (OOM kills, CPU time) and the disk budget during a run."""
 
@@ -49,12 +46,8 @@ def exchange(w: Worker, request: dict[str, Any], *, timeout_s: float, max_output
     details: dict[str, Any] | None = None  # the session's answer to this snippet
     reports: list[dict[str, Any]] = []  # a one-shot executor's reports (a failure is reported before atexit)
     verdict: dict[str, Any] | None = None
-    w.started_at()
-    w.started = None  # what was there belonged to the previous snippet
-    _discard(fds["det"])  # and so does any report still unread (a session's background code may write one)
-    warm, ran_code = w.ready or w.requests > 0, w.requests > 0
+    _discard(fds["det"])  # a report still unread belongs to an earlier snippet (or to its background code)
     w.requests += 1
-    allowance = WARM_START_S + len(payload) / _START_RATE if warm else STARTUP_TIMEOUT_S
     cg = w.cgroup
     oom_base = cg.oom_kills() if cg else 0
     cpu_base = cg.cpu_usage_s() if cg else None
@@ -74,8 +67,8 @@ def exchange(w: Worker, request: dict[str, Any], *, timeout_s: float, max_output
         sel.register(fds[tag], selectors.EVENT_READ, tag)
     if payload:
         sel.register(fds["ctl"], selectors.EVENT_WRITE, "ctl")
-    start_limit = t0 + allowance
-    deadline = t0 + timeout_s  # provisional: refined from the supervisor's start record when it is reached
+    start_limit = t0 + STARTUP_TIMEOUT_S
+    deadline = t0 + timeout_s  # final once the supervisor's "ready" time is known and earlier than t0
     exited = False
     t_end: float | None = None
     next_check = t0 + CHECK_S
@@ -83,19 +76,15 @@ def exchange(w: Worker, request: dict[str, Any], *, timeout_s: float, max_output
         while verdict is None and (details is None or not session) and not exited and raw.killed_by is None:
             now = time.monotonic()
             if now >= deadline:
-                started = w.started_at()
-                if started is not None:
-                    deadline = min(max(started, t0), start_limit) + timeout_s
+                ready = w.ready_at()
+                if ready is not None:
+                    deadline = min(max(ready, t0), start_limit) + timeout_s
                     if now >= deadline:
                         raw.killed_by = "timeout"
                         break
                 elif now >= start_limit:
-                    if ran_code:  # a session whose earlier code stopped or starved the supervisor
-                        raw.killed_by = "timeout"
-                        raw.notes.append("the sandbox did not acknowledge the request")
-                        break
                     w.kill()
-                    raise SandboxError(f"the sandbox did not start within {allowance:.0f} s")
+                    raise SandboxError(f"the sandbox did not start within {STARTUP_TIMEOUT_S:.0f} s")
                 else:
                     deadline = min(now + CHECK_S, start_limit)  # still starting up: look again shortly
                 continue
@@ -154,12 +143,12 @@ def exchange(w: Worker, request: dict[str, Any], *, timeout_s: float, max_output
                     exited = True
     finally:
         sel.close()
-    started = w.started_at()
+    ready = w.ready_at()
     if raw.killed_by is not None:
         w.kill()
     elif exited and verdict is None and details is None:
         w.dead = True
-        if started is None:
+        if ready is None:
             status = w.proc.wait()
             tail = bytes(bufs["err"][-2000:]).decode("utf-8", "replace").strip()
             w.drain(bufs, trunc, max_output_bytes, until_eof=True)
@@ -186,14 +175,14 @@ def exchange(w: Worker, request: dict[str, Any], *, timeout_s: float, max_output
         raw.oom_killed = True
     if cpu_base is not None and (cpu_now := cg.cpu_usage_s() if cg else None) is not None:
         raw.cpu_s = round(max(0.0, cpu_now - cpu_base), 6)
-    begin = min(max(started, t0), start_limit) if started is not None else t0
-    raw.duration_s = max(0.0, (t_end or time.monotonic()) - begin)
+    begin = min(max(ready, t0), start_limit) if ready is not None else t0
+    end = t_end or time.monotonic()
     if verdict is not None:
         merge(raw, verdict, reports if not session else [details] if details else [])
-        if verdict.get("t0") is not None:
-            raw.duration_s = max(0.0, _num(verdict.get("t1")) - _num(verdict.get("t0")))
+        end = min(end, _num(verdict.get("t1"), end))  # when the supervisor saw the executor end
     elif ended and details is not None:
         merge(raw, None, [details])
+    raw.duration_s = max(0.0, end - begin)
     raw.stdout, raw.stderr = bytes(bufs["out"]), bytes(bufs["err"])
     raw.stdout_truncated, raw.stderr_truncated = trunc["out"], trunc["err"]
     return raw
@@ -222,8 +211,8 @@ def _over_limits(w: Worker, raw: RawOutcome, oom_base: int, cpu_base: float | No
     return False
 
 
-def _num(value: object) -> float:
-    return float(value) if finite(value) else 0.0
+def _num(value: object, default: float) -> float:
+    return float(value) if finite(value) else default
 
 
 def _lines(buf: bytearray) -> list[dict[str, Any]]:

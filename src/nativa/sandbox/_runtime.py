@@ -14,6 +14,7 @@ import contextlib
 import fcntl
 import itertools
 import os
+import platform
 import signal
 import stat
 import tempfile
@@ -161,6 +162,63 @@ def stop_processes(list_pids: Callable[[], list[int]], rounds: int = 200) -> lis
         if i:
             time.sleep(0.0005 * min(i, 10))  # the signal takes effect when the process is next scheduled
     return None
+
+
+_READ_SYSCALL = {"x86_64": 0, "aarch64": 63}.get(platform.machine())
+_PYTHON_SIGINT = 1 << (signal.SIGINT - 1)
+
+
+def idle_reader(pid: int) -> bool:
+    """Whether `pid` is single-threaded and blocked in read() on a pipe, with no POSIX timer and no signal
+    handler but Python's own SIGINT one: it cannot run again until someone writes to that pipe.
+
+    Stopping a session's processes costs milliseconds on a loaded host; when the only process besides the
+    supervisor is the interpreter waiting for its next request, there is nothing to stop.
+    """
+    if _READ_SYSCALL is None:
+        return False
+    try:
+        call = _read_text(f"/proc/{pid}/syscall")
+        parts = call.split()
+        if int(parts[0]) != _READ_SYSCALL:
+            return False  # "running", or another syscall
+        status = dict(line.split(":", 1) for line in _read_text(f"/proc/{pid}/status").splitlines() if ":" in line)
+        if status["Threads"].strip() != "1" or int(status["SigCgt"], 16) & ~_PYTHON_SIGINT:
+            return False
+        if _read_text(f"/proc/{pid}/timers").strip():
+            return False
+        if not os.readlink(f"/proc/{pid}/fd/{int(parts[1], 16)}").startswith("pipe:"):
+            return False
+        return _read_text(f"/proc/{pid}/syscall") == call  # the same read() throughout these checks
+    except (OSError, ValueError, IndexError, KeyError):
+        return False
+
+
+def uid_of(pid: int) -> int | None:
+    try:
+        return os.stat(f"/proc/{pid}").st_uid
+    except OSError:
+        return None
+
+
+def children(pid: int) -> list[int]:
+    try:
+        return [int(x) for x in _read_text(f"/proc/{pid}/task/{pid}/children").split()]
+    except (OSError, ValueError):
+        return []
+
+
+def start_time(pid: int) -> int:
+    """When the process started, in clock ticks since boot (set by the kernel at fork: it cannot be faked)."""
+    try:
+        return int(_read_text(f"/proc/{pid}/stat").rsplit(")", 1)[1].split()[19])
+    except (OSError, ValueError, IndexError):
+        return 1 << 62
+
+
+def _read_text(path: str) -> str:
+    with open(path) as fh:
+        return fh.read()
 
 
 def continue_processes(pids: list[int]) -> None:

@@ -23,7 +23,7 @@ from typing import Any
 from nativa.sandbox import _runtime, bwrap, cgroups, seccomp, workdir
 from nativa.sandbox._exchange import STARTUP_TIMEOUT_S, append_capped, exchange, read
 from nativa.sandbox._host import LANDLOCK_PATH, RUNNER_PATH, SUPERVISOR_PATH, HostContext, runner_pyc, spawner
-from nativa.sandbox._outcome import RawOutcome, parse
+from nativa.sandbox._outcome import RawOutcome, finite, parse
 from nativa.sandbox.bwrap import Interpreter
 from nativa.sandbox.limits import Limits
 from nativa.sandbox.probe import ProbeReport, Tier
@@ -67,11 +67,12 @@ class Worker:
         self.closed = False
         self.ready = False
         self.paused: list[int] = []
+        self._supervisor: int | None = None
         self.seq = 0
         self.requests = 0
         self.res_buf = bytearray()
         self._clk_buf = bytearray()
-        self.started: float | None = None
+        self._ready_at: float | None = None
         try:
             self._spawn()
         except BaseException:
@@ -125,7 +126,6 @@ class Worker:
                 runner = runner_pyc(self.ctx.root) if same_python else RUNNER_PATH
                 supervisor = (runner_pyc(self.ctx.root, SUPERVISOR_PATH, bwrap.INSIDE_SUPERVISOR) if same_python
                               else SUPERVISOR_PATH)
-                boot["runner"] = bwrap.runner_inside(runner)
                 argv = bwrap.build_argv(
                     interp=interp, runner_host_path=runner, supervisor_host_path=supervisor,
                     boot=json.dumps(boot), uid=uid or 0,
@@ -202,9 +202,8 @@ class Worker:
             "deny_tcp": not spec.allow_network, "seccomp_fd": sc_fd,
         }
         # Tier "none" (not Linux) has nothing to confine with: a plain process under rlimits, opted into.
-        boot.update(work=str(work), confine=confine if spec.tier != "none" else None, landlock_path=LANDLOCK_PATH,
-                    runner=RUNNER_PATH)
-        argv = bwrap.interpreter_argv(interp, SUPERVISOR_PATH, json.dumps(boot))
+        boot.update(work=str(work), confine=confine if spec.tier != "none" else None, landlock_path=LANDLOCK_PATH)
+        argv = bwrap.interpreter_argv(interp, SUPERVISOR_PATH, RUNNER_PATH, json.dumps(boot))
         return argv, _minimal_env(str(work), str(tmp)), str(work)
 
     # -- run --------------------------------------------------------------------------------------
@@ -232,22 +231,23 @@ class Worker:
     def alive(self) -> bool:
         return not self.dead and self.proc is not None and self.proc.poll() is None
 
-    def started_at(self) -> float | None:
-        """When the current request was handed to the code, by the supervisor's CLOCK_MONOTONIC reading.
+    def ready_at(self) -> float | None:
+        """When the supervisor was about to fork the executor, by its CLOCK_MONOTONIC reading: no code of any
+        request can have run before it. Only the supervisor holds the clock pipe.
 
-        Only the supervisor holds the clock pipe. The host does not wait on it: being woken for it would cost
-        a context switch per run, and it is needed only when a deadline computed from the moment the request
-        was sent has passed (the code cannot have started before that).
+        The host does not wait on it: being woken for it would cost a context switch per start, and it is
+        needed only when a deadline counted from the moment the request was sent has passed.
         """
-        while chunk := read(self.fds["clk"]):
-            self._clk_buf += chunk
-        while b"\n" in self._clk_buf:
-            line, _, rest = bytes(self._clk_buf).partition(b"\n")
-            self._clk_buf[:] = rest
-            t = parse(line).get("t")
-            if isinstance(t, int | float) and not isinstance(t, bool):
-                self.started = float(t)
-        return self.started
+        if self._ready_at is None:
+            while chunk := read(self.fds["clk"]):
+                self._clk_buf += chunk
+            while b"\n" in self._clk_buf:
+                line, _, rest = bytes(self._clk_buf).partition(b"\n")
+                self._clk_buf[:] = rest
+                msg = parse(line)
+                if msg.get("e") == "ready" and finite(msg.get("t")):
+                    self._ready_at = float(msg["t"])
+        return self._ready_at
 
     def execute(self, request: dict[str, Any], *, timeout_s: float, max_output_bytes: int,
                 max_result_bytes: int, cpu_budget_s: float | None = None) -> RawOutcome:
@@ -266,11 +266,35 @@ class Worker:
 
     def pause(self) -> None:
         """Stop every process of a session between snippets: background threads and processes neither run
-        nor write until the next snippet, whose CPU budget then counts them."""
-        if not self.dead:
-            self.paused = _runtime.stop_processes(self.pids)
-            if self.paused is None:
-                self.kill()  # its processes would not hold still: the session restarts
+        nor write until the next snippet, whose CPU budget then counts them. Nothing needs stopping when the
+        interpreter is the only process besides the supervisor and it waits for the next request."""
+        if self.dead:
+            return
+        sandbox = self._sandbox_pids()
+        others = [pid for pid in sandbox if pid != self._supervisor_pid(sandbox)]
+        if len(others) == 1 and _runtime.idle_reader(others[0]):
+            return
+        stopped = _runtime.stop_processes(self.pids)
+        if stopped is None:
+            self.kill()  # its processes would not hold still: the session restarts
+        self.paused = stopped or []
+
+    def _sandbox_pids(self) -> list[int]:
+        """The processes that run sandbox code (the supervisor and below), without tier A's bwrap pair."""
+        pids = self.pids()
+        if self.lease is not None:  # as root, bwrap runs as root and everything below it as the lease's uid
+            return [pid for pid in pids if _runtime.uid_of(pid) == self.lease.uid]
+        if self.spec.tier == "A" and self.proc is not None:
+            outer = {self.proc.pid, *_runtime.children(self.proc.pid)}
+            return [pid for pid in pids if pid not in outer]
+        return pids
+
+    def _supervisor_pid(self, sandbox: list[int]) -> int | None:
+        """The supervisor: the Popen'd process in tier B, the oldest sandbox process in tier A."""
+        if self._supervisor is None and sandbox:
+            self._supervisor = (self.proc.pid if self.spec.tier != "A" and self.proc is not None
+                                else min(sandbox, key=lambda pid: (_runtime.start_time(pid), pid)))
+        return self._supervisor
 
     def resume(self) -> None:
         if self.paused:

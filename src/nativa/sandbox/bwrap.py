@@ -57,9 +57,9 @@ def host_interpreter() -> Interpreter:
     return Interpreter(executable=exe, prefix=prefix, version=sys.version)
 
 
-def interpreter_argv(interp: Interpreter, runner: str, boot: str) -> list[str]:
+def interpreter_argv(interp: Interpreter, script: str, *args: str) -> list[str]:
     """`-I -S`: no environment, no site, no user site: start-up is ~7 ms and nothing outside the stdlib leaks in."""
-    return [interp.executable, "-I", "-S", "-B", "-X", "utf8", runner, boot]
+    return [interp.executable, "-I", "-S", "-B", "-X", "utf8", script, *args]
 
 
 def setpriv_argv(uid: int) -> list[str]:
@@ -112,9 +112,7 @@ def build_argv(
     extra_ro: Sequence[str] = (),
     env: dict[str, str],
 ) -> list[str]:
-    """The full `bwrap ... -- [setpriv ...] python -I -S supervisor.py BOOT` command for one sandbox.
-
-    The boot JSON names the executor module by its path inside (`runner_inside`), which the supervisor loads."""
+    """The full `bwrap ... -- [setpriv ...] python -I -S supervisor.py RUNNER BOOT` command for one sandbox."""
     t = _Tree()
     t.ro_bind("/usr")
     for name in ("bin", "sbin", "lib", "lib32", "lib64", "libx32"):
@@ -154,7 +152,7 @@ def build_argv(
     argv.append("--")
     if is_root:
         argv += setpriv_argv(uid)
-    argv += interpreter_argv(interp, supervisor_inside, boot)
+    argv += interpreter_argv(interp, supervisor_inside, runner_inside(runner_host_path), boot)
     return argv
 
 

@@ -27,6 +27,7 @@ _MS_NOSUID = 0x2
 _MS_NODEV = 0x4
 _MNT_DETACH = 0x2
 _SCAN_EVERY_S = 1.0
+_MAX_DEPTH = 64
 _RESERVE_BYTES = 1 << 30
 _RESERVE_FRACTION = 0.05
 
@@ -135,31 +136,51 @@ class DiskGuard:
         seen: set[tuple[int, int]] = set()
         total = 0
         for d in self.dirs:
-            blocks = entries = 0
-            stack = [str(d)]
-            while stack:
-                try:
-                    it = os.scandir(stack.pop())
-                except OSError:
-                    continue
-                with it:
-                    for entry in it:
-                        entries += 1
-                        try:
-                            st = entry.stat(follow_symlinks=False)
-                        except OSError:
-                            continue
-                        if stat.S_ISDIR(st.st_mode):
-                            stack.append(entry.path)
-                        if (st.st_dev, st.st_ino) not in seen:
-                            seen.add((st.st_dev, st.st_ino))
-                            blocks += st.st_blocks * 512
-                        if entries > self.inodes or blocks > self.size_bytes:
-                            return f"{d.name} holds more than {self.size_bytes >> 20} MB or {self.inodes} files"
-            total += blocks
+            tally = [0, 0]  # bytes, entries
+            fd = os.open(d, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            try:
+                over = self._walk(fd, 0, tally, seen)
+            finally:
+                os.close(fd)
+            if over:
+                return f"{d.name} holds more than {self.size_bytes >> 20} MB or {self.inodes} files, or is deeper than {_MAX_DEPTH}"
+            total += tally[0]
         if total + self._deleted_open_bytes(seen) > self.size_bytes * len(self.dirs):
             return f"with deleted files still open, it holds more than {self.size_bytes * len(self.dirs) >> 20} MB"
         return None
+
+    def _walk(self, dir_fd: int, depth: int, tally: list[int], seen: set[tuple[int, int]]) -> bool:
+        """Add a directory's blocks and entries to `tally`; True when over the budget. Directories are opened
+        relative to their parent with O_NOFOLLOW (the code may swap one for a symlink at any moment), and a
+        tree deeper than _MAX_DEPTH counts as over (past PATH_MAX a path-based walk would miss it)."""
+        if depth > _MAX_DEPTH:
+            return True
+        subdirs = []
+        with os.scandir(dir_fd) as it:
+            for entry in it:
+                tally[1] += 1
+                try:
+                    st = entry.stat(follow_symlinks=False)
+                except OSError:
+                    continue
+                if stat.S_ISDIR(st.st_mode):
+                    subdirs.append(entry.name)
+                if (st.st_dev, st.st_ino) not in seen:
+                    seen.add((st.st_dev, st.st_ino))
+                    tally[0] += st.st_blocks * 512
+                if tally[1] > self.inodes or tally[0] > self.size_bytes:
+                    return True
+        for name in subdirs:
+            try:
+                fd = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
+            except OSError:
+                continue
+            try:
+                if self._walk(fd, depth + 1, tally, seen):
+                    return True
+            finally:
+                os.close(fd)
+        return False
 
     def _deleted_open_bytes(self, seen: set[tuple[int, int]]) -> int:
         """Space held by files the code unlinked but keeps open (invisible to a directory walk)."""

@@ -133,3 +133,17 @@ def test_the_disk_guard_counts_hard_links_once_and_deleted_open_files(tmp_path: 
     for i in range(60):
         (tmp / f"e{i}").touch()
     assert "50 files" in (guard.scan() or "")
+    for i in range(60):
+        (tmp / f"e{i}").unlink()
+    deep = tmp
+    for _ in range(40):
+        deep = deep / "d"
+        deep.mkdir()
+    (work / "a").unlink()
+    os.symlink("/usr", work / "usr")  # a symlink is not followed: /usr is not the sandbox's
+    assert guard.scan() is None
+    guard.inodes = 10_000
+    for _ in range(30):
+        deep = deep / "d"
+        deep.mkdir()
+    assert "deeper than" in (guard.scan() or "")
