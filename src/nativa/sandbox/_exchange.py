@@ -108,22 +108,17 @@ def exchange(w: Worker, request: dict[str, Any], *, timeout_s: float, max_output
                     payload = payload[n:]
                     if not payload:
                         sel.unregister(fds["ctl"])
-                elif tag in ("out", "err"):
-                    chunk = _read(fds[tag])
+                elif tag != "pid":
+                    chunk = read(fds[tag])
                     if chunk is None:
                         continue
                     if not chunk:
                         sel.unregister(fds[tag])
                         continue
-                    if _append_capped(bufs[tag], chunk, max_output_bytes):
-                        trunc[tag] = True
-                        raw.killed_by = "output"
-                elif tag in ("res", "det"):
-                    chunk = _read(fds[tag])
-                    if chunk is None:
-                        continue
-                    if not chunk:
-                        sel.unregister(fds[tag])
+                    if tag in ("out", "err"):
+                        if append_capped(bufs[tag], chunk, max_output_bytes):
+                            trunc[tag] = True
+                            raw.killed_by = "output"
                         continue
                     buf = w.res_buf if tag == "res" else det_buf
                     buf += chunk
@@ -139,7 +134,7 @@ def exchange(w: Worker, request: dict[str, Any], *, timeout_s: float, max_output
                                 reports.append(msg)
                             elif msg.get("seq") == w.seq:
                                 details, t_end = msg, time.monotonic()
-                elif tag == "pid":
+                else:
                     exited = True
     finally:
         sel.close()
@@ -162,7 +157,7 @@ def exchange(w: Worker, request: dict[str, Any], *, timeout_s: float, max_output
         w.drain(bufs, trunc, max_output_bytes, until_eof=False)
         if verdict is not None and not session:
             # The executor wrote its report before it exited, so what is left of it is in the pipe now.
-            while chunk := _read(fds["det"]):
+            while chunk := read(fds["det"]):
                 det_buf += chunk[: max(0, max_result_bytes - len(det_buf))]
             reports += [m for m in _lines(det_buf) if m.get("e") == "result"]
     else:
@@ -225,7 +220,7 @@ def _lines(buf: bytearray) -> list[dict[str, Any]]:
 
 
 def _discard(fd: int) -> None:
-    while _read(fd):
+    while read(fd):
         pass
 
 
@@ -237,10 +232,7 @@ def read(fd: int) -> bytes | None:
         return None
 
 
-_read = read
-
-
-def _append_capped(buf: bytearray, chunk: bytes, cap: int) -> bool:
+def append_capped(buf: bytearray, chunk: bytes, cap: int) -> bool:
     """Keep at most `cap` bytes in `buf`; True when `chunk` did not fit (the stream is over its cap)."""
     room = cap - len(buf)
     if len(chunk) <= room:
@@ -249,6 +241,3 @@ def _append_capped(buf: bytearray, chunk: bytes, cap: int) -> bool:
     if room > 0:
         buf += chunk[:room]
     return True
-
-
-append_capped = _append_capped

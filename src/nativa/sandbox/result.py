@@ -41,7 +41,8 @@ class RunResult:
     traceback: str | None = None
     """The code's traceback as Python prints it, with the runner's frames removed."""
     duration_s: float = 0.0
-    """From the moment the code started (limits and files in place) to its end."""
+    """From when the host handed the request over (or, for a sandbox still starting, when it became ready:
+    the same moment the time limit counts from) to the end of the code's process or snippet."""
     killed_by: KilledBy | None = None
     tier: str = ""
     layers: list[str] = field(default_factory=list)
