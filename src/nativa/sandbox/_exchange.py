@@ -47,7 +47,6 @@ def exchange(w: Worker, request: dict[str, Any], *, timeout_s: float, max_output
     reports: list[dict[str, Any]] = []  # a one-shot executor's reports (a failure is reported before atexit)
     verdict: dict[str, Any] | None = None
     _discard(fds["det"])  # a report still unread belongs to an earlier snippet (or to its background code)
-    w.requests += 1
     cg = w.cgroup
     oom_base = cg.oom_kills() if cg else 0
     cpu_base = cg.cpu_usage_s() if cg else None

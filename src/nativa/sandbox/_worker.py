@@ -69,7 +69,6 @@ class Worker:
         self.paused: list[int] = []
         self._supervisor: int | None = None
         self.seq = 0
-        self.requests = 0
         self.res_buf = bytearray()
         self._clk_buf = bytearray()
         self._ready_at: float | None = None
@@ -99,7 +98,7 @@ class Worker:
         self.fds = {"ctl": ctl_w, "res": res_r, "clk": clk_r, "det": det_r, "out": out_r, "err": err_r}
         child_fds = [ctl_r, res_w, clk_w, det_w, out_w, err_w]
         # Joining a v1 cgroup waits for an RCU grace period (~10 ms on a busy host). The host does it, while
-        # the sandbox starts up, when it can find the sandbox's processes; else the runner joins itself.
+        # the sandbox starts up, when it can find the sandbox's processes; else the supervisor joins itself.
         host_attach = self.cgroup is not None and self.ctx.proc_children
         cg_fds = self.cgroup.join_fds() if self.cgroup and not host_attach else []
         child_fds += cg_fds
@@ -111,7 +110,7 @@ class Worker:
         sc_fd = seccomp.program_fd(bpf) if bpf else None
         if sc_fd is not None:
             child_fds.append(sc_fd)
-        # kill(-1) from the runner reaches only this sandbox in a pid namespace (A), under a uid of its own
+        # kill(-1) from the supervisor reaches only this sandbox in a pid namespace (A), under a uid of its own
         # (root), or inside a Landlock signal scope (ABI >= 6); elsewhere it would hit the user's processes.
         reap = (spec.tier == "A" or (uid is not None and report.interpreter_b is not None)
                 or (spec.tier == "B" and report.landlock_abi >= 6))

@@ -175,10 +175,11 @@ class SandboxCgroup:
                 _write(d / "memory.swap.max", "0")
 
     def join_fds(self) -> list[int]:
-        """Write-only fds on `cgroup.procs`: the runner writes "0" to each to move itself in, then closes them.
+        """Write-only fds on `cgroup.procs`: the supervisor writes "0" to each to move itself in, then closes them.
 
         Joining from inside avoids a `preexec_fn` (unsafe with threads, and it forbids vfork). The fds are
-        opened by root, so the runner must close them before any user code runs; it does.
+        opened by root, so they must be closed before any user code runs; the supervisor does that before it
+        forks the executor.
         """
         return [os.open(d / "cgroup.procs", os.O_WRONLY | os.O_CLOEXEC) for d in self.dirs]
 
