@@ -273,7 +273,7 @@ class Worker:
         others = [pid for pid in sandbox if pid != self._supervisor_pid(sandbox)]
         if len(others) == 1 and _runtime.idle_reader(others[0]):
             return
-        stopped = _runtime.stop_processes(self.pids)
+        stopped = _runtime.stop_processes(self._sandbox_pids)
         if stopped is None:
             self.kill()  # its processes would not hold still: the session restarts
         self.paused = stopped or []
@@ -297,7 +297,7 @@ class Worker:
 
     def resume(self) -> None:
         if self.paused:
-            _runtime.continue_processes(self.pids() or self.paused)
+            _runtime.continue_processes(self._sandbox_pids() or self.paused)
             self.paused = []
 
     def drain(self, bufs: dict[str, bytearray], trunc: dict[str, bool], cap: int, *, until_eof: bool) -> None:
