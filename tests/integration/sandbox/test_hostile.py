@@ -22,6 +22,8 @@ import pytest
 from nativa.sandbox import RunResult, Sandbox
 from nativa.sandbox._host import host_context
 
+pytestmark = pytest.mark.integration
+
 SECRET = "sk-hostile-test-7f3a9c2e1b"
 PRELUDE = "import os, sys\nprint('UID', os.getuid(), flush=True)\n"
 
@@ -295,13 +297,19 @@ def ctypes_socket(h: Host) -> str:
 for fam, name in ((2, "AF_INET"), (10, "AF_INET6"), (16, "AF_NETLINK"), (17, "AF_PACKET")):
     call("SOCKET-" + name, libc.socket, fam, 2, 0)
 call("SOCKET-AF_UNIX", libc.socket, 1, 1, 0)
+pair = (ctypes.c_int * 2)()
+call("SOCKETPAIR-AF_UNIX", libc.socketpair, 1, 1, 0, pair)
 """)
 
 
 def check_ctypes_socket(r: RunResult, h: Host) -> None:
     for name in ("AF_INET", "AF_INET6", "AF_NETLINK", "AF_PACKET"):
         assert _lines(r, f"SOCKET-{name} ") == [f"SOCKET-{name} -1 EPERM"], r.stdout
-    assert not _lines(r, "SOCKET-AF_UNIX -1")  # local IPC still works
+    assert not _lines(r, "SOCKETPAIR-AF_UNIX -1")  # local IPC still works
+    if r.tier == "A":
+        assert not _lines(r, "SOCKET-AF_UNIX -1")  # a private mount and network namespace: nothing to reach
+    else:  # no mount namespace: a host socket could be reached by path, so tier B has no AF_UNIX socket()
+        assert _lines(r, "SOCKET-AF_UNIX ") == ["SOCKET-AF_UNIX -1 EPERM"], r.stdout
 
 
 def ctypes_mount(h: Host) -> str:
