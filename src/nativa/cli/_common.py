@@ -59,3 +59,15 @@ def read_json_file(path: Path, what: str) -> Any:
         return json.loads(text)
     except json.JSONDecodeError as exc:
         raise BadInputError(f"{what} {path} is not valid JSON: {exc.msg} at line {exc.lineno}") from None
+
+
+def read_source(file: Path, purpose: str = "to run") -> str:
+    """A Python source file's text, or one line naming the file and what is wrong with it."""
+    if not file.is_file():
+        raise BadInputError(f"{file} is not a file: give the path of a Python file {purpose}, e.g. script.py")
+    try:
+        return file.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise BadInputError(f"{file} is not UTF-8 text: give a Python source file") from None
+    except OSError as exc:
+        raise BadInputError(f"cannot read {file}: {exc.strerror}") from None

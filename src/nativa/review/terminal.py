@@ -80,8 +80,7 @@ class TerminalPrompter:
         if stream is None or not _is_tty(stream):
             raise ReviewUnavailableError(
                 f"{request.action.describe()} needs a person's approval, but there is no terminal to ask "
-                "(stdin is not a TTY): nothing was run; run it in a terminal, or use --review never "
-                "to run without asking")
+                "(stdin is not a TTY): nothing was run; run it in a terminal to review it")
         render_review(request, self.console)
         for _ in range(MAX_TRIES):
             self.console.print(escape(MENU))
