@@ -98,7 +98,10 @@ class TerminalPrompter:
 
     def _read(self, stream: TextIO, prompt: str) -> str | None:
         self.console.print(prompt, end="")
-        line = stream.readline()
+        try:
+            line = stream.readline()
+        except (OSError, ValueError):  # the terminal went away: no answer, which is a rejection
+            return None
         if not line:
             return None
         return line.strip()
@@ -107,5 +110,5 @@ class TerminalPrompter:
 def _is_tty(stream: TextIO) -> bool:
     try:
         return bool(stream.isatty())
-    except (AttributeError, ValueError):  # closed or not a real file
+    except (AttributeError, ValueError, OSError):  # closed, or not a real file (a test runner's stand-in)
         return False
