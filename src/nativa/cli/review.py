@@ -202,7 +202,7 @@ def bench_review(
     results: Annotated[str, typer.Option("--results", help="Benchmark result files (benign candidates).")] =
     "docs/results/*.jsonl",
     hostile: Annotated[Path, typer.Option("--hostile", help="The sandbox's hostile battery.")] =
-    Path("tests/integration/sandbox/test_hostile.py"),  # noqa: B008
+    Path("tests/integration/sandbox/test_hostile.py"),
     runs: Annotated[int, typer.Option("--runs", min=0, help="HumanEval candidates to time beside a sandbox run "
                                       "(0: no timing).")] = 164,
     policy: PolicyOption = None,

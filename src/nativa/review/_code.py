@@ -154,7 +154,7 @@ class CodeAnalyzer(ast.NodeVisitor):
 
     # -- names -----------------------------------------------------------------------------------------
 
-    def resolve(self, node: ast.expr) -> str | None:  # noqa: PLR0911
+    def resolve(self, node: ast.expr) -> str | None:
         """The dotted name an expression refers to (`os.system`, `builtins.eval`), or None if not a name."""
         if isinstance(node, ast.Name):
             if node.id in self.aliases:
@@ -437,7 +437,7 @@ class CodeAnalyzer(ast.NodeVisitor):
             shown = outside[0] + ("" if complete else "...")
             self.emit("file-write", node, f"{what} writes outside the work dir: {shown!r}", outside[0])
         elif not complete:
-            self.emit("file-write", node, f"{what} writes under {sorted(paths)[0]!r} to a name computed at run "
+            self.emit("file-write", node, f"{what} writes under {min(paths)!r} to a name computed at run "
                       "time", risk=rule.unknown_target_risk)
         else:
             for path in sorted(paths):

@@ -8,8 +8,8 @@ Rules are data so a team can tighten or relax them without touching code: the de
 from __future__ import annotations
 
 import json
-import tomllib
 import re
+import tomllib
 from fnmatch import fnmatchcase, translate
 from functools import cached_property
 from importlib import resources

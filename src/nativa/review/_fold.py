@@ -31,6 +31,7 @@ _DECODERS: dict[str, Callable[[bytes], bytes]] = {
 
 Resolver = Callable[[ast.expr], str | None]
 _Folded = set[str] | str | bytes | None
+_NAMED = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.ExceptHandler)  # statements that bind a name
 
 
 class Bindings:
@@ -57,9 +58,7 @@ class Bindings:
                     valued.add(id(node.target))
             elif isinstance(node, ast.arg):
                 self.unknown.add(node.arg)
-            elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
-                self.unknown.add(node.name)
-            elif isinstance(node, ast.ExceptHandler) and node.name:
+            elif isinstance(node, _NAMED) and node.name:
                 self.unknown.add(node.name)
         for node in ast.walk(tree):
             if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store | ast.Del) and id(node) not in valued:
@@ -100,7 +99,7 @@ class Folder:
                 return None
         return value if isinstance(value, str) else None
 
-    def _value(self, node: ast.expr, depth: int) -> str | bytes | None:  # noqa: PLR0911, PLR0912
+    def _value(self, node: ast.expr, depth: int) -> str | bytes | None:
         if depth > MAX_DEPTH:
             return None
         d = depth + 1
@@ -202,7 +201,7 @@ class Folder:
 
     # -- numbers and sizes -------------------------------------------------------------------------------
 
-    def integer(self, node: ast.expr, depth: int = 0) -> int | None:  # noqa: PLR0911
+    def integer(self, node: ast.expr, depth: int = 0) -> int | None:
         """An int the expression spells out; HUGE stands in for numbers too big to bother computing."""
         if depth > MAX_DEPTH:
             return None
@@ -315,7 +314,7 @@ def _sliced(base: str | bytes, index: ast.expr, folder: Folder, depth: int) -> s
     return item if isinstance(item, str) else None
 
 
-def _arith(op: ast.operator, left: int, right: int) -> int | None:  # noqa: PLR0911
+def _arith(op: ast.operator, left: int, right: int) -> int | None:
     if HUGE in (abs(left), abs(right)):
         return HUGE
     if isinstance(op, ast.Add):

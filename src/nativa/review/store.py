@@ -14,6 +14,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Self
 
 from nativa.errors import AuditError, BadInputError
 from nativa.review.approvals import Action, Grant
@@ -30,12 +31,12 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
             approved INTEGER NOT NULL, max_risk TEXT NOT NULL, findings TEXT NOT NULL, reason TEXT NOT NULL,
             prev_hash TEXT NOT NULL, hash TEXT NOT NULL)""",
         "CREATE INDEX review_audit_by_session ON review_audit (session, seq)",
-        "CREATE TABLE review_audit_head (id INTEGER PRIMARY KEY CHECK (id = 1), seq INTEGER NOT NULL, "
-        "hash TEXT NOT NULL)",
-        "CREATE TRIGGER review_audit_no_update BEFORE UPDATE ON review_audit "
-        "BEGIN SELECT RAISE(ABORT, 'review_audit is append-only'); END",
-        "CREATE TRIGGER review_audit_no_delete BEFORE DELETE ON review_audit "
-        "BEGIN SELECT RAISE(ABORT, 'review_audit is append-only'); END",
+        ("CREATE TABLE review_audit_head (id INTEGER PRIMARY KEY CHECK (id = 1), seq INTEGER NOT NULL, "
+         "hash TEXT NOT NULL)"),
+        ("CREATE TRIGGER review_audit_no_update BEFORE UPDATE ON review_audit "
+         "BEGIN SELECT RAISE(ABORT, 'review_audit is append-only'); END"),
+        ("CREATE TRIGGER review_audit_no_delete BEFORE DELETE ON review_audit "
+         "BEGIN SELECT RAISE(ABORT, 'review_audit is append-only'); END"),
         """CREATE TABLE review_grants (
             id INTEGER PRIMARY KEY, session TEXT, scope TEXT NOT NULL, action TEXT NOT NULL,
             action_key TEXT NOT NULL, who TEXT NOT NULL, at TEXT NOT NULL)""",
@@ -94,7 +95,7 @@ class SQLiteReviewStore:
         with self._lock:
             self._db.close()
 
-    def __enter__(self) -> SQLiteReviewStore:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *_: object) -> None:
@@ -106,7 +107,7 @@ class SQLiteReviewStore:
         with self._transaction() as db:
             row = db.execute("SELECT seq, hash FROM review_audit_head WHERE id = 1").fetchone()
             entry = build((int(row[0]), str(row[1])) if row else None)
-            db.execute(f"INSERT INTO review_audit ({_COLUMNS}) VALUES ({', '.join('?' * 14)})",  # noqa: S608
+            db.execute(f"INSERT INTO review_audit ({_COLUMNS}) VALUES ({', '.join('?' * 14)})",
                        (entry.seq, entry.at, entry.who, entry.session, entry.subject, entry.scope, entry.code_hash,
                         entry.verdict, int(entry.approved), entry.max_risk,
                         json.dumps([f.to_dict() for f in entry.findings], ensure_ascii=False), entry.reason,
@@ -117,7 +118,7 @@ class SQLiteReviewStore:
         return entry
 
     def entries(self, session: str | None = None) -> list[AuditEntry]:
-        query = f"SELECT {_COLUMNS} FROM review_audit"  # noqa: S608
+        query = f"SELECT {_COLUMNS} FROM review_audit"
         args: tuple[str, ...] = ()
         if session is not None:
             query += " WHERE session = ?"

@@ -39,7 +39,7 @@ def render_review(request: ReviewRequest, console: Console, *, diff_lines: int =
     width = len(str(len(lines)))
     for number, text in enumerate(lines, start=1):
         flagged = findings_by_line.pop(number, [])
-        style = _STYLE[max(flagged, key=lambda f: "low medium high".split().index(f.risk)).risk] if flagged else ""
+        style = _STYLE[max(flagged, key=lambda f: ["low", "medium", "high"].index(f.risk)).risk] if flagged else ""
         row = Text(f"{'>' if flagged else ' '} {number:>{width}} | ", style=style or "dim")
         row.append(text, style="reverse " + style if flagged else "")
         console.print(row)

@@ -21,12 +21,12 @@ def _ask(args: list[str], typed: bytes | None, home: Path) -> subprocess.Complet
     env = {**os.environ, "NATIVA_HOME": str(home)}
     if typed is None:  # no terminal: stdin is /dev/null
         return subprocess.run([NATIVA, "review", "ask", *args], stdin=subprocess.DEVNULL, capture_output=True,
-                              text=True, env=env, timeout=120)
+                              text=True, env=env, timeout=120, check=False)
     primary, secondary = pty.openpty()
     try:
         os.write(primary, typed)
         return subprocess.run([NATIVA, "review", "ask", *args], stdin=secondary, capture_output=True, text=True,
-                              env=env, timeout=120)
+                              env=env, timeout=120, check=False)
     finally:
         os.close(primary)
         os.close(secondary)
@@ -49,7 +49,7 @@ def test_a_person_at_a_terminal_approves_for_the_session(tmp_path: Path) -> None
     assert rejected.returncode == 1
     assert json.loads(rejected.stdout)["feedback"] == "the reviewer rejected this because: write to the work dir"
     log = subprocess.run([NATIVA, "review", "log", "--verify"], capture_output=True, text=True, timeout=60,
-                         env={**os.environ, "NATIVA_HOME": str(home)})
+                         env={**os.environ, "NATIVA_HOME": str(home)}, check=False)
     assert log.returncode == 0 and "4 entries" in log.stdout
 
 

@@ -14,8 +14,8 @@ from nativa.review import Policy, ReviewContext
 from nativa.review.approvals import (
     Action,
     Answer,
-    ApprovalStore,
     Approvals,
+    ApprovalStore,
     MemoryApprovalStore,
     Reviewer,
     ReviewRequest,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -38,7 +39,7 @@ def test_entries_chain_to_the_one_before(store: AuditStore) -> None:
     _fill(log)
     entries = log.entries()
     assert [e.seq for e in entries] == [1, 2, 3, 4] and entries[0].prev_hash == GENESIS
-    assert all(b.prev_hash == a.hash for a, b in zip(entries, entries[1:], strict=False))
+    assert all(b.prev_hash == a.hash for a, b in itertools.pairwise(entries))
     assert all(entry_hash(e.payload()) == e.hash for e in entries)
     assert entries[1].who == "ana" and entries[1].findings == (FINDING,) and entries[1].scope == "once"
     assert [e.seq for e in log.entries("s1")] == [2, 4]
