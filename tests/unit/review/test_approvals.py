@@ -97,6 +97,18 @@ def test_an_approval_never_covers_a_different_action(make: Callable[..., tuple[R
     assert not Action.of(reviewer.policy.check_code(READ_API).at_least("medium")).covers(combined)
 
 
+def test_a_store_returns_only_the_session_s_grants_and_the_global_ones(store: ApprovalStore) -> None:
+    approvals = Approvals(store)
+    mine = Action((("network", "api.example.com"),))
+    everyone = Action((("sql-write", "orders"),))
+    approvals.grant("s1", mine, "session", "ana")
+    approvals.grant("s1", everyone, "always", "ana")
+    assert approvals.grant("s1", Action((("file-write", "/etc/x"),)), "once", "ana") is None
+    assert [(g.action, g.scope, g.session) for g in store.grants("s1")] == [
+        (mine, "session", "s1"), (everyone, "always", None)]
+    assert [(g.action, g.session) for g in store.grants("s2")] == [(everyone, None)]
+
+
 def test_always_scope_covers_every_session(make: Callable[..., tuple[Reviewer, Scripted]]) -> None:
     reviewer, prompter = make(Answer("always"))
     assert reviewer.review(WRITE_FILE, ctx("s1")).scope == "always"
