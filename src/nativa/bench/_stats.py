@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import statistics
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 
 
 def median(values: Sequence[float]) -> float:
@@ -21,3 +22,10 @@ def percentile(values: Sequence[float], q: float) -> float:
 
 def ratio(a: float, b: float) -> float:
     return a / b if b else float("nan")
+
+
+def timed(fn: Callable[[], object]) -> float:
+    """Seconds `fn()` took (perf_counter)."""
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start

@@ -28,6 +28,7 @@ from typing import Any
 from rich.table import Table
 
 from nativa.bench._stats import median, percentile
+from nativa.bench._stats import timed as _timed
 from nativa.errors import BadInputError
 from nativa.review import Policy, ReviewContext, Verdict, risk_rank
 
@@ -75,8 +76,10 @@ class SetResult:
 class ReviewBenchResult:
     sets: list[SetResult]
     policy_ms: dict[str, float]  # p50/p95 over the candidates run in the sandbox too
-    sandbox_ms: dict[str, float]
-    cost_ratio: dict[str, float]  # per candidate policy/sandbox, p50/p95
+    sandbox_ms: dict[str, float]  # a one-shot Sandbox.run of each
+    pooled_ms: dict[str, float]  # a run from a SandboxPool with one sandbox waiting, as the code agent runs
+    cost_ratio: dict[str, float]  # per candidate policy / pooled run, p50/p95 (the goal is judged on this)
+    cost_ratio_oneshot: dict[str, float]
     runs: int
     tier: str | None
     policy_all_ms: dict[str, float] = field(default_factory=dict)  # over every code snippet reviewed
@@ -210,32 +213,37 @@ def run_review_bench(*, results: str = RESULTS_DEFAULT, hostile: Path = HOSTILE_
             score_set(policy, "risky snippets (own)", "hostile", own, every_code)]
     for s in sets:
         say(f"{s.name}: {s.total} reviewed, max risk {s.by_max_risk}")
-    policy_s: list[float] = []
-    sandbox_s: list[float] = []
-    ratios: list[float] = []
+    samples: dict[str, list[float]] = {"policy": [], "oneshot": [], "pooled": []}
+    ratios: dict[str, list[float]] = {"pooled": [], "oneshot": []}
     tier = None
     if runs:
-        from nativa.sandbox import Sandbox
+        from nativa.sandbox import Sandbox, SandboxPool
 
         sandbox = Sandbox(allow_weak=allow_weak)
         tier = sandbox.tier
         seen: set[str] = set()
-        chosen = [s for s in code if s.code not in seen and not seen.add(s.code)][:runs]  # type: ignore[func-returns-value]
-        for number, snippet in enumerate(chosen, start=1):
-            start = time.perf_counter()
-            policy.check_code(snippet.code or "")
-            reviewed = time.perf_counter() - start
-            start = time.perf_counter()
-            sandbox.run(snippet.code or "", timeout_s=10)
-            ran = time.perf_counter() - start
-            policy_s.append(reviewed)
-            sandbox_s.append(ran)
-            ratios.append(reviewed / ran if ran else float("nan"))
-            if number % 20 == 0:
-                say(f"timed {number}/{len(chosen)} candidates (policy, then sandbox)")
-    return ReviewBenchResult(sets=sets, policy_ms=_ms(policy_s), sandbox_ms=_ms(sandbox_s),
-                             cost_ratio={"p50": median(ratios), "p95": percentile(ratios, 95)} if ratios else {},
-                             runs=len(policy_s), tier=tier, policy_all_ms=_ms(every_code))
+        chosen = [s.code for s in code if s.code and s.code not in seen and not seen.add(s.code)][:runs]  # type: ignore[func-returns-value]
+        with SandboxPool(1, sandbox=sandbox) as pool:
+            pool.wait_ready()
+            for number, text in enumerate(chosen, start=1):
+                reviewed = _timed(lambda: policy.check_code(text))  # noqa: B023 - called at once
+                oneshot = _timed(lambda: sandbox.run(text, timeout_s=10))  # noqa: B023
+                pool.wait_ready()  # the agent's pooled sandbox has one waiting while the model writes
+                pooled = _timed(lambda: pool.run(text, timeout_s=10))  # noqa: B023
+                for key, value in (("policy", reviewed), ("oneshot", oneshot), ("pooled", pooled)):
+                    samples[key].append(value)
+                ratios["pooled"].append(reviewed / pooled)
+                ratios["oneshot"].append(reviewed / oneshot)
+                if number % 20 == 0:
+                    say(f"timed {number}/{len(chosen)} candidates (policy, one-shot sandbox, pooled sandbox)")
+    return ReviewBenchResult(sets=sets, policy_ms=_ms(samples["policy"]), sandbox_ms=_ms(samples["oneshot"]),
+                             pooled_ms=_ms(samples["pooled"]),
+                             cost_ratio=_quantiles(ratios["pooled"]), cost_ratio_oneshot=_quantiles(ratios["oneshot"]),
+                             runs=len(samples["policy"]), tier=tier, policy_all_ms=_ms(every_code))
+
+
+def _quantiles(values: list[float]) -> dict[str, float]:
+    return {"p50": median(values), "p95": percentile(values, 95)} if values else {}
 
 
 def _ms(samples: list[float]) -> dict[str, float]:
@@ -254,9 +262,10 @@ def render(result: ReviewBenchResult) -> Table:
                       f"{s.high_share:.1%}", goal, "yes" if s.goal_met else f"no ({len(s.missed)} missed)")
     if result.runs:
         caption = (f"cost on {result.runs} HumanEval candidates (tier {result.tier}): policy p50 "
-                   f"{result.policy_ms['p50']:.2f} ms / p95 {result.policy_ms['p95']:.2f} ms; sandbox run p50 "
-                   f"{result.sandbox_ms['p50']:.1f} ms / p95 {result.sandbox_ms['p95']:.1f} ms; policy/sandbox per "
-                   f"candidate p50 {result.cost_ratio['p50']:.2%}, p95 {result.cost_ratio['p95']:.2%} "
-                   f"(goal < {COST_GOAL:.0%})")
+                   f"{result.policy_ms['p50']:.2f} ms / p95 {result.policy_ms['p95']:.2f} ms; pooled sandbox run p50 "
+                   f"{result.pooled_ms['p50']:.1f} ms / p95 {result.pooled_ms['p95']:.1f} ms; one-shot p50 "
+                   f"{result.sandbox_ms['p50']:.1f} ms / p95 {result.sandbox_ms['p95']:.1f} ms; policy/pooled run per "
+                   f"candidate p50 {result.cost_ratio['p50']:.2%}, p95 {result.cost_ratio['p95']:.2%}; "
+                   f"policy/one-shot p50 {result.cost_ratio_oneshot['p50']:.2%} (goal < {COST_GOAL:.0%})")
         table.caption = caption
     return table

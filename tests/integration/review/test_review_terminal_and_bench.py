@@ -59,5 +59,5 @@ def test_bench_times_the_policy_beside_the_sandbox(monkeypatch: pytest.MonkeyPat
     monkeypatch.chdir(ROOT)
     result = run_review_bench(runs=3)
     assert result.runs == 3 and result.tier in ("A", "B")
-    assert result.policy_ms["p50"] > 0 and result.sandbox_ms["p50"] > 0
+    assert result.policy_ms["p50"] > 0 and result.sandbox_ms["p50"] > 0 and result.pooled_ms["p50"] > 0
     assert 0 < result.cost_ratio["p50"] < 1  # reviewing a candidate costs less than running it
