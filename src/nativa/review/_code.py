@@ -33,6 +33,7 @@ _PATH_ONLY_METHODS = frozenset({"rename", "replace", "chmod", "open"})  # common
 _WRITE_FLAGS = frozenset({"O_WRONLY", "O_RDWR", "O_CREAT", "O_APPEND", "O_TRUNC"})
 _NAMESPACE_CALLS = frozenset({"builtins.globals", "builtins.locals", "builtins.vars"})
 MAX_NESTED_EXEC = 3
+MAX_CLAIMS = 20_000
 RULE_TEXT = {
     "subprocess": "starts a program or a shell",
     "network": "uses the network",
@@ -57,7 +58,8 @@ def human_bytes(n: int) -> str:
 class CodeAnalyzer(ast.NodeVisitor):
     """Collects the findings for one module; `analyze` is the only entry point."""
 
-    def __init__(self, rules: Rules, host_allowed: HostCheck, depth: int = 0) -> None:
+    def __init__(self, rules: Rules, host_allowed: HostCheck, depth: int = 0,
+                 claims: dict[str, str | None] | None = None) -> None:
         self.rules = rules
         self.host_allowed = host_allowed
         self.depth = depth
@@ -67,7 +69,7 @@ class CodeAnalyzer(ast.NodeVisitor):
         self._docstrings: set[int] = set()
         self._resolving: set[str] = set()
         self._iterations = 1
-        self._claims: dict[str, str | None] = {}
+        self._claims: dict[str, str | None] = claims if claims is not None else {}
         self._net_imports: list[int] = []
         self._net_hosts: set[str] = set()
         self._net_unallowed = False
@@ -77,7 +79,7 @@ class CodeAnalyzer(ast.NodeVisitor):
     def analyze(self, tree: ast.Module) -> list[Finding]:
         self.bindings = Bindings(tree)
         self.folder = Folder(self.bindings, self.resolve)
-        for node in ast.walk(tree):
+        for node in self.bindings.nodes:
             if isinstance(node, ast.Module | ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
                 body = node.body
                 if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
@@ -102,6 +104,8 @@ class CodeAnalyzer(ast.NodeVisitor):
     def _claimant(self, dotted: str) -> str | None:
         """The first name rule that claims `dotted` (memoised: resolution runs on every name)."""
         if dotted not in self._claims:
+            if len(self._claims) > MAX_CLAIMS:  # names come from hostile code: keep the cache bounded
+                self._claims.clear()
             self._claims[dotted] = next((r for r in NAME_RULES if self.rules.by_id(r).enabled
                                          and self.rules.by_id(r).matches_name(dotted)), None)
         return self._claims[dotted]
@@ -373,7 +377,7 @@ class CodeAnalyzer(ast.NodeVisitor):
                 inner = ast.parse(text)
             except (SyntaxError, ValueError, RecursionError):
                 return
-            nested = CodeAnalyzer(self.rules, self.host_allowed, self.depth + 1)
+            nested = CodeAnalyzer(self.rules, self.host_allowed, self.depth + 1, self._claims)
             for found in nested.analyze(inner):
                 self.findings.append(replace(found, line=node.lineno, col=node.col_offset,
                                              message=f"in the code {dotted[9:]}() runs: {found.message}"))

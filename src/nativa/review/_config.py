@@ -28,6 +28,14 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
+def _under(dotted: str, packages: frozenset[str]) -> bool:
+    """True when `dotted` is one of `packages` or inside one (`os.path` is inside `os`)."""
+    if dotted in packages:
+        return True
+    parts = dotted.split(".")
+    return any(".".join(parts[:i]) in packages for i in range(1, len(parts)))
+
+
 class RuleConfig(_Strict):
     """A rule: whether it is on, how risky its findings are, and the names that trigger it."""
 
@@ -37,9 +45,13 @@ class RuleConfig(_Strict):
     names: tuple[str, ...] = ()
     attributes: tuple[str, ...] = ()
 
+    @cached_property
+    def _module_set(self) -> frozenset[str]:
+        return frozenset(self.modules)
+
     def claims_module(self, module: str) -> bool:
         """True when `module` (or a package above it) is one this rule flags on import."""
-        return any(module == m or module.startswith(m + ".") for m in self.modules)
+        return _under(module, self._module_set)
 
     @cached_property
     def _names_re(self) -> re.Pattern[str] | None:
@@ -56,8 +68,12 @@ class ImportRule(RuleConfig):
     allow: tuple[str, ...] = ()
     also_allow: tuple[str, ...] = ()
 
+    @cached_property
+    def _allowed(self) -> frozenset[str]:
+        return frozenset((*self.allow, *self.also_allow))
+
     def allows(self, module: str) -> bool:
-        return any(module == m or module.startswith(m + ".") for m in (*self.allow, *self.also_allow))
+        return _under(module, self._allowed)
 
 
 class NetworkRule(RuleConfig):

@@ -44,9 +44,15 @@ class Bindings:
     def __init__(self, tree: ast.AST) -> None:
         self.values: dict[str, list[ast.expr]] = {}
         self.unknown: set[str] = set()
+        self.nodes: list[ast.AST] = []  # every node, in walk order: one walk serves every pre-pass
         valued: set[int] = set()
+        stored: list[ast.Name] = []
         for node in ast.walk(tree):
-            if isinstance(node, ast.Assign | ast.AnnAssign | ast.NamedExpr) and node.value is not None:
+            self.nodes.append(node)
+            if isinstance(node, ast.Name):
+                if not isinstance(node.ctx, ast.Load):
+                    stored.append(node)
+            elif isinstance(node, ast.Assign | ast.AnnAssign | ast.NamedExpr) and node.value is not None:
                 targets = node.targets if isinstance(node, ast.Assign) else [node.target]
                 for target in targets:
                     if isinstance(target, ast.Name):
@@ -60,9 +66,7 @@ class Bindings:
                 self.unknown.add(node.arg)
             elif isinstance(node, _NAMED) and node.name:
                 self.unknown.add(node.name)
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store | ast.Del) and id(node) not in valued:
-                self.unknown.add(node.id)
+        self.unknown.update(node.id for node in stored if id(node) not in valued)
 
     def of(self, name: str) -> list[ast.expr] | None:
         """The expressions `name` may hold, or None when some binding of it is not visible."""

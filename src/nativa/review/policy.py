@@ -30,11 +30,12 @@ _DEFAULT_CONTEXT = ReviewContext()
 
 
 class Policy:
-    """A loaded, validated policy; cheap to call, safe to share between threads (it holds no state)."""
+    """A loaded, validated policy; cheap to call, safe to share between threads (its only state is a cache)."""
 
     def __init__(self, config: PolicyConfig, source: str = "default") -> None:
         self.config = config
         self.source = source
+        self._claims: dict[str, str | None] = {}  # which rule claims a dotted name: fixed for this policy
 
     @classmethod
     def load(cls, path: Path | None = None) -> Policy:
@@ -80,7 +81,7 @@ class Policy:
         except (RecursionError, MemoryError):
             return self._one("unreadable", 0, "the code is nested too deeply to parse: read it by hand")
         try:
-            return CodeAnalyzer(rules, context.host_allowed).analyze(tree)
+            return CodeAnalyzer(rules, context.host_allowed, claims=self._claims).analyze(tree)
         except RecursionError:
             return self._one("unreadable", 0, "the code is nested too deeply to analyse: read it by hand")
 
