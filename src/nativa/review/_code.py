@@ -13,6 +13,7 @@ import builtins
 import os.path
 from collections.abc import Callable, Iterator
 from dataclasses import replace
+from typing import Any
 from urllib.parse import urlsplit
 
 from nativa.review._config import NAME_RULES, Rules
@@ -55,7 +56,7 @@ def human_bytes(n: int) -> str:
     return f"a {n}-byte"
 
 
-class CodeAnalyzer(ast.NodeVisitor):
+class CodeAnalyzer:
     """Collects the findings for one module; `analyze` is the only entry point."""
 
     def __init__(self, rules: Rules, host_allowed: HostCheck, depth: int = 0,
@@ -68,7 +69,7 @@ class CodeAnalyzer(ast.NodeVisitor):
         self._reported: set[int] = set()
         self._docstrings: set[int] = set()
         self._resolving: set[str] = set()
-        self._iterations = 1
+        self._counted: set[int] = set()  # loops whose output an enclosing loop already counted
         self._claims: dict[str, str | None] = claims if claims is not None else {}
         self._net_imports: list[int] = []
         self._net_hosts: set[str] = set()
@@ -86,7 +87,18 @@ class CodeAnalyzer(ast.NodeVisitor):
                     self._docstrings.add(id(body[0].value))
             elif isinstance(node, ast.Import | ast.ImportFrom):
                 self._imports(node)
-        self.visit(tree)
+        handlers: dict[type, Callable[[Any], None]] = {
+            ast.Name: self.visit_Name, ast.Attribute: self.visit_Attribute, ast.Subscript: self.visit_Subscript,
+            ast.Constant: self.visit_Constant, ast.JoinedStr: self.visit_JoinedStr, ast.BinOp: self.visit_BinOp,
+            ast.Call: self.visit_Call, ast.While: self.visit_While, ast.For: self.visit_For,
+            ast.AsyncFor: self.visit_For}
+        # Walk order puts every parent before its children, which is all the handlers rely on (a reported
+        # `os.system` marks its `os` before `os` comes up); one flat loop is several times cheaper than
+        # NodeVisitor's recursion, and review runs before every candidate.
+        for node in self.bindings.nodes:
+            handler = handlers.get(type(node))
+            if handler is not None:
+                handler(node)
         self._settle_network_imports()
         return self.findings
 
@@ -217,12 +229,6 @@ class CodeAnalyzer(ast.NodeVisitor):
             else:
                 return
 
-    def visit_Import(self, node: ast.Import) -> None:
-        return  # analysed before the walk, so aliases are known wherever the import sits
-
-    def visit_ImportFrom(self, node: ast.ImportFrom) -> None:
-        return
-
     def visit_Name(self, node: ast.Name) -> None:
         intro = self.rules.introspection
         if node.id in intro.attributes and id(node) not in self._reported:
@@ -242,7 +248,6 @@ class CodeAnalyzer(ast.NodeVisitor):
         if isinstance(node.ctx, ast.Store | ast.Del) and self.resolve(node.value) == "builtins":
             self.emit("introspection", node, f"replaces the built-in {node.attr}: {RULE_TEXT['introspection']}",
                       f"builtins.{node.attr}")
-        self.generic_visit(node)
 
     def visit_Subscript(self, node: ast.Subscript) -> None:
         owner = self._namespace_of(node.value)
@@ -262,7 +267,6 @@ class CodeAnalyzer(ast.NodeVisitor):
                 self._reference(f"{owner}.{key}", node)
             if isinstance(node.ctx, ast.Store | ast.Del) and (owner == "builtins" or is_globals):
                 self.emit("introspection", node, f"changes {where} at run time: {RULE_TEXT['introspection']}", key)
-        self.generic_visit(node)
 
     def visit_Constant(self, node: ast.Constant) -> None:
         if isinstance(node.value, str) and id(node) not in self._docstrings:
@@ -288,7 +292,6 @@ class CodeAnalyzer(ast.NodeVisitor):
 
     def visit_JoinedStr(self, node: ast.JoinedStr) -> None:
         self._folded_string(node)
-        self.generic_visit(node)
 
     def visit_BinOp(self, node: ast.BinOp) -> None:
         if isinstance(node.op, ast.Add):
@@ -301,7 +304,6 @@ class CodeAnalyzer(ast.NodeVisitor):
                           f"{human_bytes(limit)[2:]})")
                 for child in ast.walk(node):
                     self._reported.add(id(child))
-        self.generic_visit(node)
 
     # -- calls -----------------------------------------------------------------------------------------
 
@@ -319,14 +321,11 @@ class CodeAnalyzer(ast.NodeVisitor):
             if size is not None and size > limit:
                 self.emit("large-allocation", node, f"{dotted[9:]}() of {human_bytes(size)[2:]} (the policy's "
                           f"limit is {human_bytes(limit)[2:]})")
-        elif dotted in _PRINTERS and self._iterations > 1:
-            self._output(node)
         if isinstance(node.func, ast.Attribute) and node.func.attr == "join":
             self._folded_string(node)
         self._file_write(dotted, node)
         if dotted and self.rules.network.enabled and self.rules.network.matches_name(dotted):
             self._network_call(dotted, node)
-        self.generic_visit(node)
 
     def _dynamic_import(self, dotted: str, node: ast.Call) -> None:
         arg = node.args[0]
@@ -499,7 +498,6 @@ class CodeAnalyzer(ast.NodeVisitor):
         if always and not self._exits(node.body):
             self.emit("unbounded-loop", node, "`while` loop with a constant true test and no break, return, "
                       "raise or exit inside: it never ends")
-        self.generic_visit(node)
 
     def visit_For(self, node: ast.For | ast.AsyncFor) -> None:
         iterator = node.iter
@@ -511,28 +509,42 @@ class CodeAnalyzer(ast.NodeVisitor):
                 if not self._exits(node.body):
                     self.emit("unbounded-loop", node, f"loop over {dotted}() with no break, return, raise or "
                               "exit inside: it never ends", dotted)
-            elif dotted == "builtins.range" and iterator.args:
-                bounds = [self.folder.integer(a) for a in iterator.args[:2]]
-                if all(b is not None for b in bounds):
-                    count = max(0, bounds[-1] - (bounds[0] if len(bounds) == 2 else 0))  # type: ignore[operator]
+            elif dotted == "builtins.range":
+                count = self._range_count(node)
         limit = self.rules.unbounded_loop.max_iterations
         if count is not None and count > limit and not self._exits(node.body):
             shown = "an astronomical number of" if count >= HUGE else f"{count:,}"
             self.emit("unbounded-loop", node, f"loop of {shown} iterations (the policy's limit is {limit:,})")
-        outer = self._iterations
-        if count is not None:
-            self._iterations = min(HUGE, outer * max(count, 1))
-        try:
-            self.generic_visit(node)
-        finally:
-            self._iterations = outer
+        if count is not None and count > 1 and id(node) not in self._counted:
+            self._printed(node.body, count)
 
-    visit_AsyncFor = visit_For
+    def _range_count(self, node: ast.For | ast.AsyncFor) -> int | None:
+        iterator = node.iter
+        if isinstance(iterator, ast.Call) and iterator.args and self.resolve(iterator.func) == "builtins.range":
+            bounds = [self.folder.integer(a) for a in iterator.args[:2]]
+            if all(b is not None for b in bounds):
+                return max(0, bounds[-1] - (bounds[0] if len(bounds) == 2 else 0))  # type: ignore[operator]
+        return None
 
-    def _output(self, node: ast.Call) -> None:
+    def _printed(self, nodes: list[ast.stmt] | list[ast.AST], iterations: int) -> None:
+        """Output printed inside constant-range loops, multiplied through the nesting (`for` in `for`)."""
+        for node in nodes:
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef | ast.Lambda):
+                continue
+            if isinstance(node, ast.For | ast.AsyncFor):
+                self._counted.add(id(node))  # its output is counted here, with the outer loops' factor
+                inner = self._range_count(node)
+                self._printed(node.body, min(HUGE, iterations * max(inner or 1, 1)))
+                self._printed(node.orelse, iterations)
+                continue
+            if isinstance(node, ast.Call) and self.resolve(node.func) in _PRINTERS:
+                self._output(node, iterations)
+            self._printed(list(ast.iter_child_nodes(node)), iterations)
+
+    def _output(self, node: ast.Call, iterations: int) -> None:
         sizes = [self.folder.size_of(a) for a in node.args]
         size = sum(s for s in sizes if s is not None)
-        total = min(HUGE, size * self._iterations)
+        total = min(HUGE, size * iterations)
         limit = self.rules.large_allocation.max_output_bytes
         if size and total > limit:
             self.emit("large-allocation", node, f"prints {human_bytes(total)[2:]} in a loop (the policy's output "

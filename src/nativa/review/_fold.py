@@ -14,7 +14,8 @@ import binascii
 import codecs
 import math
 import os.path
-from collections.abc import Callable, Iterable
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
 
 MAX_STR = 4096  # longest string folded (longer ones are only measured, see `size_of`)
 MAX_DEPTH = 24
@@ -34,6 +35,20 @@ _Folded = set[str] | str | bytes | None
 _NAMED = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.ExceptHandler)  # statements that bind a name
 
 
+def walk(tree: ast.AST) -> Iterator[ast.AST]:
+    """`ast.walk`'s order (parents before children), without its per-node generators: twice as fast here."""
+    queue = deque([tree])
+    while queue:
+        node = queue.popleft()
+        for name in node._fields:
+            value = getattr(node, name, None)
+            if isinstance(value, ast.AST):
+                queue.append(value)
+            elif isinstance(value, list):
+                queue.extend(item for item in value if isinstance(item, ast.AST))
+        yield node
+
+
 class Bindings:
     """Every value each name is bound to in the module; a name with any binding we cannot see is unknown.
 
@@ -47,7 +62,7 @@ class Bindings:
         self.nodes: list[ast.AST] = []  # every node, in walk order: one walk serves every pre-pass
         valued: set[int] = set()
         stored: list[ast.Name] = []
-        for node in ast.walk(tree):
+        for node in walk(tree):
             self.nodes.append(node)
             if isinstance(node, ast.Name):
                 if not isinstance(node.ctx, ast.Load):
