@@ -132,16 +132,21 @@ class CodeAnalyzer:
         self.emit(rule_id, node, f"{dotted}{note}: {RULE_TEXT[rule_id]}", dotted)
         return True
 
+    def _module_claimant(self, module: str) -> str | None:
+        """The first name rule that claims importing `module` (memoised with the names, under `import:`)."""
+        key = "import:" + module
+        if key not in self._claims:
+            self._claims[key] = next((r for r in NAME_RULES if self.rules.by_id(r).enabled
+                                      and self.rules.by_id(r).claims_module(module)), None)
+        return self._claims[key]
+
     def _import(self, module: str, node: ast.AST, how: str = "imports") -> None:
-        for rule_id in NAME_RULES:
-            rule = self.rules.by_id(rule_id)
-            if rule.enabled and rule.claims_module(module):
-                if rule_id == "network":
-                    self._net_imports.append(len(self.findings))
-                self.emit(rule_id, node, f"{how} {module}: {RULE_TEXT[rule_id]}", module)
-                return
-        imports = self.rules.import_
-        if not imports.allows(module):
+        rule_id = self._module_claimant(module)
+        if rule_id is not None:
+            if rule_id == "network":
+                self._net_imports.append(len(self.findings))
+            self.emit(rule_id, node, f"{how} {module}: {RULE_TEXT[rule_id]}", module)
+        elif not self.rules.import_.allows(module):
             self.emit("import", node, f"{how} {module}, which is not on the policy's allow-list", module)
 
     def _imports(self, node: ast.Import | ast.ImportFrom) -> None:
@@ -153,8 +158,7 @@ class CodeAnalyzer:
             return
         if node.level or not node.module:
             return  # relative imports name the code's own package, which model-written code does not have
-        rules = [self.rules.by_id(r) for r in NAME_RULES]
-        module_claimed = any(rule.enabled and rule.claims_module(node.module) for rule in rules)
+        module_claimed = self._module_claimant(node.module) is not None
         self._import(node.module, node)
         for alias in node.names:
             if alias.name == "*":
@@ -163,7 +167,7 @@ class CodeAnalyzer:
             self.aliases[alias.asname or alias.name] = full
             if module_claimed:
                 continue  # the module's own finding covers every name taken from it
-            if any(rule.enabled and rule.claims_module(full) for rule in rules):
+            if self._module_claimant(full) is not None:
                 self._import(full, node)  # from urllib import request
             else:
                 self._reference(full, node)  # from os import system
