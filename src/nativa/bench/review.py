@@ -226,10 +226,13 @@ def run_review_bench(*, results: str = RESULTS_DEFAULT, hostile: Path = HOSTILE_
         with SandboxPool(1, sandbox=sandbox) as pool:
             pool.wait_ready()
             for number, text in enumerate(chosen, start=1):
+                # The pool refills on a background thread of this process after each run; waiting for it
+                # first keeps that work out of the policy's time (in the agent the model writes meanwhile).
+                pool.wait_ready()
                 reviewed = _timed(lambda: policy.check_code(text))  # noqa: B023 - called at once
-                oneshot = _timed(lambda: sandbox.run(text, timeout_s=10))  # noqa: B023
-                pool.wait_ready()  # the agent's pooled sandbox has one waiting while the model writes
                 pooled = _timed(lambda: pool.run(text, timeout_s=10))  # noqa: B023
+                pool.wait_ready()
+                oneshot = _timed(lambda: sandbox.run(text, timeout_s=10))  # noqa: B023
                 for key, value in (("policy", reviewed), ("oneshot", oneshot), ("pooled", pooled)):
                     samples[key].append(value)
                 ratios["pooled"].append(reviewed / pooled)
