@@ -8,7 +8,6 @@ person at this terminal for what the mode asks about, then the audit log. `log` 
 from __future__ import annotations
 
 import getpass
-import json
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -16,7 +15,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from nativa.cli._common import err, out, print_json, read_source, settings
+from nativa.cli._common import err, out, print_json, read_json_file, read_source, settings
 from nativa.errors import BadInputError
 
 review_app = typer.Typer(help="Review model-written code and tool calls before they run.", no_args_is_help=True)
@@ -57,14 +56,10 @@ def _context(session: str, allow_host: list[str] | None, previous: str | None = 
 
 
 def _tool_arguments(file: Path, tool: str) -> dict[str, Any]:
-    text = read_source(file, "of tool arguments")
-    try:
-        arguments = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise BadInputError(f"{file} is not valid JSON ({exc.msg} at line {exc.lineno}): with --tool {tool}, FILE "
-                            "holds the call's arguments, e.g. {\"query\": \"SELECT 1\"}") from None
+    arguments = read_json_file(file, f"the {tool} call's arguments file")
     if not isinstance(arguments, dict):
-        raise BadInputError(f"{file} must hold a JSON object of the {tool} tool's arguments")
+        raise BadInputError(f"{file} must hold a JSON object of the {tool} tool's arguments, "
+                            "e.g. {\"query\": \"SELECT 1\"}")
     return arguments
 
 
