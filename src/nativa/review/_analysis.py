@@ -20,6 +20,7 @@ _BUILTINS = frozenset(dir(builtins))
 IMPORTERS = frozenset({"builtins.__import__", "importlib.import_module", "importlib.__import__"})
 ATTR_GETTERS = frozenset({"builtins.getattr", "builtins.hasattr"})
 MAX_CLAIMS = 20_000
+_OS_ALIASES = ("posix.", "nt.")  # the C modules behind os: posix.system is os.system
 RULE_TEXT = {
     "subprocess": "starts a program or a shell",
     "network": "uses the network",
@@ -50,6 +51,8 @@ class Analysis:
         self._net_imports: list[int] = []
         self._net_hosts: set[str] = set()
         self._net_unallowed = False
+        self._star_modules: list[str] = []
+        self._called: set[int] = set()  # expressions that are the callee of a call
         self.bindings: Bindings
         self.folder: Folder
 
@@ -64,6 +67,8 @@ class Analysis:
 
     def _claimant(self, dotted: str) -> str | None:
         """The first name rule that claims `dotted` (memoised: resolution runs on every name)."""
+        if dotted.startswith(_OS_ALIASES):
+            dotted = "os." + dotted.split(".", 1)[1]
         if dotted not in self._claims:
             if len(self._claims) > MAX_CLAIMS:  # names come from hostile code: keep the cache bounded
                 self._claims.clear()
@@ -111,6 +116,7 @@ class Analysis:
         self._import(node.module, node)
         for alias in node.names:
             if alias.name == "*":
+                self._star_modules.append(node.module)
                 continue
             full = f"{node.module}.{alias.name}"
             self.aliases[alias.asname or alias.name] = full
@@ -137,7 +143,12 @@ class Analysis:
                     self._resolving.discard(node.id)
                 if bound is not None:
                     return bound
-            return f"builtins.{node.id}" if node.id in _BUILTINS or node.id.startswith("__") else None
+            if node.id in _BUILTINS or node.id.startswith("__"):
+                return f"builtins.{node.id}"
+            for module in self._star_modules:  # from os import *; system(...) is os.system
+                if self._claimant(f"{module}.{node.id}") is not None:
+                    return f"{module}.{node.id}"
+            return None
         if isinstance(node, ast.Attribute):
             base = self.resolve(node.value)
             return f"{base}.{node.attr}" if base else None

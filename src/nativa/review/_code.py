@@ -61,6 +61,13 @@ class CodeAnalyzer(EffectChecks, LoopChecks):
             dotted = self.resolve(node)
             if dotted and self._reference(dotted, node):
                 self._mark_chain(node)
+            self._importer_as_value(dotted, node)
+
+    def _importer_as_value(self, dotted: str | None, node: ast.expr) -> None:
+        """`__import__` handed around instead of called (`f = __import__; f(name)`) hides what it imports."""
+        if dotted in IMPORTERS and id(node) not in self._called:
+            self.emit("obfuscated-import", node, f"{dotted.split('.')[-1]} is used as a value, not called: "
+                      "what it imports cannot be followed", dotted)
 
     def visit_Attribute(self, node: ast.Attribute) -> None:
         if node.attr in self.rules.introspection.attributes:
@@ -69,6 +76,7 @@ class CodeAnalyzer(EffectChecks, LoopChecks):
             dotted = self.resolve(node)
             if dotted and self._reference(dotted, node):
                 self._mark_chain(node)
+            self._importer_as_value(dotted, node)
         if isinstance(node.ctx, ast.Store | ast.Del) and self.resolve(node.value) == "builtins":
             self.emit("introspection", node, f"replaces the built-in {node.attr}: {RULE_TEXT['introspection']}",
                       f"builtins.{node.attr}")
@@ -130,6 +138,7 @@ class CodeAnalyzer(EffectChecks, LoopChecks):
                     self._reported.add(id(child))
 
     def visit_Call(self, node: ast.Call) -> None:
+        self._called.add(id(node.func))
         dotted = self.resolve(node.func)
         if dotted in IMPORTERS and node.args:
             self._dynamic_import(dotted, node)

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 from nativa.review._analysis import RULE_TEXT, Analysis
 
-_OPENERS = frozenset({"builtins.open", "io.open", "codecs.open", "os.fdopen"})
+_OPENERS = frozenset({"builtins.open", "io.open", "_io.open", "io.FileIO", "_io.FileIO", "codecs.open", "os.fdopen"})
 _PATH_TYPES = frozenset({"pathlib.Path", "pathlib.PurePath", "pathlib.PosixPath"})
 _PATH_ONLY_METHODS = frozenset({"rename", "replace", "chmod", "open"})  # common names on non-path objects too
 _WRITE_FLAGS = frozenset({"O_WRONLY", "O_RDWR", "O_CREAT", "O_APPEND", "O_TRUNC"})
