@@ -61,11 +61,12 @@ class CodeAnalyzer(EffectChecks, LoopChecks):
             dotted = self.resolve(node)
             if dotted and self._reference(dotted, node):
                 self._mark_chain(node)
-            self._importer_as_value(dotted, node)
+            if dotted in IMPORTERS:
+                self._importer_as_value(dotted, node)
 
-    def _importer_as_value(self, dotted: str | None, node: ast.expr) -> None:
+    def _importer_as_value(self, dotted: str, node: ast.expr) -> None:
         """`__import__` handed around instead of called (`f = __import__; f(name)`) hides what it imports."""
-        if dotted in IMPORTERS and id(node) not in self._called:
+        if id(node) not in self._called:
             self.emit("obfuscated-import", node, f"{dotted.split('.')[-1]} is used as a value, not called: "
                       "what it imports cannot be followed", dotted)
 
@@ -76,7 +77,8 @@ class CodeAnalyzer(EffectChecks, LoopChecks):
             dotted = self.resolve(node)
             if dotted and self._reference(dotted, node):
                 self._mark_chain(node)
-            self._importer_as_value(dotted, node)
+            if dotted in IMPORTERS:
+                self._importer_as_value(dotted, node)
         if isinstance(node.ctx, ast.Store | ast.Del) and self.resolve(node.value) == "builtins":
             self.emit("introspection", node, f"replaces the built-in {node.attr}: {RULE_TEXT['introspection']}",
                       f"builtins.{node.attr}")
