@@ -12,7 +12,12 @@ from typing import Any
 
 import platformdirs
 from pydantic import Field, ValidationError
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
 
 from nativa.errors import ConfigError
 
@@ -50,6 +55,11 @@ class Settings(BaseSettings):
     trace_max_bytes: int = Field(20_000_000, ge=10_000, description="Rotate the JSONL trace file at this size.")
     trace_keep_files: int = Field(5, ge=1, description="Rotated trace files kept.")
 
+    review_policy: Path | None = Field(None, description="A team's review policy file (TOML or JSON) over the "
+                                       "shipped default.")
+    review_db: Path | None = Field(None, description="SQLite file of the review audit log and approvals "
+                                   "(default: <home>/nativa.db, shared with the session store).")
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -68,6 +78,10 @@ class Settings(BaseSettings):
     @property
     def data_dir(self) -> Path:
         return self.home / "data"
+
+    @property
+    def review_db_path(self) -> Path:
+        return self.review_db or self.home / "nativa.db"
 
 
 def load_settings(**overrides: Any) -> Settings:

@@ -57,3 +57,19 @@ class RayMissingError(BadInputError):
 
 class WorkerStartError(NativaError):
     """A batch or bench worker could not start (its model or sandbox failed to load), so no task can run."""
+
+
+class PolicyError(BadInputError):
+    """A review policy file that cannot be used: unreadable, not TOML/JSON, or a key or value it does not know."""
+
+
+class ReviewError(NativaError):
+    """The review of model-written code or a tool call could not be carried out."""
+
+
+class ReviewUnavailableError(ReviewError):
+    """A review needs a person but there is no one to ask (no terminal): the action is refused, never run."""
+
+
+class AuditError(NativaError):
+    """The review audit log could not be read or written (its database is unreadable or of a newer schema)."""

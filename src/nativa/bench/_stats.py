@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import statistics
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 
 
 def median(values: Sequence[float]) -> float:
@@ -15,9 +16,16 @@ def percentile(values: Sequence[float], q: float) -> float:
     if not values:
         return float("nan")
     ordered = sorted(values)
-    k = max(0, min(len(ordered) - 1, int(round(q / 100 * len(ordered) + 0.5)) - 1))
+    k = max(0, min(len(ordered) - 1, round(q / 100 * len(ordered) + 0.5) - 1))
     return ordered[k]
 
 
 def ratio(a: float, b: float) -> float:
     return a / b if b else float("nan")
+
+
+def timed(fn: Callable[[], object]) -> float:
+    """Seconds `fn()` took (perf_counter)."""
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start

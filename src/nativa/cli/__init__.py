@@ -18,6 +18,7 @@ from nativa.cli.bench import bench_app
 from nativa.cli.code import code
 from nativa.cli.mcp import mcp
 from nativa.cli.models import ask, doctor, models
+from nativa.cli.review import bench_review, review_app
 from nativa.cli.run import bench_tools
 from nativa.cli.run import run as run_command
 from nativa.cli.sandbox import bench_sandbox, sandbox_app
@@ -64,6 +65,8 @@ bench_app.command("tools")(bench_tools)
 bench_app.command("tracing")(bench_tracing)
 bench_app.command("batch")(bench_batch)
 bench_app.command("ray-serve")(bench_ray_serve)
+app.add_typer(review_app, name="review")
+bench_app.command("review")(bench_review)
 
 
 def run(argv: list[str] | None = None) -> int:

@@ -76,3 +76,13 @@ def optional_value(argv: list[str], flag: str) -> list[str]:
                 continue
         out.append(arg)
     return out
+def read_source(file: Path, purpose: str = "to run") -> str:
+    """A Python source file's text, or one line naming the file and what is wrong with it."""
+    if not file.is_file():
+        raise BadInputError(f"{file} is not a file: give the path of a Python file {purpose}, e.g. script.py")
+    try:
+        return file.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise BadInputError(f"{file} is not UTF-8 text: give a Python source file") from None
+    except OSError as exc:
+        raise BadInputError(f"cannot read {file}: {exc.strerror}") from None
