@@ -76,6 +76,8 @@ def optional_value(argv: list[str], flag: str) -> list[str]:
                 continue
         out.append(arg)
     return out
+
+
 def read_source(file: Path, purpose: str = "to run") -> str:
     """A Python source file's text, or one line naming the file and what is wrong with it."""
     if not file.is_file():
