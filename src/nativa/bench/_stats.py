@@ -1,4 +1,4 @@
-"""Small statistics shared by the benches (medians and percentiles without numpy)."""
+"""Small statistics shared by the benches (medians; percentiles are `nativa.tracing.stats`'s one definition)."""
 
 from __future__ import annotations
 
@@ -6,18 +6,13 @@ import statistics
 import time
 from collections.abc import Callable, Sequence
 
+from nativa.tracing.stats import percentile
+
+__all__ = ["median", "percentile", "ratio", "timed"]
+
 
 def median(values: Sequence[float]) -> float:
     return statistics.median(values) if values else float("nan")
-
-
-def percentile(values: Sequence[float], q: float) -> float:
-    """Nearest-rank percentile, q in [0, 100]."""
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    k = max(0, min(len(ordered) - 1, round(q / 100 * len(ordered) + 0.5) - 1))
-    return ordered[k]
 
 
 def ratio(a: float, b: float) -> float:
