@@ -158,11 +158,12 @@ def test_module_handler_uses_the_installed_container(box: LambdaContainer) -> No
         lambda_handler.set_container(None)
 
 
-def test_sigv4_matches_the_aws_documentation_example() -> None:
+def test_sigv4_matches_the_aws_documentation_example(monkeypatch: pytest.MonkeyPatch) -> None:
     """AWS S3 docs, 'Example: GET Object' (header-based SigV4), with its published signature."""
+    monkeypatch.setattr("botocore.auth.get_current_datetime", lambda: dt.datetime(2013, 5, 24))
     headers = sigv4_headers("GET", "https://examplebucket.s3.amazonaws.com/test.txt", {"Range": "bytes=0-9"},
                             access_key="AKIAIOSFODNN7EXAMPLE", secret_key="wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
-                            region="us-east-1", now=dt.datetime(2013, 5, 24, tzinfo=dt.UTC))
+                            region="us-east-1")
     assert headers["Authorization"] == (
         "AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20130524/us-east-1/s3/aws4_request, "
         "SignedHeaders=host;range;x-amz-content-sha256;x-amz-date, "
