@@ -49,3 +49,29 @@ class SandboxError(NativaError):
 
 class SandboxUnavailableError(SandboxError):
     """No isolation tier strong enough is available on this host and weak sandboxes were not allowed."""
+
+
+class MemoryStoreError(NativaError):
+    """The memory store (SQLite file or PostgreSQL server) could not be opened, read or written."""
+
+
+class MemoryFileError(MemoryStoreError):
+    """The memory database file is corrupt, belongs to another program, or was written by a newer nativa.
+
+    Never answered by resetting the file: it may hold the only copy of a user's sessions."""
+
+
+class SessionNotFoundError(BadInputError):
+    """No session of that name (for this owner); the message says how to list or create sessions."""
+
+
+class MemoryNotFoundError(BadInputError):
+    """No memory with that id (for this owner)."""
+
+
+class DimensionMismatchError(BadInputError):
+    """Vectors of another embedder (dimension or model) than the one a namespace was written with."""
+
+
+class EmbedderError(NativaError):
+    """The embedder is not installed, failed to load, or its server failed."""
