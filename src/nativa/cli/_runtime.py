@@ -44,3 +44,10 @@ def read_text_file(path: Path, what: str) -> str:
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
         raise BadInputError(f"cannot read {what} {path}: {reason}") from None
+
+
+def open_memory_store(cfg: Settings) -> Any:
+    """The sessions and memories the settings name (`NATIVA_MEMORY_URL`, default `$NATIVA_HOME/nativa.db`)."""
+    from nativa.memory import open_memory
+
+    return open_memory(cfg)

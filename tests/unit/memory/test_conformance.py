@@ -69,7 +69,7 @@ def test_recall_ranks_by_meaning_with_scores_and_filters(make_memory: MakeMemory
     memory.remember("the train leaves from platform nine", session="trip")
     memory.remember("the dog sleeps in the kitchen", namespace="house")
     hits = memory.recall("what is the dog called", k=2)
-    assert [h.item.text for h in hits][0] == "the dog is called biscuit"
+    assert hits[0].item.text == "the dog is called biscuit"
     assert hits[0].score > hits[1].score and -1.0 <= hits[1].score <= 1.0
     assert hits[0].item.metadata == {"source": "chat"} and hits[0].item.namespace == "default"
     assert [h.item.text for h in memory.recall("dog", namespace="house")] == ["the dog sleeps in the kitchen"]

@@ -33,7 +33,8 @@ def _disk_bytes(path: Path) -> bytes:
 
 
 def _child(script: str, *args: str) -> subprocess.Popen[str]:
-    code = "import sys\nsys.path[:0] = [%r, %r]\n" % (str(ROOT / "src"), str(ROOT / "tests")) + textwrap.dedent(script)
+    head = f"import sys\nsys.path[:0] = [{str(ROOT / 'src')!r}, {str(ROOT / 'tests')!r}]\n"
+    code = head + textwrap.dedent(script)
     return subprocess.Popen([sys.executable, "-c", code, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
 
