@@ -51,3 +51,25 @@ def make_memory(memory_url: str, tmp_path: Path) -> Iterator[MakeMemory]:
     yield make
     for memory in opened:
         memory.close()
+
+
+@pytest.fixture
+def exporter(tmp_path: Path) -> Iterator[Any]:
+    """Tracing on, into memory, for assertions on the memory.* spans."""
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from nativa import tracing
+
+    tracing.shutdown()
+    exporter = InMemorySpanExporter()
+    tracing.setup(Settings(home=tmp_path / "home"), exporters=[exporter])
+    yield exporter
+    tracing.shutdown()
+
+
+@pytest.fixture
+def sqlite_memory(tmp_path: Path) -> Iterator[Memory]:
+    memory = open_memory(Settings(home=tmp_path / "home", memory_url=str(tmp_path / "nativa.db")),
+                         embedder=WordHashEmbedder())
+    yield memory
+    memory.close()
