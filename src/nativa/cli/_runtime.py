@@ -51,3 +51,12 @@ def open_memory_store(cfg: Settings) -> Any:
     from nativa.memory import open_memory
 
     return open_memory(cfg)
+
+
+def open_agent_session(cfg: Settings, name: str, model: ChatModel) -> Any:
+    """`--session NAME` of `nativa code` / `nativa run`: the session (created if new) around the agent's run."""
+    from nativa.memory.conversation import AgentSession
+
+    memory = open_memory_store(cfg)
+    return AgentSession(memory, memory.session(name, create=True), model.count_tokens,
+                        budget_tokens=max(256, cfg.n_ctx // 4))

@@ -112,3 +112,24 @@ def session_history(memory: Memory, session: Session, *, budget_tokens: int,
 def with_history(history: str, task: str) -> str:
     """The task text an agent gets in a session: what came before, then the new request."""
     return f"{history}\n\nNew request: {task}" if history else task
+
+
+class AgentSession:
+    """A session seen from an agent run: the task text with the session's history, and the run recorded after.
+
+    The CLI and the server wrap `nativa code` / `nativa run` with it, so the agents themselves need no change."""
+
+    def __init__(self, memory: Memory, session: Session, count_tokens: Callable[[str], int],
+                 budget_tokens: int = 1024) -> None:
+        self.memory = memory
+        self.session = session
+        self.count_tokens = count_tokens
+        self.budget_tokens = budget_tokens
+
+    def task_text(self, task: str) -> str:
+        history = session_history(self.memory, self.session, budget_tokens=self.budget_tokens,
+                                  count_tokens=self.count_tokens)
+        return with_history(history, task)
+
+    def record(self, kind: RunKind, task: str, result: dict[str, Any]) -> None:
+        record_agent_run(self.memory, self.session, kind, task, result, count_tokens=self.count_tokens)
