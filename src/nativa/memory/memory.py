@@ -19,7 +19,7 @@ from typing import Any
 
 from nativa import tracing
 from nativa.config import Settings
-from nativa.errors import BadInputError, EmbedderError, MemoryNotFoundError, SessionNotFoundError
+from nativa.errors import BadInputError, EmbedderMissingError, MemoryNotFoundError, SessionNotFoundError
 from nativa.memory.types import (
     AgentRun,
     Embedder,
@@ -112,7 +112,7 @@ class Memory:
     # -- long-term memories ------------------------------------------------------------------------
     def _embedder(self) -> Embedder:
         if self.embedder is None:
-            raise EmbedderError("no embedder is configured (NATIVA_EMBEDDER=none); set NATIVA_EMBEDDER=minilm "
+            raise EmbedderMissingError("no embedder is configured (NATIVA_EMBEDDER=none); set NATIVA_EMBEDDER=minilm "
                                 "(the 'memory' extra) or openai:<model> to remember and recall")
         return self.embedder
 
