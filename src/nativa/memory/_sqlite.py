@@ -46,7 +46,7 @@ MIGRATIONS: tuple[str, ...] = (
         created_at REAL NOT NULL);
     CREATE INDEX summaries_by_session ON summaries (session_id, id);
     CREATE TABLE namespaces (
-        owner TEXT NOT NULL, name TEXT NOT NULL, model TEXT NOT NULL, dim INTEGER NOT NULL,
+        owner TEXT NOT NULL, name TEXT NOT NULL, model TEXT NOT NULL, dim INTEGER NOT NULL, items INTEGER NOT NULL,
         created_at REAL NOT NULL, PRIMARY KEY (owner, name));
     CREATE TABLE memories (
         id INTEGER PRIMARY KEY, owner TEXT NOT NULL, namespace TEXT NOT NULL,

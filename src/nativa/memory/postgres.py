@@ -20,7 +20,7 @@ import numpy as np
 
 from nativa.errors import MemoryStoreError
 from nativa.memory.types import MemoryItem, NewMemory, Recall, Session
-from nativa.memory.vectors import check_namespace, count_memories, list_memories, memory_filter
+from nativa.memory.vectors import adjust_counts, check_namespace, count_memories, list_memories, memory_filter
 
 _LOCK_KEY = 0x4E415456  # the advisory lock migrations hold
 MIGRATIONS: tuple[str, ...] = (
@@ -43,7 +43,7 @@ MIGRATIONS: tuple[str, ...] = (
         created_at DOUBLE PRECISION NOT NULL);
     CREATE INDEX summaries_by_session ON summaries (session_id, id);
     CREATE TABLE namespaces (
-        owner TEXT NOT NULL, name TEXT NOT NULL, model TEXT NOT NULL, dim INTEGER NOT NULL,
+        owner TEXT NOT NULL, name TEXT NOT NULL, model TEXT NOT NULL, dim INTEGER NOT NULL, items INTEGER NOT NULL,
         created_at DOUBLE PRECISION NOT NULL, PRIMARY KEY (owner, name));
     CREATE TABLE memories (
         id BIGSERIAL PRIMARY KEY, owner TEXT NOT NULL, namespace TEXT NOT NULL,
@@ -176,8 +176,8 @@ class PostgresVectorStore:
         now = time.time()
         out: list[MemoryItem] = []
         with self.db.write() as conn:
-            conn.execute("DELETE FROM memories WHERE expires_at <= ?", (now,))
-            conn.execute("INSERT INTO namespaces (owner, name, model, dim, created_at) VALUES (?, ?, ?, ?, ?) "
+            self._purge_expired(conn, now)
+            conn.execute("INSERT INTO namespaces (owner, name, model, dim, items, created_at) VALUES (?, ?, ?, ?, 0, ?) "
                          "ON CONFLICT (owner, name) DO NOTHING", (owner, namespace, model, dim, now))
             row = conn.execute("SELECT model, dim FROM namespaces WHERE owner = ? AND name = ? FOR UPDATE",
                                (owner, namespace)).fetchone()
@@ -191,12 +191,15 @@ class PostgresVectorStore:
                      now, item.expires_at, np.asarray(item.vector, dtype=np.float32))).fetchone()[0]
                 out.append(MemoryItem(new_id, item.text, namespace, session.name if session else None,
                                       dict(item.metadata), now, item.expires_at))
+            adjust_counts(conn, [(owner, namespace)] * len(items), 1)
             over = count_memories(conn, owner, namespace) - max_items
             evicted: set[int] = set()
             if over > 0:
-                evicted = {r[0] for r in conn.execute(
+                rows = conn.execute(
                     "DELETE FROM memories WHERE id IN (SELECT id FROM memories WHERE owner = ? AND namespace = ? "
-                    "ORDER BY id LIMIT ?) RETURNING id", (owner, namespace, over)).fetchall()}
+                    "ORDER BY id LIMIT ?) RETURNING id, owner, namespace", (owner, namespace, over)).fetchall()
+                adjust_counts(conn, [(r[1], r[2]) for r in rows], -1)
+                evicted = {r[0] for r in rows}
         return [o for o in out if o.id not in evicted]
 
     def search(self, vector: Sequence[float], *, k: int, namespace: str, owner: str, model: str,
@@ -230,7 +233,14 @@ class PostgresVectorStore:
         where, args = memory_filter(owner=owner, id=id, namespace=namespace, session=session,
                                     older_than_s=older_than_s)
         with self.db.write() as conn:
-            return len(conn.execute(f"DELETE FROM memories WHERE {where} RETURNING id", args).fetchall())
+            rows = conn.execute(f"DELETE FROM memories WHERE {where} RETURNING owner, namespace", args).fetchall()
+            adjust_counts(conn, [(r[0], r[1]) for r in rows], -1)
+        return len(rows)
+
+    @staticmethod
+    def _purge_expired(conn: Any, now: float) -> None:
+        rows = conn.execute("DELETE FROM memories WHERE expires_at <= ? RETURNING owner, namespace", (now,)).fetchall()
+        adjust_counts(conn, [(r[0], r[1]) for r in rows], -1)
 
     def list(self, *, owner: str, namespace: str | None = None, session: Session | None = None,
              limit: int = 100) -> list[MemoryItem]:

@@ -69,8 +69,18 @@ def list_memories(conn: Any, *, owner: str, namespace: str | None, session: Sess
 
 
 def count_memories(conn: Any, owner: str, namespace: str) -> int:
-    return int(conn.execute("SELECT count(*) FROM memories WHERE owner = ? AND namespace = ?",
-                            (owner, namespace)).fetchone()[0])
+    """The namespace's size from its counter (a count(*) per write would make writes O(size))."""
+    row = conn.execute("SELECT items FROM namespaces WHERE owner = ? AND name = ?", (owner, namespace)).fetchone()
+    return int(row[0]) if row else 0
+
+
+def adjust_counts(conn: Any, spaces: Sequence[tuple[str, str]], sign: int) -> None:
+    """Keep each namespace's counter right after memories were added (sign 1) or deleted (sign -1)."""
+    tally: dict[tuple[str, str], int] = {}
+    for space in spaces:
+        tally[space] = tally.get(space, 0) + 1
+    for (owner, namespace), n in tally.items():
+        conn.execute("UPDATE namespaces SET items = items + ? WHERE owner = ? AND name = ?", (sign * n, owner, namespace))
 
 
 def blob(vector: Sequence[float]) -> bytes:
@@ -115,8 +125,8 @@ class SQLiteVectorStore:
             for item in items:
                 check_namespace((model, dim), namespace, model, len(item.vector))
             if found is None:
-                conn.execute("INSERT INTO namespaces (owner, name, model, dim, created_at) VALUES (?, ?, ?, ?, ?)",
-                             (owner, namespace, model, dim, now))
+                conn.execute("INSERT INTO namespaces (owner, name, model, dim, items, created_at) "
+                             "VALUES (?, ?, ?, ?, 0, ?)", (owner, namespace, model, dim, now))
             table = self._table(conn, dim, create=True)
             space = space_of(owner, namespace)
             for item in items:
@@ -129,12 +139,14 @@ class SQLiteVectorStore:
                              (cur.lastrowid, space, session.id if session else 0, blob(item.vector)))
                 out.append(MemoryItem(cur.lastrowid, item.text, namespace, session.name if session else None,
                                       dict(item.metadata), now, item.expires_at))
+            adjust_counts(conn, [(owner, namespace)] * len(items), 1)
             over = count_memories(conn, owner, namespace) - max_items
             evicted: set[int] = set()
             if over > 0:  # the oldest go first
-                evicted = {r[0] for r in conn.execute("SELECT id FROM memories WHERE owner = ? AND namespace = ? "
-                                                      "ORDER BY id LIMIT ?", (owner, namespace, over))}
-                self._delete_ids(conn, [(i, dim) for i in evicted])
+                rows = conn.execute("SELECT id, dim, owner, namespace FROM memories WHERE owner = ? AND namespace = ? "
+                                    "ORDER BY id LIMIT ?", (owner, namespace, over)).fetchall()
+                self._delete_ids(conn, rows)
+                evicted = {r[0] for r in rows}
         return [o for o in out if o.id not in evicted]
 
     def search(self, vector: Sequence[float], *, k: int, namespace: str, owner: str, model: str,
@@ -178,19 +190,21 @@ class SQLiteVectorStore:
         where, args = memory_filter(owner=owner, id=id, namespace=namespace, session=session,
                                     older_than_s=older_than_s)
         with self.db.write() as conn:
-            rows = conn.execute(f"SELECT id, dim FROM memories WHERE {where}", args).fetchall()
+            rows = conn.execute(f"SELECT id, dim, owner, namespace FROM memories WHERE {where}", args).fetchall()
             self._delete_ids(conn, rows)
         return len(rows)
 
-    def _delete_ids(self, conn: Any, rows: Sequence[tuple[int, int]]) -> None:
-        for rid, dim in rows:
+    def _delete_ids(self, conn: Any, rows: Sequence[tuple[int, int, str, str]]) -> None:
+        """Delete (id, dim, owner, namespace) rows from the vectors and the memories, and uncount them."""
+        for rid, dim, _, _ in rows:
             table = self._table(conn, dim, create=False)
             if table is not None:
                 conn.execute(f"DELETE FROM {table} WHERE rowid = ?", (rid,))
             conn.execute("DELETE FROM memories WHERE id = ?", (rid,))
+        adjust_counts(conn, [(r[2], r[3]) for r in rows], -1)
 
     def _purge_expired(self, conn: Any, now: float) -> None:
-        rows = conn.execute("SELECT id, dim FROM memories WHERE expires_at <= ?", (now,)).fetchall()
+        rows = conn.execute("SELECT id, dim, owner, namespace FROM memories WHERE expires_at <= ?", (now,)).fetchall()
         self._delete_ids(conn, rows)
 
     def list(self, *, owner: str, namespace: str | None = None, session: Session | None = None,
