@@ -74,7 +74,7 @@ def run_conversation(settings: Settings, model_names: list[str], embedder: Embed
     return results
 
 
-def _one_model(model: ChatModel, memory: Memory, convs: list[Conversation], log: Log, *, window: int,
+def _one_model(model: ChatModel, base: Memory, convs: list[Conversation], log: Log, *, window: int,
                whole_window: int, reply_tokens: int) -> list[ConversationResult]:
     options = GenerationOptions(max_tokens=reply_tokens, temperature=0.0)
     system = memory_prompts.load("chat_system.txt").text
@@ -83,6 +83,7 @@ def _one_model(model: ChatModel, memory: Memory, convs: list[Conversation], log:
     summary_s = 0.0
     history: list[int] = []
     for conv in convs:
+        memory = base.for_owner(conv.name)  # each conversation is another user: no recall across them
         session = memory.session(conv.name, create=True)
         for user, assistant in conv.turns:
             memory.add_turn(session, [("user", user), ("assistant", assistant)], count_tokens=model.count_tokens)

@@ -2,8 +2,8 @@
 
 `build_context(session, query, model=..., memory=...)` assembles, in this order of priority:
 the system prompt and the new message (always), the long-term memories recalled for the message (up to a
-quarter of the budget), a running summary of the older turns, and as many of the most recent turns as
-fit. Tokens are counted with the model's own tokenizer. When turns that are not yet summarised no longer
+quarter of the budget, placed with the new message), a running summary of the older turns (in the system
+message), and as many of the most recent turns as fit. Tokens are counted with the model's own tokenizer. When turns that are not yet summarised no longer
 fit, the model folds the oldest of them into the summary, which is stored, so it is never recomputed; it
 folds down to half of the room for recent turns, so the next few turns fit without another summary.
 
@@ -179,13 +179,17 @@ class ContextBuilder:
 
     def _assemble(self, query: str, recalled: list[Recall], summary: Summary | None, recent: list[StoredMessage],
                   summarized: int, base: int) -> Context:
+        """System prompt and summary first, then the recent turns, then the recalled memories with the new
+        message: the part that changes every turn comes last, so the model's cache keeps the rest, and a
+        small model reads the facts right before the question they answer."""
         system = self.system_prompt
-        if recalled:
-            system += "\n\n" + prompts.load("memories.txt").text + "\n" + "".join(f"- {r.item.text}\n"
-                                                                              for r in recalled).rstrip()
         if summary is not None and summary.content:
             system += "\n\n" + prompts.load("summary.txt").text + "\n" + summary.content
-        messages = [Message("system", system), *(Message(m.role, m.content) for m in recent), Message("user", query)]
+        last = query
+        if recalled:
+            facts = "".join(f"- {r.item.text}\n" for r in recalled)
+            last = f"{prompts.load('memories.txt').text}\n{facts}\n{query}"
+        messages = [Message("system", system), *(Message(m.role, m.content) for m in recent), Message("user", last)]
         tokens = sum(self.count(m.content) for m in messages) + REPLY_OVERHEAD
         parts = {"system": self.count(self.system_prompt), "query": self.count(query),
                  "memories": self._block_tokens("memories.txt", [r.item.text for r in recalled]),

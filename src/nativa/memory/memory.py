@@ -12,6 +12,7 @@ are invisible to another's; locally the owner is "".
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -36,6 +37,23 @@ from nativa.memory.types import (
 
 SessionRef = Session | str
 _NAME_MAX = 200
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(])")
+_PIECE_WORDS = 60
+
+
+def sentences(text: str) -> list[str]:
+    """A message cut into sentences (long ones into pieces of at most 60 words), each remembered on its own.
+
+    One embedding per message blurs a fact said in passing ("my sister lives in Porto. Anyway, ...") with
+    the rest of the message, and a question about the fact no longer finds it; per sentence it does."""
+    out: list[str] = []
+    for sentence in _SENTENCE_END.split(text.strip()):
+        words = sentence.split()
+        for start in range(0, len(words), _PIECE_WORDS):
+            piece = " ".join(words[start:start + _PIECE_WORDS])
+            if piece:
+                out.append(piece)
+    return out
 
 
 def check_name(name: str, what: str = "session") -> str:
@@ -89,17 +107,17 @@ class Memory:
     def add_turn(self, ref: SessionRef, messages: Sequence[tuple[MessageRole, str]], *,
                  count_tokens: Any = None, remember_roles: Sequence[str] = ("user",),
                  namespace: str = "default") -> list[StoredMessage]:
-        """Store a turn's messages in one transaction, then remember the user's words for later recall.
+        """Store a turn's messages in one transaction, then remember the user's words, sentence by sentence.
 
         Only the user's messages become long-term memories by default: the model's replies may be wrong,
         and recalling its own mistakes as facts would make them stick."""
         session = self.session(ref)
         count = count_tokens or (lambda text: len(text.split()))
         stored = self.sessions.add_messages(session, [(role, text, int(count(text))) for role, text in messages])
-        keep = [m for m in stored if m.role in remember_roles and m.content.strip()]
-        if keep and self.embedder is not None:
-            self.remember_many([m.content for m in keep], namespace=namespace, session=session,
-                               metadata=[{"role": m.role, "message_id": m.id} for m in keep])
+        pieces = [(m, piece) for m in stored if m.role in remember_roles for piece in sentences(m.content)]
+        if pieces and self.embedder is not None:
+            self.remember_many([piece for _, piece in pieces], namespace=namespace, session=session,
+                               metadata=[{"role": m.role, "message_id": m.id} for m, _ in pieces])
         return stored
 
     def record_run(self, ref: SessionRef, kind: RunKind, task: str, result: dict[str, Any],

@@ -64,7 +64,7 @@ def test_chat_recalls_a_fact_from_another_session(stores: list[Any], monkeypatch
     assert run(["chat", "--session", "friday", "-m", "where is the spare house key", "--json"]) == 0
     body = _json(capsys)
     assert body["recalled"][0]["text"] == "the spare house key is on the fridge" and body["recalled"][0]["score"] > 0
-    assert "- the spare house key is on the fridge" in model.calls[1][0].content
+    assert "- the spare house key is on the fridge" in model.calls[1][-1].content
 
 
 def test_chat_interactive_reads_until_exit(stores: list[Any], monkeypatch: pytest.MonkeyPatch,

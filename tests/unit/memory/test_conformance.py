@@ -86,6 +86,8 @@ def test_owners_never_see_each_others_sessions_or_memories(make_memory: MakeMemo
     alice.session("shared-name", create=True)
     alice.remember("alice keeps the key under the mat")
     assert bob.list_sessions() == [] and bob.recall("key under the mat") == []
+    bob.remember("bob keeps a spare key in the car")  # the same namespace name, bob's own
+    assert [h.item.text for h in bob.recall("key under the mat", k=5)] == ["bob keeps a spare key in the car"]
     with pytest.raises(SessionNotFoundError):
         bob.session("shared-name")
     bob.session("shared-name", create=True)  # the same name is a different session for bob
