@@ -20,7 +20,13 @@ import numpy as np
 
 from nativa.errors import MemoryStoreError
 from nativa.memory.types import MemoryItem, NewMemory, Recall, Session
-from nativa.memory.vectors import adjust_counts, check_namespace, count_memories, list_memories, memory_filter
+from nativa.memory.vectors import (
+    SQLVectorStoreBase,
+    adjust_counts,
+    check_namespace,
+    count_memories,
+    memory_filter,
+)
 
 _LOCK_KEY = 0x4E415456  # the advisory lock migrations hold
 MIGRATIONS: tuple[str, ...] = (
@@ -161,12 +167,10 @@ class PostgresDatabase:
                 self.conn.close()
 
 
-class PostgresVectorStore:
+class PostgresVectorStore(SQLVectorStoreBase):
     """`VectorStore` on pgvector: exact cosine search in the owner's namespace."""
 
-    def __init__(self, db: PostgresDatabase) -> None:
-        self.db = db
-        self.location = db.location
+    db: PostgresDatabase
 
     def add(self, items: Sequence[NewMemory], *, namespace: str, owner: str, session: Session | None,
             model: str, max_items: int) -> list[MemoryItem]:
@@ -242,17 +246,3 @@ class PostgresVectorStore:
         rows = conn.execute("DELETE FROM memories WHERE expires_at <= ? RETURNING owner, namespace", (now,)).fetchall()
         adjust_counts(conn, [(r[0], r[1]) for r in rows], -1)
 
-    def list(self, *, owner: str, namespace: str | None = None, session: Session | None = None,
-             limit: int = 100) -> list[MemoryItem]:
-        with self.db.read() as conn:
-            return list_memories(conn, owner=owner, namespace=namespace, session=session, limit=limit)
-
-    def count(self, *, owner: str, namespace: str) -> int:
-        with self.db.read() as conn:
-            return count_memories(conn, owner, namespace)
-
-    def compact(self) -> None:
-        self.db.compact()
-
-    def close(self) -> None:
-        self.db.close()

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from nativa.errors import DimensionMismatchError
-from nativa.memory._sqlite import SQLiteDatabase
+from nativa.memory._sqlite import Database, SQLiteDatabase
 from nativa.memory.types import MemoryItem, NewMemory, Recall, Session
 
 _MAX_K = 4096  # sqlite-vec's limit on k
@@ -87,12 +87,34 @@ def blob(vector: Sequence[float]) -> bytes:
     return np.asarray(vector, dtype=np.float32).tobytes()
 
 
-class SQLiteVectorStore:
-    """`VectorStore` on a nativa SQLite file with sqlite-vec."""
+class SQLVectorStoreBase:
+    """What both vector stores share: listing, counting, compacting and closing their database."""
 
-    def __init__(self, db: SQLiteDatabase) -> None:
+    def __init__(self, db: Database) -> None:
         self.db = db
         self.location = db.location
+
+    def list(self, *, owner: str, namespace: str | None = None, session: Session | None = None,
+             limit: int = 100) -> list[MemoryItem]:
+        """The newest memories first (expired ones excluded)."""
+        with self.db.read() as conn:
+            return list_memories(conn, owner=owner, namespace=namespace, session=session, limit=limit)
+
+    def count(self, *, owner: str, namespace: str) -> int:
+        with self.db.read() as conn:
+            return count_memories(conn, owner, namespace)
+
+    def compact(self) -> None:
+        self.db.compact()
+
+    def close(self) -> None:
+        self.db.close()
+
+
+class SQLiteVectorStore(SQLVectorStoreBase):
+    """`VectorStore` on a nativa SQLite file with sqlite-vec."""
+
+    db: SQLiteDatabase
 
     def _table(self, conn: Any, dim: int, *, create: bool) -> str | None:
         name = f"memory_vectors_{int(dim)}"
@@ -207,18 +229,3 @@ class SQLiteVectorStore:
         rows = conn.execute("SELECT id, dim, owner, namespace FROM memories WHERE expires_at <= ?", (now,)).fetchall()
         self._delete_ids(conn, rows)
 
-    def list(self, *, owner: str, namespace: str | None = None, session: Session | None = None,
-             limit: int = 100) -> list[MemoryItem]:
-        """The newest memories first (expired ones excluded)."""
-        with self.db.read() as conn:
-            return list_memories(conn, owner=owner, namespace=namespace, session=session, limit=limit)
-
-    def count(self, *, owner: str, namespace: str) -> int:
-        with self.db.read() as conn:
-            return count_memories(conn, owner, namespace)
-
-    def compact(self) -> None:
-        self.db.compact()
-
-    def close(self) -> None:
-        self.db.close()
