@@ -155,3 +155,22 @@ def test_code_with_a_session_sees_the_previous_task_and_records_both(
     assert [r["task"] for r in shown["runs"]] == ["write double(x) and print double(4)",
                                                   "now make it double the absolute value"]
     assert shown["runs"][0]["result"]["success"] is True and "return x * 2" in shown["runs"][0]["result"]["code"]
+
+
+def test_run_with_a_session_sees_the_previous_question_and_answer(
+        stores: list[Any], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    model = ScriptedModel(['{"tool": "sql", "arguments": {"query": "SELECT COUNT(*) FROM products"}}',
+                           '{"tool": "final_answer", "arguments": {"answer": "32 products"}}',
+                           '{"tool": "final_answer", "arguments": {"answer": "about 32, as before"}}'])
+    _use(monkeypatch, model)
+    assert run(["run", "How many products are there?", "--session", "shop", "--no-python", "--intent", "off",
+                "--json"]) == 0
+    capsys.readouterr()
+    assert run(["run", "And is that more than 30?", "--session", "shop", "--no-python", "--intent", "off",
+                "--json"]) == 0
+    capsys.readouterr()
+    later = "\n".join(m.content for m in model.calls[2])
+    assert "How many products are there?" in later and "answer: 32 products" in later
+    assert run(["memory", "sessions", "shop", "--json"]) == 0
+    runs = _json(capsys)["runs"]
+    assert [r["kind"] for r in runs] == ["run", "run"] and runs[0]["result"]["answer"] == "32 products"
