@@ -1,7 +1,8 @@
 """`nativa bench memory`, the conversation half: facts said early in a conversation several times longer than
 the model's context, asked about at the end, on the embedded models.
 
-Three ways to fill the prompt, same model, same questions, same run:
+Three ways to fill the prompt, same model, same questions, same run (the model is loaded once with a
+window large enough for the whole history; the first two are held to the smaller prompt budget):
 - the context builder: recalled memories + the stored running summary + the newest turns, under the budget;
 - last turns only: the newest turns that fit the same budget;
 - the whole history: every turn (with the context raised until it fits).
@@ -90,7 +91,7 @@ def _one_model(model: ChatModel, base: Memory, convs: list[Conversation], log: L
         stored = memory.messages(session)
         history.append(sum(model.count_tokens(m.content) + MESSAGE_OVERHEAD for m in stored))
         log(f"conversation: {model.name} {conv.name}: {len(stored)} messages, {history[-1]} tokens")
-        builder = ContextBuilder(memory, model, budget_tokens=budget, reply_tokens=reply_tokens, n_ctx=window, k=5)
+        builder = ContextBuilder(memory, model, budget_tokens=budget, reply_tokens=reply_tokens, k=5)
         t0 = time.perf_counter()
         builder.build(session, conv.questions[0].text)  # folds the old turns into the stored summary, once
         summary_s += time.perf_counter() - t0

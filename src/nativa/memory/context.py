@@ -62,7 +62,7 @@ class ContextBuilder:
 
     def __init__(self, memory: Memory, model: ChatModel, *, budget_tokens: int | None = None, reply_tokens: int = 512,
                  system_prompt: str | None = None, k: int = 5, min_score: float | None = 0.25,
-                 namespace: str = "default", memory_share: float = 0.25, summary_share: float = 0.2,
+                 namespace: str = "default", memory_share: float = 0.25, summary_share: float = 0.1,
                  n_ctx: int | None = None) -> None:
         self.memory = memory
         self.model = model
