@@ -189,6 +189,8 @@ class Memory:
         Call `compact()` afterwards for the bytes to leave the disk (the CLI and the server do)."""
         if id is None and namespace is None and session is None and older_than_s is None:
             raise BadInputError("forget needs something to forget: an id, a namespace, a session or older_than_s")
+        if id is not None and not 1 <= id < 2**63:
+            raise MemoryNotFoundError(f"no memory with id {id}; ids are positive integers (`nativa memory list`)")
         if older_than_s is not None and older_than_s < 0:
             raise BadInputError(f"older_than_s must be >= 0, got {older_than_s}")
         target = self.session(session) if session is not None else None

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Path, Query, Request
 from pydantic import BaseModel, Field
 
 from nativa.errors import (
@@ -34,6 +34,7 @@ from nativa.serve.state import get_state
 
 router = APIRouter()
 _open_lock = threading.Lock()
+MAX_ID = 2**63 - 1  # the stores' integer ids
 _NAME = Field(min_length=1, max_length=200)
 
 
@@ -229,10 +230,10 @@ def list_sessions(request: Request) -> Any:
 
 @router.get("/v1/sessions/{name}", response_model=SessionDetail, summary="A session with its messages and runs",
             responses=_404)
-def get_session(name: str, request: Request, limit: int = 200) -> Any:
+def get_session(name: str, request: Request, limit: int = Query(200, ge=1, le=10_000)) -> Any:
     memory, session = existing_session(request, name)
     with mapped():
-        messages = memory.messages(session, limit=max(1, min(limit, 10_000)))
+        messages = memory.messages(session, limit=limit)
         runs = memory.runs(session)
     return SessionDetail(**session.to_dict(), messages=[MessageOut(**m.to_dict()) for m in messages],
                          runs=[RunOut(**r.to_dict()) for r in runs])
@@ -258,11 +259,12 @@ def add_memory(body: MemoryCreate, request: Request) -> Any:
 
 
 @router.get("/v1/memories", response_model=MemoryList, summary="Memories, newest first", responses=_404)
-def list_memories(request: Request, namespace: str | None = None, session: str | None = None,
-                  limit: int = 100) -> Any:
+def list_memories(request: Request, namespace: str | None = Query(None, min_length=1, max_length=200),
+                  session: str | None = Query(None, min_length=1, max_length=200),
+                  limit: int = Query(100, ge=1, le=10_000)) -> Any:
     memory = memory_for(request)
     with mapped():
-        items = memory.list_memories(namespace=namespace, session=session, limit=max(1, min(limit, 10_000)))
+        items = memory.list_memories(namespace=namespace, session=session, limit=limit)
     return MemoryList(data=[MemoryOut(**i.to_dict()) for i in items])
 
 
@@ -277,7 +279,7 @@ def search_memories(body: MemorySearch, request: Request) -> Any:
 
 
 @router.delete("/v1/memories/{memory_id}", response_model=Deleted, summary="Forget one memory", responses=_404)
-def delete_memory(memory_id: int, request: Request) -> Any:
+def delete_memory(request: Request, memory_id: int = Path(ge=1, le=MAX_ID)) -> Any:
     memory = memory_for(request)
     with mapped():
         removed = memory.forget(memory_id)
@@ -287,8 +289,9 @@ def delete_memory(memory_id: int, request: Request) -> Any:
 
 @router.delete("/v1/memories", response_model=Deleted, summary="Forget memories by namespace, session or age",
                responses=_404)
-def delete_memories(request: Request, namespace: str | None = None, session: str | None = None,
-                    older_than_s: float | None = None) -> Any:
+def delete_memories(request: Request, namespace: str | None = Query(None, min_length=1, max_length=200),
+                    session: str | None = Query(None, min_length=1, max_length=200),
+                    older_than_s: float | None = Query(None, ge=0, le=1e12)) -> Any:
     memory = memory_for(request)
     if namespace is None and session is None and older_than_s is None:
         raise ApiError(422, "give namespace, session or older_than_s (to forget one memory: DELETE /v1/memories/{id})",
