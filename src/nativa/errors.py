@@ -73,3 +73,33 @@ class ReviewUnavailableError(ReviewError):
 
 class AuditError(NativaError):
     """The review audit log could not be read or written (its database is unreadable or of a newer schema)."""
+
+
+class MemoryStoreError(NativaError):
+    """The memory store (SQLite file or PostgreSQL server) could not be opened, read or written."""
+
+
+class MemoryFileError(MemoryStoreError):
+    """The memory database file is corrupt, belongs to another program, or was written by a newer nativa.
+
+    Never answered by resetting the file: it may hold the only copy of a user's sessions."""
+
+
+class SessionNotFoundError(BadInputError):
+    """No session of that name (for this owner); the message says how to list or create sessions."""
+
+
+class MemoryNotFoundError(BadInputError):
+    """No memory with that id (for this owner)."""
+
+
+class DimensionMismatchError(BadInputError):
+    """Vectors of another embedder (dimension or model) than the one a namespace was written with."""
+
+
+class EmbedderError(NativaError):
+    """The embedder is not installed, failed to load, or its server failed."""
+
+
+class EmbedderMissingError(EmbedderError):
+    """No embedder here: none is configured, or the `memory` extra that the local one needs is not installed."""

@@ -15,8 +15,10 @@ from nativa import __version__
 from nativa.cli._common import err, optional_value
 from nativa.cli.batch import batch, bench_batch, bench_ray_serve
 from nativa.cli.bench import bench_app
+from nativa.cli.chat import chat
 from nativa.cli.code import code
 from nativa.cli.mcp import mcp
+from nativa.cli.memory import bench_memory, memory_app
 from nativa.cli.models import ask, doctor, models
 from nativa.cli.review import bench_review, review_app
 from nativa.cli.run import bench_tools
@@ -67,6 +69,9 @@ bench_app.command("batch")(bench_batch)
 bench_app.command("ray-serve")(bench_ray_serve)
 app.add_typer(review_app, name="review")
 bench_app.command("review")(bench_review)
+app.command("chat")(chat)
+app.add_typer(memory_app, name="memory")
+bench_app.command("memory")(bench_memory)
 
 
 def run(argv: list[str] | None = None) -> int:

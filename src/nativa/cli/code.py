@@ -27,10 +27,12 @@ def code(
     max_tokens: int | None = typer.Option(None, "--max-tokens", min=16, help="Tokens per model reply."),
     timeout: float = typer.Option(10.0, "--timeout", min=0.1, help="Seconds each sandboxed run may take."),
     json_out: bool = typer.Option(False, "--json", help="Print the AgentResult as JSON."),
+    session: str | None = typer.Option(None, "--session", help="Keep this run in a session and show the agent "
+                                       "what the session already holds (created if new)."),
 ) -> None:
     """Write (or --fix) Python with a model, run it in the sandbox, and repair it until it works."""
     from nativa.agent import CodeAgent
-    from nativa.cli._runtime import open_model, open_sandbox, read_text_file
+    from nativa.cli._runtime import open_agent_session, open_model, open_sandbox, read_text_file
     from nativa.errors import BadInputError
 
     if fix is None and not (task and task.strip()):
@@ -40,11 +42,17 @@ def code(
     cfg = settings()
     chat_model = open_model(model, cfg)
     sandbox = open_sandbox(cfg)
+    recorder = open_agent_session(cfg, session, chat_model) if session else None
+    asked = task
+    if recorder is not None:
+        task = recorder.task_text(task or "repair the given code")
     agent = CodeAgent(chat_model, sandbox, max_attempts=max_attempts, candidates=candidates,
                       max_tokens=max_tokens or cfg.max_tokens,
                       temperature=cfg.temperature, timeout_s=timeout, settings=cfg,
                       on_event=None if json_out else _Progress())
     result = agent.fix(fix_code, task=task, tests=test_code) if fix_code is not None else agent.solve(task or "", test_code)
+    if recorder is not None:
+        recorder.record("code", asked or f"repair {fix}", result.to_dict())
     if json_out:
         print_json(result.to_dict())
     else:

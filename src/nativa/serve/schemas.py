@@ -85,6 +85,8 @@ class ChatCompletionRequest(BaseModel):
     response_format: ResponseFormat | None = None
     n: int = Field(1, ge=1, le=1, description="Only one choice per request is supported.")
     logprobs: bool | None = Field(None, description="Not supported: must be false or absent.")
+    session: str | None = Field(None, min_length=1, max_length=200, description=(
+        "nativa: a session (POST /v1/sessions) that keeps the history; send only the new message"))
 
     @model_validator(mode="after")
     def _supported(self) -> ChatCompletionRequest:
@@ -165,6 +167,8 @@ class CodeRequest(BaseModel):
     timeout_s: float = Field(10.0, gt=0, le=120, description="Seconds each sandboxed run may take.")
     model: str | None = Field(None, min_length=1, max_length=512)
     stream: bool = False
+    session: str | None = Field(None, min_length=1, max_length=200,
+                                description="A session (POST /v1/sessions) to keep this in and take context from.")
 
     @model_validator(mode="after")
     def _task_or_code(self) -> CodeRequest:
@@ -206,6 +210,8 @@ class RunRequest(BaseModel):
                                    description="Hosts the HTTP tool may reach; each must be allowed by the server.")
     model: str | None = Field(None, min_length=1, max_length=512)
     stream: bool = False
+    session: str | None = Field(None, min_length=1, max_length=200,
+                                description="A session (POST /v1/sessions) to keep this in and take context from.")
 
 
 class StepOut(BaseModel):

@@ -12,9 +12,11 @@ from collections.abc import Iterator
 from typing import Any
 
 from fastapi import FastAPI
+from support.embedder import WordHashEmbedder
 
 from nativa.config import Settings
 from nativa.errors import ModelNotFoundError
+from nativa.memory import open_memory
 from nativa.models.base import Completion, Delta, GenerationOptions, MessagesLike, as_messages, collect
 from nativa.sandbox.result import RunResult
 from nativa.serve import ServeConfig, create_app
@@ -129,8 +131,11 @@ def make_app(settings: Settings, model: Any, *, sandbox: Any = None, **config: A
         return model
 
     cfg = ServeConfig(models=(model.name,), **config)
-    return create_app(settings, config=cfg, model_factory=factory,
-                      sandbox_factory=(lambda: sandbox) if sandbox is not None else None)
+    app = create_app(settings, config=cfg, model_factory=factory,
+                     sandbox_factory=(lambda: sandbox) if sandbox is not None else None)
+    # sessions and memories in a real SQLite file under the test's home, embedded by the test embedder
+    app.state.nativa_memory = open_memory(settings, embedder=WordHashEmbedder())
+    return app
 
 
 def fenced(code: str) -> str:
