@@ -96,6 +96,7 @@ class Settings(BaseSettings):
     def review_db_path(self) -> Path:
         return self.review_db or self.home / "nativa.db"
 
+    @property
     def memory_location(self) -> str:
         """The memory store's URL or SQLite path: `memory_url`, else `nativa.db` under the home folder."""
         return self.memory_url or str(self.home / "nativa.db")

@@ -88,17 +88,21 @@ class CodeAgent:
         self.on_event = on_event
 
     # -- entry points ------------------------------------------------------------------------------
-    def solve(self, task: str, tests: str | None = None, *, entry_point: str | None = None) -> AgentResult:
-        """Write code for a natural-language task, or complete a function stub (signature + docstring)."""
+    def solve(self, task: str, tests: str | None = None, *, entry_point: str | None = None,
+              context: str | None = None) -> AgentResult:
+        """Write code for a natural-language task, or complete a function stub (signature + docstring).
+
+        `context` (what came before in a session) is shown to the model, never read as the task itself."""
         if not task or not task.strip():
             raise BadInputError("task is empty; describe what the code should do")
-        return self._loop(TaskContext.from_task(task, tests, entry_point), first="generate")
+        return self._loop(TaskContext.from_task(task, tests, entry_point, context=context), first="generate")
 
-    def fix(self, code: str, task: str | None = None, tests: str | None = None) -> AgentResult:
+    def fix(self, code: str, task: str | None = None, tests: str | None = None, *,
+            context: str | None = None) -> AgentResult:
         """Repair given code: run it first, and ask the model only if it fails."""
         if not code or not code.strip():
             raise BadInputError("code to fix is empty")
-        ctx = TaskContext.from_task(task or "", tests)
+        ctx = TaskContext.from_task(task or "", tests, context=context)
         return self._loop(ctx, first="given", given=code)
 
     # -- the loop ----------------------------------------------------------------------------------
@@ -245,7 +249,8 @@ class CodeAgent:
         return {"task": ctx.text, "code": (previous.code or "") if previous else "",
                 "observation": (previous.observation or "") if previous else "",
                 "task_line": f"\nThe code should: {ctx.text}\n" if ctx.text else "",
-                "tests_block": _tests_block(ctx)}
+                "tests_block": _tests_block(ctx),
+                "context_block": f"{ctx.context.strip()}\n\n" if ctx.context and ctx.context.strip() else ""}
 
     # -- evidence ----------------------------------------------------------------------------------
     def _ensure_suite(self, ctx: TaskContext, suite: Suite, drawn: list[_Drawn], result: AgentResult,

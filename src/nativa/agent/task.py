@@ -19,9 +19,11 @@ class TaskContext:
     checks: list[Check] = field(default_factory=list)
     tests: str | None = None
     called: list[str] = field(default_factory=list)  # what the caller's tests call that they do not define
+    context: str | None = None  # what came before (a session's history): shown to the model, never parsed
 
     @classmethod
-    def from_task(cls, text: str, tests: str | None = None, entry_point: str | None = None) -> TaskContext:
+    def from_task(cls, text: str, tests: str | None = None, entry_point: str | None = None, *,
+                  context: str | None = None) -> TaskContext:
         stub = text if _is_function_stub(text) else None
         if stub is not None and entry_point is None:
             entry_point = _last_function(stub)
@@ -30,7 +32,8 @@ class TaskContext:
             entry_point = called[0]  # the tests name the function the code must define
         # Checks derived from the task are the feedback when the caller gave no tests.
         checks = [] if tests else derive_checks(text, entry_point)
-        return cls(text=text, entry_point=entry_point, stub=stub, checks=checks, tests=tests, called=called)
+        return cls(text=text, entry_point=entry_point, stub=stub, checks=checks, tests=tests, called=called,
+                   context=context)
 
     def complete(self, code: str) -> str:
         """Add what the stub provides and the answer left out: imports, helper functions, the signature."""

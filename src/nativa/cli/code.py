@@ -43,16 +43,17 @@ def code(
     chat_model = open_model(model, cfg)
     sandbox = open_sandbox(cfg)
     recorder = open_agent_session(cfg, session, chat_model) if session else None
-    asked = task
-    if recorder is not None:
-        task = recorder.task_text(task or "repair the given code")
+    history = recorder.history() if recorder is not None else None
     agent = CodeAgent(chat_model, sandbox, max_attempts=max_attempts, candidates=candidates,
                       max_tokens=max_tokens or cfg.max_tokens,
                       temperature=cfg.temperature, timeout_s=timeout, settings=cfg,
                       on_event=None if json_out else _Progress())
-    result = agent.fix(fix_code, task=task, tests=test_code) if fix_code is not None else agent.solve(task or "", test_code)
+    if fix_code is not None:
+        result = agent.fix(fix_code, task=task, tests=test_code, context=history)
+    else:
+        result = agent.solve(task or "", test_code, context=history)
     if recorder is not None:
-        recorder.record("code", asked or f"repair {fix}", result.to_dict())
+        recorder.record("code", task or f"repair {fix}", result.to_dict())
     if json_out:
         print_json(result.to_dict())
     else:

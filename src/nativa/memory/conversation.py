@@ -127,9 +127,13 @@ class AgentSession:
         self.budget_tokens = budget_tokens
 
     def task_text(self, task: str) -> str:
-        history = session_history(self.memory, self.session, budget_tokens=self.budget_tokens,
-                                  count_tokens=self.count_tokens)
-        return with_history(history, task)
+        return with_history(self.history(), task)
+
+    def history(self) -> str:
+        """What came before in the session, under the budget: for an agent that takes it apart from its task
+        (the code agent), so history is never parsed as the task's own code or examples."""
+        return session_history(self.memory, self.session, budget_tokens=self.budget_tokens,
+                               count_tokens=self.count_tokens)
 
     def record(self, kind: RunKind, task: str, result: dict[str, Any]) -> None:
         record_agent_run(self.memory, self.session, kind, task, result, count_tokens=self.count_tokens)

@@ -41,7 +41,7 @@ async def code(body: CodeRequest, request: Request) -> Any:
         model = slot.get()
         recorder = kept(model) if kept else None
         asked = body.task or "repair the given code"
-        result = tasks.code(model, sandbox, task=recorder.task_text(asked) if recorder else body.task,
+        result = tasks.code(model, sandbox, task=body.task, context=recorder.history() if recorder else None,
                             code_to_fix=body.code, tests=body.tests, max_attempts=body.max_attempts,
                             candidates=body.candidates, max_tokens=max_tokens, timeout_s=body.timeout_s,
                             settings=settings, control=control, emit=emit if body.stream else None)

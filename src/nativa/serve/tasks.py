@@ -51,7 +51,7 @@ def chat(model: ChatModel, messages: Sequence[Message], options: GenerationOptio
 
 def code(model: ChatModel, sandbox: Any, *, task: str | None, code_to_fix: str | None, tests: str | None,
          max_attempts: int, max_tokens: int, timeout_s: float, settings: Settings | None, control: JobControl,
-         emit: Emit | None = None, candidates: int = 4) -> dict[str, Any]:
+         emit: Emit | None = None, candidates: int = 4, context: str | None = None) -> dict[str, Any]:
     """The self-correcting code agent (`nativa code`); attempts go to `emit` as they start and finish."""
     from nativa.agent import CodeAgent
 
@@ -65,9 +65,9 @@ def code(model: ChatModel, sandbox: Any, *, task: str | None, code_to_fix: str |
                       temperature=settings.temperature if settings else 0.0, timeout_s=timeout_s,
                       settings=settings, on_event=on_event)
     if code_to_fix and code_to_fix.strip():
-        result = agent.fix(code_to_fix, task=task, tests=tests)
+        result = agent.fix(code_to_fix, task=task, tests=tests, context=context)
     else:
-        result = agent.solve(task or "", tests)
+        result = agent.solve(task or "", tests, context=context)
     return result.to_dict()
 
 
