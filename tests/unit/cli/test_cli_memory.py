@@ -141,12 +141,13 @@ def test_code_with_a_session_sees_the_previous_task_and_records_both(
         stores: list[Any], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     first = "```python\ndef double(x):\n    return x * 2\nprint(double(4))\n```"
     second = "```python\ndef double(x):\n    return abs(x) * 2\nprint(double(-4))\n```"
-    model = ScriptedModel([first, second])
+    no_tests = "I cannot write tests for this."  # the agent asks for checks of a task that has none
+    model = ScriptedModel([first, no_tests, second, no_tests])
     _use(monkeypatch, model)
     assert run(["code", "write double(x) and print double(4)", "--session", "work", "--json"]) == 0
     capsys.readouterr()
     assert run(["code", "now make it double the absolute value", "--session", "work", "--json"]) == 0
-    prompt = "\n".join(m.content for m in model.calls[1])
+    prompt = "\n".join(m.content for m in model.calls[2])
     assert "write double(x) and print double(4)" in prompt and "return x * 2" in prompt
     assert "now make it double the absolute value" in prompt
     capsys.readouterr()
