@@ -17,7 +17,6 @@ from dataclasses import dataclass, replace
 
 from nativa import tracing
 from nativa.agent import verify
-from nativa.agent._prompts import Prompt, load_prompt
 from nativa.agent.extract import extract_code
 from nativa.agent.harness import Suite, suite_from_checks, suite_from_tests
 from nativa.agent.result import AgentResult, Attempt, Candidate, Strategy
@@ -27,6 +26,7 @@ from nativa.config import Settings
 from nativa.errors import BadInputError
 from nativa.models.base import ChatModel, Completion, GenerationOptions, Message, collect
 from nativa.models.traced import traced_stream
+from nativa.prompts import Prompt, load_prompt
 from nativa.sandbox.protocol import SandboxLike
 
 EventFn = Callable[[str, Attempt], None]

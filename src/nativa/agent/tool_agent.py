@@ -29,12 +29,12 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, Self
 
 from nativa import tracing
-from nativa.agent._prompts import Prompt, load_prompt
 from nativa.config import Settings
 from nativa.errors import BadInputError, NativaError
 from nativa.intent.model import TOOL_KINDS, Intent
 from nativa.intent.parser import IntentContext, IntentParser
 from nativa.models.base import ChatModel, Completion, GenerationOptions, Message
+from nativa.prompts import Prompt, load_prompt
 from nativa.tools.base import Tool
 from nativa.tools.choice import FINAL, Choice, choice_schema, parse_choice
 

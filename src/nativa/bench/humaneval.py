@@ -17,6 +17,10 @@ from typing import Any
 from nativa.agent import AgentResult, CodeAgent
 from nativa.agent.result import best_attempt
 from nativa.bench._stats import median
+from nativa.errors import WorkerStartError
+from nativa.scale.dispatch import Backend, Job, dispatch
+from nativa.scale.tasks import TaskOutcome
+from nativa.scale.worker import TaskRunner, job_kind
 
 Problem = dict[str, Any]
 
@@ -172,3 +176,36 @@ def write_jsonl(path: Path, results: Iterable[ProblemResult]) -> None:
 
 def timestamp() -> str:
     return time.strftime("%Y%m%d-%H%M%S")
+
+
+@job_kind("humaneval")
+def _solve_on_worker(runner: TaskRunner, data: dict[str, Any]) -> dict[str, Any]:
+    """A worker's `humaneval` task: `solve_problem` with the worker's own model and sandbox."""
+    attempts = int(data["attempts"])
+    problem = solve_problem(data["problem"], runner.agent(attempts, temperature=0.0), runner.sandbox,
+                            attempts=attempts)
+    return asdict(problem)
+
+
+PLUGIN = __name__  # name this module in `WorkerSpec.plugins` so workers can run `humaneval` tasks
+
+
+def run_humaneval(backend: Backend, problems: list[dict[str, Any]], *, attempts: int, workers: int,
+                  on_result: Callable[[ProblemResult], None] | None = None) -> list[ProblemResult]:
+    """`nativa bench humaneval --ray`: each problem is one task (`solve_problem` on a worker whose spec names
+    `PLUGIN`), results in the problems' order; a problem whose worker kept dying fails the run rather than
+    being scored wrong."""
+    got: dict[str, ProblemResult] = {}
+
+    def done(outcome: TaskOutcome) -> None:
+        if outcome.result is None:
+            raise WorkerStartError(f"{outcome.id} could not be run: {outcome.error}")
+        result = ProblemResult(**outcome.result)
+        got[outcome.id] = result
+        if on_result is not None:
+            on_result(result)
+
+    jobs = [Job(id=p["task_id"], kind="humaneval",
+                payload=json.dumps({"kind": "humaneval", "problem": p, "attempts": attempts})) for p in problems]
+    dispatch(backend, jobs, workers=workers, on_done=done)
+    return [got[p["task_id"]] for p in problems]

@@ -23,10 +23,10 @@ from nativa.bench._stats import median
 from nativa.bench.memory_data import Conversation, conversations
 from nativa.config import Settings
 from nativa.memory import Memory, open_memory
-from nativa.memory import prompts as memory_prompts
 from nativa.memory.context import MESSAGE_OVERHEAD, REPLY_OVERHEAD, ContextBuilder
 from nativa.memory.types import Embedder
 from nativa.models.base import ChatModel, GenerationOptions, Message
+from nativa.prompts import memory as memory_prompts
 
 Log = Callable[[str], None]
 SYSTEMS = ("context builder", "last turns only", "whole history")

@@ -26,7 +26,7 @@ from nativa.cli.run import run as run_command
 from nativa.cli.sandbox import bench_sandbox, sandbox_app
 from nativa.cli.serve import bench_serve, serve
 from nativa.cli.traces import bench_tracing, traces_app
-from nativa.errors import NativaError
+from nativa.errors import run_entry
 
 app = typer.Typer(
     name="nativa",
@@ -78,24 +78,15 @@ def run(argv: list[str] | None = None) -> int:
     """Run the CLI and return its exit code; tests call this instead of spawning a process."""
     command = typer.main.get_command(app)
     argv = optional_value(list(sys.argv[1:] if argv is None else argv), "--ray")
-    try:
-        rv = command.main(args=argv, prog_name="nativa", standalone_mode=False)
-    except NativaError as exc:
-        err.print(f"[bold red]error:[/] {escape(str(exc))}")
-        return exc.exit_code
-    except typer.Exit as exc:
-        return exc.exit_code
-    except (typer.Abort, KeyboardInterrupt):
-        err.print("aborted")
-        return 130
-    except typer.TyperException as exc:  # usage errors and bad parameter values (exit code 2)
-        show = getattr(exc, "show", None)
-        if callable(show):
-            show()
-        else:
-            err.print(f"error: {escape(exc.format_message())}")
-        return exc.exit_code
-    return rv if isinstance(rv, int) else 0
+    return run_entry(command, argv, "nativa", report=_report)
+
+
+def _report(line: str) -> None:
+    head, _, rest = line.partition(": ")
+    if head == "error" and rest:
+        err.print(f"[bold red]error:[/] {escape(rest)}")
+    else:
+        err.print(escape(line))
 
 
 def main() -> None:

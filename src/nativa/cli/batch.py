@@ -12,9 +12,7 @@ from rich.markup import escape
 
 from nativa.cli._common import err, print_json, settings
 from nativa.cli.models import MODEL_HELP
-
-RAY_HELP = ("Run on Ray: alone, Ray's default (RAY_ADDRESS, else a local Ray); or an ADDRESS: auto, HOST:PORT, "
-            "ray://HOST:10001. Needs the extra: pip install 'nativa\\[ray]'.")
+from nativa.scale import RAY_HELP
 
 
 def batch(

@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 
 from nativa.cli._common import err, out, print_json, settings
-from nativa.cli.batch import RAY_HELP
+from nativa.scale import RAY_HELP
 
 if TYPE_CHECKING:
     from nativa.bench.humaneval import ProblemResult
@@ -184,10 +184,10 @@ def _humaneval_on_ray(address: str | None, problems: list[dict[str, Any]], model
                       n_ctx: int, attempts: int, workers: int,
                       tick: Callable[[ProblemResult], None], candidates: int = 4) -> list[ProblemResult]:
     """The same per-problem unit (`solve_problem`) on Ray actors, each loading the model once."""
+    from nativa.bench.humaneval import PLUGIN, run_humaneval
     from nativa.scale import WorkerSpec, make_backend
-    from nativa.scale.batch import run_humaneval
 
     spec = WorkerSpec(model=model, settings={"n_ctx": n_ctx, "max_tokens": max_tokens}, pool_size=2,
-                      candidates=candidates)
+                      candidates=candidates, plugins=(PLUGIN,))
     backend = make_backend(spec, use_ray=True, ray_address=address, workers=workers)
     return run_humaneval(backend, problems, attempts=attempts, workers=workers, on_result=tick)

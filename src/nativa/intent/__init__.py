@@ -5,7 +5,7 @@
     if intent.needs_clarification:
         print(intent.question)
 
-The parser's prompt lives with the other prompts, in `nativa/agent/prompts/intent_system.txt`.
+The parser's prompt lives with the other prompts, in `nativa/prompts/agent/intent_system.txt`.
 """
 
 from nativa.intent.model import INTENT_KINDS, TOOL_KINDS, Intent, IntentKind

@@ -20,11 +20,11 @@ from dataclasses import dataclass, field
 from pydantic import ValidationError
 
 from nativa import tracing
-from nativa.agent._prompts import load_prompt
 from nativa.errors import NativaError
 from nativa.intent.model import Intent
 from nativa.intent.rules import CLARIFY, DEFAULT_RULES, Rule, keyword_hits
 from nativa.models.base import ChatModel, GenerationOptions, Message
+from nativa.prompts import load_prompt
 from nativa.tools.base import Tool
 
 _KIND_HELP = {"sql": "sql: a question answered from the database", "http": "http: read a web page or API",

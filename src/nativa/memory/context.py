@@ -19,11 +19,11 @@ from typing import Any
 
 from nativa import tracing
 from nativa.errors import BadInputError
-from nativa.memory import prompts
 from nativa.memory.memory import Memory
 from nativa.memory.types import Recall, Session, StoredMessage, Summary
 from nativa.models.base import ChatModel, GenerationOptions, Message, collect
 from nativa.models.traced import traced_stream
+from nativa.prompts import memory as prompts
 
 # A chat template wraps each message in markers: ChatML (Qwen) spends 5 tokens on
 # "<|im_start|>role\n" + "<|im_end|>\n"; 6 over-counts it slightly, so a context never overflows.

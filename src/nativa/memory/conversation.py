@@ -15,12 +15,12 @@ from typing import Any
 
 from nativa import tracing
 from nativa.config import Settings
-from nativa.memory import prompts
 from nativa.memory.context import Context, ContextBuilder
 from nativa.memory.memory import Memory
 from nativa.memory.types import RunKind, Session, StoredMessage
 from nativa.models.base import ChatModel, Completion, GenerationOptions
 from nativa.models.traced import traced_stream
+from nativa.prompts import memory as prompts
 
 _CODE_KEEP = 4000  # characters of a run's final code kept in its session message
 

@@ -9,11 +9,8 @@ import threading
 import time
 from collections.abc import Iterable, Iterator
 
+from nativa.errors import ScriptExhausted, ScriptExhaustedError  # noqa: F401 - defined in nativa.errors, importable from here as before
 from nativa.models.base import Completion, Delta, GenerationOptions, Message, MessagesLike, as_messages
-
-
-class ScriptExhausted(AssertionError):
-    """The code under test asked the model more often than the test scripted."""
 
 
 class ScriptedModel:
@@ -44,7 +41,7 @@ class ScriptedModel:
             self.calls.append(msgs)
             self.options.append(opts)
             if not self._replies:
-                raise ScriptExhausted(f"ScriptedModel ran out of replies after {len(self.calls) - 1} calls")
+                raise ScriptExhaustedError(f"ScriptedModel ran out of replies after {len(self.calls) - 1} calls")
             reply = self._replies.pop(0)
         if isinstance(reply, Exception):
             raise reply

@@ -37,18 +37,18 @@ def _found(rules: Rules, rule_id: str, message: str, target: str | None) -> list
 
 
 def _sql(rules: Rules, query: str, backend: str) -> list[Finding]:
-    from nativa.tools.guards import SQLRefused, check_sql
+    from nativa.tools.guards import SQLRefusedError, check_sql
 
     try:
         check_sql(query, backend, allow_writes=False)
-    except SQLRefused:
+    except SQLRefusedError:
         pass
     else:
         tables = _tables(query, backend, writes=False) or ["(no table)"]
         return [f for t in tables for f in _found(rules, "sql-read", f"reads table {t}", t)]
     try:
         check_sql(query, backend, allow_writes=True)
-    except SQLRefused as exc:
+    except SQLRefusedError as exc:
         return _found(rules, "sql-refused", f"the SQL tool refuses this statement whatever the grants: {exc}",
                       None)
     tables = _tables(query, backend, writes=True) or ["(unknown table)"]

@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from nativa.config import load_settings
 from nativa.errors import SandboxError
 from nativa.sandbox import cgroups, workdir
 
@@ -41,8 +42,8 @@ def runtime_dir(override: str | os.PathLike[str] | None = None) -> Path:
         path = Path(override)
     elif os.geteuid() == 0:
         path = Path("/run/nativa")
-    elif os.environ.get("XDG_RUNTIME_DIR"):
-        path = Path(os.environ["XDG_RUNTIME_DIR"]) / "nativa"
+    elif (xdg := load_settings().xdg_runtime_dir) is not None:
+        path = xdg / "nativa"
     else:
         path = Path(tempfile.gettempdir()) / f"nativa-{os.geteuid()}"
     for sub in ("", "uids", "work"):

@@ -18,15 +18,14 @@ import queue
 import threading
 import weakref
 from collections import deque
-from typing import TYPE_CHECKING, Any, Self
+from typing import Any, Self
 
 from nativa.errors import BadInputError, SandboxError
+from nativa.sandbox._common import build_result, encode_request, max_result_bytes, record, traced
 from nativa.sandbox._worker import Worker
 from nativa.sandbox.limits import Limits
 from nativa.sandbox.result import RunResult
-
-if TYPE_CHECKING:
-    from nativa.sandbox.sandbox import Sandbox
+from nativa.sandbox.sandbox import Sandbox
 
 _live: weakref.WeakSet[SandboxPool] = weakref.WeakSet()
 
@@ -46,8 +45,6 @@ class SandboxPool:
         if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= 64:
             raise BadInputError(f"pool size={size!r} is invalid: use an integer from 1 to 64")
         if sandbox is None:
-            from nativa.sandbox.sandbox import Sandbox
-
             sandbox = Sandbox(allow_weak=allow_weak, limits=limits)
         self.sandbox = sandbox
         self.size = size
@@ -128,7 +125,6 @@ class SandboxPool:
             timeout_s: float | None = None, memory_mb: int | None = None, max_output_bytes: int | None = None,
             filename: str = "main.py") -> RunResult:
         """Run `code` in a pre-started sandbox (or a fresh one when none is ready)."""
-        from nativa.sandbox.sandbox import encode_request
 
         limits = self.limits.with_overrides(timeout_s=timeout_s, memory_mb=memory_mb,
                                             max_output_bytes=max_output_bytes)
@@ -136,7 +132,6 @@ class SandboxPool:
                                 limits)
 
     def run_request(self, request: dict[str, Any], limits: Limits) -> RunResult:
-        from nativa.sandbox.sandbox import build_result, max_result_bytes, record, traced
 
         if self._closed:
             raise SandboxError("this sandbox pool is closed")

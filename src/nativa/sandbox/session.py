@@ -14,16 +14,15 @@ from __future__ import annotations
 
 import threading
 import weakref
-from typing import TYPE_CHECKING, Self
+from typing import Self
 
 from nativa.errors import SandboxError
+from nativa.sandbox._common import build_result, encode_request, max_result_bytes, record, traced
 from nativa.sandbox._worker import Worker
 from nativa.sandbox.limits import Limits
 from nativa.sandbox.probe import Tier
 from nativa.sandbox.result import RunResult
-
-if TYPE_CHECKING:
-    from nativa.sandbox.sandbox import Sandbox
+from nativa.sandbox.sandbox import Sandbox
 
 
 class SandboxSession:
@@ -33,8 +32,6 @@ class SandboxSession:
                  max_output_bytes: int | None = None, allow_network: bool = False, allow_weak: bool | None = None,
                  tier: Tier | None = None, site_packages: bool = False, limits: Limits | None = None,
                  sandbox: Sandbox | None = None) -> None:
-        from nativa.sandbox.sandbox import Sandbox
-
         self._sandbox = sandbox or Sandbox(allow_weak=allow_weak, tier=tier, site_packages=site_packages)
         self.limits = (limits or self._sandbox.limits).with_overrides(timeout_s=timeout_s, memory_mb=memory_mb,
                                                                 max_output_bytes=max_output_bytes)
@@ -76,7 +73,6 @@ class SandboxSession:
     def run(self, code: str, *, files: dict[str, bytes | str] | None = None, stdin: bytes | str | None = None,
             timeout_s: float | None = None, filename: str | None = None) -> RunResult:
         """Run one snippet in the session's interpreter; globals persist until a snippet kills it."""
-        from nativa.sandbox.sandbox import build_result, encode_request, max_result_bytes, record, traced
 
         limits = self.limits.with_overrides(timeout_s=timeout_s)
         with self._lock:

@@ -14,7 +14,11 @@ from nativa.scale.local import LocalBackend
 from nativa.scale.tasks import BadLine, BatchTask, ResultLog, TaskFile, TaskOutcome, parse_tasks, read_tasks
 from nativa.scale.worker import TaskRunner, WorkerInfo, WorkerSpec
 
+RAY_HELP = ("Run on Ray: alone, Ray's default (RAY_ADDRESS, else a local Ray); or an ADDRESS: auto, HOST:PORT, "
+            "ray://HOST:10001. Needs the extra: pip install 'nativa\\[ray]'.")  # the help of every --ray flag
+
 __all__ = [
+    "RAY_HELP",
     "Backend", "BadLine", "BatchReport", "BatchTask", "DispatchStats", "Job", "LocalBackend", "ResultLog",
     "TaskFile", "TaskOutcome", "TaskRunner", "WorkerInfo", "WorkerSpec", "dispatch", "make_backend",
     "parse_tasks", "read_tasks", "run_batch",

@@ -13,15 +13,11 @@ import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
 
-from nativa.errors import BadInputError, WorkerStartError
+from nativa.errors import BadInputError
 from nativa.scale.dispatch import Backend, DispatchStats, Job, StartFn, dispatch
 from nativa.scale.tasks import BadLine, BatchTask, ResultLog, TaskFile, TaskOutcome
 from nativa.scale.worker import ModelFactory, WorkerSpec
-
-if TYPE_CHECKING:
-    from nativa.bench.humaneval import ProblemResult
 
 
 @dataclass(slots=True)
@@ -96,25 +92,3 @@ def make_backend(spec: WorkerSpec, *, ray_address: str | None, use_ray: bool, wo
         share = max(1, (os.cpu_count() or 1) // workers)
         spec = spec.model_copy(update={"settings": spec.settings | {"n_threads": share}})
     return LocalBackend(spec, model_factory=model_factory)
-
-
-def run_humaneval(backend: Backend, problems: list[dict[str, Any]], *, attempts: int, workers: int,
-                  on_result: Callable[[ProblemResult], None] | None = None) -> list[ProblemResult]:
-    """`nativa bench humaneval --ray`: each problem is one task (`solve_problem` on a worker), results in
-    the problems' order; a problem whose worker kept dying fails the run rather than being scored wrong."""
-    from nativa.bench.humaneval import ProblemResult
-
-    got: dict[str, ProblemResult] = {}
-
-    def done(outcome: TaskOutcome) -> None:
-        if outcome.result is None:
-            raise WorkerStartError(f"{outcome.id} could not be run: {outcome.error}")
-        result = ProblemResult(**outcome.result)
-        got[outcome.id] = result
-        if on_result is not None:
-            on_result(result)
-
-    jobs = [Job(id=p["task_id"], kind="humaneval",
-                payload=json.dumps({"kind": "humaneval", "problem": p, "attempts": attempts})) for p in problems]
-    dispatch(backend, jobs, workers=workers, on_done=done)
-    return [got[p["task_id"]] for p in problems]

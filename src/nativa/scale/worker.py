@@ -8,6 +8,7 @@ overrides; each worker reads the rest of its `Settings`, such as `NATIVA_HOME`, 
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import socket
@@ -24,6 +25,17 @@ from nativa.errors import NativaError
 from nativa.models.base import ChatModel
 
 ModelFactory = Callable[[], ChatModel]  # the Python API's way to give workers a model (tests: ScriptedModel)
+JobHandler = Callable[["TaskRunner", dict[str, Any]], dict[str, Any]]
+_KINDS: dict[str, JobHandler] = {}
+
+
+def job_kind(name: str) -> Callable[[JobHandler], JobHandler]:
+    """Register a task kind a layer above defines (a benchmark's unit of work), so workers run it without
+    this package importing that layer; the module is named in `WorkerSpec.plugins`."""
+    def register(handler: JobHandler) -> JobHandler:
+        _KINDS[name] = handler
+        return handler
+    return register
 
 
 class WorkerSpec(BaseModel):
@@ -39,6 +51,9 @@ class WorkerSpec(BaseModel):
     max_steps: int = Field(6, ge=1, le=20)
     db: str | None = Field(None, description="Database for 'run' tasks (default: the shipped sample).")
     pool_size: int = Field(1, ge=0, le=8, description="Pre-started sandbox interpreters per worker.")
+    plugins: tuple[str, ...] = Field((), description="Modules each worker imports before its first task, so "
+                                     "the task kinds they register with `job_kind` run there too "
+                                     "(e.g. nativa.bench.humaneval).")
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +78,8 @@ class TaskRunner:
         from nativa import tracing
 
         self.spec = spec
+        for module in spec.plugins:
+            importlib.import_module(module)
         self.settings: Settings = load_settings(**spec.settings)
         tracing.setup(self.settings)
         start = time.perf_counter()
@@ -90,16 +107,11 @@ class TaskRunner:
         if kind == "noop":
             return {}
         if kind == "code":
-            return self._agent(self.spec.max_attempts).solve(data["task"], data.get("tests")).to_dict()
+            return self.agent(self.spec.max_attempts).solve(data["task"], data.get("tests")).to_dict()
         if kind == "run":
             return self._run_tools(data["task"])
-        if kind == "humaneval":
-            from nativa.bench.humaneval import solve_problem
-
-            attempts = int(data["attempts"])
-            problem = solve_problem(data["problem"], self._agent(attempts, temperature=0.0), self.sandbox,
-                                    attempts=attempts)
-            return asdict(problem)
+        if isinstance(kind, str) and kind in _KINDS:
+            return _KINDS[kind](self, data)
         raise NativaError(f"unknown task kind {kind!r}")
 
     @property
@@ -110,7 +122,8 @@ class TaskRunner:
             self._sandbox = Sandbox(allow_weak=self.settings.sandbox_allow_weak, pool_size=self.spec.pool_size)
         return self._sandbox
 
-    def _agent(self, attempts: int, temperature: float | None = None) -> Any:
+    def agent(self, attempts: int, temperature: float | None = None) -> Any:
+        """A code agent on this worker's model and sandbox, for `attempts` attempts."""
         from nativa.agent import CodeAgent
 
         cfg = self.settings

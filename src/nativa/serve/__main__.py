@@ -5,26 +5,14 @@ from __future__ import annotations
 
 import sys
 
-import click
 import typer
 
-from nativa.cli.serve import serve
-from nativa.errors import NativaError
+from nativa.errors import run_entry
+from nativa.serve.command import serve
 
 
 def main() -> int:
-    command = typer.main.get_command(_app())
-    try:
-        command.main(args=sys.argv[1:], prog_name="nativa serve", standalone_mode=False)
-    except NativaError as exc:
-        sys.stderr.write(f"error: {exc}\n")
-        return exc.exit_code
-    except click.exceptions.ClickException as exc:
-        exc.show()
-        return exc.exit_code
-    except (click.exceptions.Abort, KeyboardInterrupt):
-        return 130
-    return 0
+    return run_entry(typer.main.get_command(_app()), sys.argv[1:], "nativa serve")
 
 
 def _app() -> typer.Typer:

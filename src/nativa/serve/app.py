@@ -16,7 +16,6 @@ import asyncio
 import contextvars
 import inspect
 import json
-import os
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
@@ -171,6 +170,6 @@ def _default_sandbox(settings: Settings) -> SandboxFactory:
 def create_app_from_env() -> FastAPI:
     """Factory for `uvicorn --factory` (several worker processes): options arrive as JSON in the env."""
     settings = load_settings()
-    raw = os.environ.get(CONFIG_ENV)
+    raw = settings.serve_config_json.get_secret_value() if settings.serve_config_json else None
     config = ServeConfig.model_validate(json.loads(raw)) if raw else load_serve_config(settings)
     return create_app(settings, config=config)

@@ -1,22 +1,20 @@
 """What the server needs beyond `Settings`: bind address, key, queue, limits, CORS and what `/v1/run` may reach.
 
 Built once at the edge (the CLI, the Lambda container, a test) and handed to `create_app`. Fields missing
-from the CLI fall back to `Settings` fields (`api_key`, `serve_*`, named like their variables) when present and
-otherwise to the `NATIVA_*` environment variables themselves, so a deployment configured by environment
-works either way.
+from the CLI fall back to `Settings` fields (`api_key`, `serve_*`, named like their variables), so a
+deployment configured by environment or by nativa.toml works either way.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import json
-import os
 import socket
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
-from nativa.config import Settings
+from nativa.config import Settings, load_settings
 from nativa.errors import ConfigError
 
 DEFAULT_MAX_BODY = 1_048_576
@@ -97,14 +95,12 @@ _LISTS = {"cors_origins", "models", "run_allow_hosts"}
 
 def load_serve_config(settings: Settings | None = None, **overrides: Any) -> ServeConfig:
     """Overrides (CLI flags) first, then the `Settings` field named like the variable (`NATIVA_SERVE_MAX_QUEUE`
-    -> `serve_max_queue`, `NATIVA_API_KEY` -> `api_key`), then the environment variable itself."""
+    -> `serve_max_queue`, `NATIVA_API_KEY` -> `api_key`; this process's settings when none are given)."""
+    settings = settings if settings is not None else load_settings()
     values: dict[str, Any] = {}
     for field, var in ENV.items():
         value = None
-        if settings is not None:  # the Settings field named like the variable: NATIVA_SERVE_X -> serve_x
-            value = getattr(settings, var.removeprefix("NATIVA_").lower(), None)
-        if value is None:
-            value = os.environ.get(var) or None
+        value = getattr(settings, var.removeprefix("NATIVA_").lower())  # NATIVA_SERVE_X -> serve_x
         if value is not None and field in _LISTS:
             items = value.split(",") if isinstance(value, str) else value
             value = tuple(str(p).strip() for p in items if str(p).strip())

@@ -20,8 +20,14 @@ from opentelemetry import trace as otel_trace
 from starlette.exceptions import HTTPException
 
 from nativa import tracing
-from nativa.errors import BadInputError, ModelNotFoundError, SandboxUnavailableError, ServerUnreachableError
-from nativa.serve.jobs import Cancelled, ClientGone, RequestTimeout
+from nativa.errors import (
+    ApiError,
+    BadInputError,
+    ModelNotFoundError,
+    SandboxUnavailableError,
+    ServerUnreachableError,
+)
+from nativa.serve.jobs import CancelledError, ClientGoneError, RequestTimeoutError
 from nativa.serve.queue import QueueFullError, ShuttingDownError
 from nativa.serve.slots import ModelUnavailableError
 
@@ -31,20 +37,6 @@ _TYPES = {400: "invalid_request_error", 401: "authentication_error", 404: "not_f
           405: "invalid_request_error", 408: "timeout", 413: "invalid_request_error", 422: "invalid_request_error",
           429: "rate_limit_error", 501: "not_implemented", 502: "upstream_error", 503: "unavailable",
           504: "timeout"}
-
-
-class ApiError(Exception):
-    """An HTTP answer other than success, raised anywhere in a handler."""
-
-    def __init__(self, status: int, message: str, *, param: str | None = None, code: str | None = None,
-                 headers: dict[str, str] | None = None, extra: dict[str, Any] | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.param = param
-        self.code = code
-        self.headers = headers or {}
-        self.extra = extra or {}
 
 
 def new_error_id() -> str:
@@ -89,11 +81,11 @@ def as_api_error(exc: BaseException, models: Sequence[str] = ()) -> ApiError | N
         return exc
     if isinstance(exc, QueueFullError):
         return ApiError(429, str(exc), code="queue_full", headers={"Retry-After": str(exc.retry_after_s)})
-    if isinstance(exc, RequestTimeout):
+    if isinstance(exc, RequestTimeoutError):
         return ApiError(504, str(exc) + "; retry, or ask for fewer tokens", code="timeout")
-    if isinstance(exc, ShuttingDownError | ClientGone):
+    if isinstance(exc, ShuttingDownError | ClientGoneError):
         return ApiError(503, str(exc), code="unavailable", headers={"Retry-After": "1"})
-    if isinstance(exc, Cancelled):
+    if isinstance(exc, CancelledError):
         return ApiError(503, f"the request was stopped ({exc.reason}); retry", code="cancelled")
     if isinstance(exc, ModelUnavailableError):
         return ApiError(503, str(exc), code="model_unavailable", headers={"Retry-After": "30"})
@@ -158,7 +150,7 @@ def install_handlers(app: FastAPI, models: Sequence[str]) -> None:
     async def api_error(_: Request, exc: Exception) -> JSONResponse:
         mapped = as_api_error(exc, models)
         assert mapped is not None
-        if mapped.status == 503 and isinstance(exc, Cancelled | ShuttingDownError):
+        if mapped.status == 503 and isinstance(exc, CancelledError | ShuttingDownError):
             log.info("request stopped: %s", exc)
         return error_response(mapped.status, mapped.message, param=mapped.param, code=mapped.code,
                               headers=mapped.headers or None, extra=mapped.extra or None)
@@ -178,7 +170,7 @@ def install_handlers(app: FastAPI, models: Sequence[str]) -> None:
             message = f"method not allowed here; allowed: {(exc.headers or {}).get('Allow', 'see /openapi.json')}"
         return error_response(exc.status_code, message, headers=exc.headers)
 
-    for cls in (ApiError, QueueFullError, RequestTimeout, ShuttingDownError, ClientGone, Cancelled,
+    for cls in (ApiError, QueueFullError, RequestTimeoutError, ShuttingDownError, ClientGoneError, CancelledError,
                 ModelUnavailableError, BadInputError, SandboxUnavailableError, ServerUnreachableError):
         app.add_exception_handler(cls, api_error)
     app.add_exception_handler(RequestValidationError, validation)

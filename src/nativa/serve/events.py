@@ -15,7 +15,6 @@ that is also in the log and on the event's span.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable
 from typing import Any, Literal
 from urllib.parse import unquote_plus
@@ -24,7 +23,11 @@ from pydantic import BaseModel, Field
 
 from nativa import tracing
 from nativa.config import Settings
-from nativa.errors import BadInputError, NativaError
+from nativa.errors import (
+    BadInputError,
+    MissingTextError,
+    NativaError,
+)
 from nativa.models.base import ChatModel, Message
 from nativa.serve import tasks
 from nativa.serve.errors import as_api_error, error_body, fault_message, report_fault
@@ -43,18 +46,11 @@ class EventConfig(BaseModel):
     max_attempts: int = Field(3, ge=1, le=10)
 
     @classmethod
-    def from_env(cls) -> EventConfig:
-        raw = {"task": os.environ.get("NATIVA_EVENT_TASK"), "instruction": os.environ.get("NATIVA_EVENT_INSTRUCTION"),
-               "max_bytes": os.environ.get("NATIVA_EVENT_MAX_BYTES")}
+    def from_settings(cls, settings: Settings) -> EventConfig:
+        """The `event_*` settings (NATIVA_EVENT_TASK, ..._INSTRUCTION, ..._MAX_BYTES) over the defaults."""
+        raw = {"task": settings.event_task, "instruction": settings.event_instruction,
+               "max_bytes": settings.event_max_bytes}
         return cls(**{k: v for k, v in raw.items() if v})
-
-
-class MissingTextError(BadInputError):
-    """The event carries no input text; `param` names where it was expected."""
-
-    def __init__(self, message: str, param: str) -> None:
-        super().__init__(message)
-        self.param = param
 
 
 class EventResult(BaseModel):
@@ -76,7 +72,7 @@ class EventProcessor:
                  reader: ObjectReader | None = None, sandbox: Callable[[], Any] | None = None) -> None:
         self.settings = settings
         self.model = model
-        self.config = config or EventConfig.from_env()
+        self.config = config or EventConfig.from_settings(settings)
         self._reader = reader
         self._reader_loaded = reader is not None
         self.sandbox = sandbox
@@ -84,7 +80,7 @@ class EventProcessor:
     @property
     def reader(self) -> ObjectReader:
         if not self._reader_loaded:
-            self._reader = reader_from_spec(os.environ.get("NATIVA_EVENT_STORE"))
+            self._reader = reader_from_spec(self.settings.event_store, self.settings)
             self._reader_loaded = True
         if self._reader is None:
             raise BadInputError("an S3 event arrived but no object store is configured; set NATIVA_EVENT_STORE "

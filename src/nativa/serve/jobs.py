@@ -19,7 +19,15 @@ from typing import Any, Generic, TypeVar
 
 from starlette.requests import Request
 
-from nativa.errors import NativaError
+from nativa.errors import (  # noqa: F401 - defined in nativa.errors, importable from here as before
+    Cancelled,
+    CancelledError,
+    ClientGone,
+    ClientGoneError,
+    NativaError,
+    RequestTimeout,
+    RequestTimeoutError,
+)
 from nativa.models.base import ChatModel, Completion, Delta, GenerationOptions, MessagesLike, collect
 from nativa.serve.queue import Gate
 
@@ -27,22 +35,6 @@ T = TypeVar("T")
 Emit = Callable[[Any], None]
 _DONE = "done"
 _ERROR = "error"
-
-
-class Cancelled(NativaError):
-    """The job was stopped from outside: `reason` is 'timeout', 'disconnect' or 'shutdown'."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(f"stopped: {reason}")
-        self.reason = reason
-
-
-class RequestTimeout(NativaError):
-    """The request's deadline passed (HTTP 504)."""
-
-
-class ClientGone(NativaError):
-    """The client disconnected before the answer was ready."""
 
 
 class JobControl:
@@ -63,7 +55,7 @@ class JobControl:
 
     def check(self) -> None:
         if self._event.is_set():
-            raise Cancelled(self.reason or "cancelled")
+            raise CancelledError(self.reason or "cancelled")
 
 
 class CancellableModel:
@@ -123,9 +115,9 @@ class RunningJob(Generic[T]):
                 return awaitable.result()
             if self._watch is not None and self._watch in done:
                 self.control.cancel("disconnect")
-                raise ClientGone("the client disconnected")
+                raise ClientGoneError("the client disconnected")
             self.control.cancel("timeout")
-            raise RequestTimeout("the request did not finish within its timeout")
+            raise RequestTimeoutError("the request did not finish within its timeout")
         except BaseException:
             if not self.future.done():
                 self.control.cancel("disconnect")  # the handler itself was cancelled (shutdown, hang-up)
@@ -165,7 +157,7 @@ class RunningJob(Generic[T]):
                     item = await asyncio.wait_for(self.events.get(), max(0.001, self.remaining()))
                 except TimeoutError:
                     self.control.cancel("timeout")
-                    raise RequestTimeout("the request did not finish within its timeout") from None
+                    raise RequestTimeoutError("the request did not finish within its timeout") from None
                 if item[0] == _ERROR:
                     ended = True
                     raise item[1]
@@ -194,7 +186,7 @@ async def start_job(gate: Gate, executor: Executor, work: Callable[[JobControl, 
     try:
         await asyncio.wait_for(gate.acquire(), timeout_s)
     except TimeoutError:
-        raise RequestTimeout(f"the request waited {timeout_s:g} s for the model without getting a turn") from None
+        raise RequestTimeoutError(f"the request waited {timeout_s:g} s for the model without getting a turn") from None
     loop = asyncio.get_running_loop()
     events: asyncio.Queue[Any] = asyncio.Queue()
     control = JobControl()

@@ -7,7 +7,6 @@ client machinery is not needed for one GET). Both cap what they read: an event m
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Protocol
@@ -15,19 +14,8 @@ from urllib.parse import quote
 
 import httpx
 
-from nativa.errors import BadInputError, NativaError
-
-
-class ObjectNotFoundError(BadInputError):
-    """The event names an object the reader cannot find."""
-
-
-class ObjectTooLargeError(BadInputError):
-    """The object is larger than the configured limit."""
-
-
-class StoreError(NativaError):
-    """The store failed (not the caller's fault): network, credentials, server error."""
+from nativa.config import Settings, load_settings
+from nativa.errors import BadInputError, NativaError, ObjectNotFoundError, ObjectTooLargeError, StoreError  # noqa: F401 - defined in nativa.errors, importable from here as before
 
 
 class ObjectReader(Protocol):
@@ -80,15 +68,17 @@ class S3ObjectReader:
         self.timeout_s = timeout_s
 
     @classmethod
-    def from_env(cls, endpoint_url: str | None = None) -> S3ObjectReader:
-        """Credentials from the standard AWS variables (what a Lambda execution role provides)."""
-        region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
-        access, secret = os.environ.get("AWS_ACCESS_KEY_ID"), os.environ.get("AWS_SECRET_ACCESS_KEY")
+    def from_settings(cls, settings: Settings, endpoint_url: str | None = None) -> S3ObjectReader:
+        """Credentials from the standard AWS variables (what a Lambda execution role provides), as read into
+        the settings (`aws_*`)."""
+        region = settings.aws_region or "us-east-1"
+        access = settings.aws_access_key_id
+        secret = settings.aws_secret_access_key.get_secret_value() if settings.aws_secret_access_key else None
         if not access or not secret:
             raise BadInputError("the S3 reader needs AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in the environment")
-        endpoint = endpoint_url or os.environ.get("NATIVA_S3_ENDPOINT_URL") or f"https://s3.{region}.amazonaws.com"
-        return cls(endpoint, access_key=access, secret_key=secret, region=region,
-                   session_token=os.environ.get("AWS_SESSION_TOKEN"))
+        endpoint = endpoint_url or settings.s3_endpoint_url or f"https://s3.{region}.amazonaws.com"
+        token = settings.aws_session_token.get_secret_value() if settings.aws_session_token else None
+        return cls(endpoint, access_key=access, secret_key=secret, region=region, session_token=token)
 
     def read(self, bucket: str, key: str, max_bytes: int) -> bytes:
         url = f"{self.endpoint_url}/{quote(bucket, safe='')}/{quote(key, safe='/-_.~')}"
@@ -112,7 +102,7 @@ class S3ObjectReader:
         return response.content
 
 
-def reader_from_spec(spec: str | None) -> ObjectReader | None:
+def reader_from_spec(spec: str | None, settings: Settings | None = None) -> ObjectReader | None:
     """`local:/path` or `s3` or `s3:https://endpoint` (NATIVA_EVENT_STORE); None when unset."""
     if not spec:
         return None
@@ -120,5 +110,5 @@ def reader_from_spec(spec: str | None) -> ObjectReader | None:
     if kind == "local" and rest:
         return LocalObjectReader(Path(rest).expanduser())
     if kind == "s3":
-        return S3ObjectReader.from_env(rest or None)
+        return S3ObjectReader.from_settings(settings or load_settings(), rest or None)
     raise BadInputError(f"NATIVA_EVENT_STORE={spec!r} is not valid; use local:/path, s3, or s3:https://endpoint")

@@ -15,19 +15,7 @@ import asyncio
 import math
 from collections import deque
 
-from nativa.errors import NativaError
-
-
-class QueueFullError(NativaError):
-    """Every run slot and queue place is taken; `retry_after_s` estimates when one frees up."""
-
-    def __init__(self, message: str, retry_after_s: int) -> None:
-        super().__init__(message)
-        self.retry_after_s = retry_after_s
-
-
-class ShuttingDownError(NativaError):
-    """The server is stopping and takes no new work."""
+from nativa.errors import NativaError, QueueFullError, ShuttingDownError  # noqa: F401 - defined in nativa.errors, importable from here as before
 
 
 class Gate:

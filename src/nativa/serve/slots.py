@@ -15,17 +15,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from nativa import tracing
-from nativa.errors import ModelNotFoundError, NativaError
+from nativa.errors import (
+    ModelNotFoundError,
+    ModelUnavailableError,
+    NativaError,
+)
 from nativa.models.base import ChatModel
 from nativa.serve.queue import Gate
 
 ModelFactory = Callable[[str], ChatModel]
 LoadObserver = Callable[[str, float], None]
-
-
-class ModelUnavailableError(NativaError):
-    """A model this server is configured to serve cannot be created (e.g. its weights are not installed):
-    the server's problem, not the caller's, so 503 rather than 404."""
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ import socket
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from nativa.tools.base import ToolError
+from nativa.errors import RequestRefused, RequestRefusedError  # noqa: F401 - defined in nativa.errors, importable from here as before
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 Resolver = Callable[[str, int], Sequence[str]]
@@ -33,10 +33,6 @@ METADATA_ADDRESSES = frozenset(ipaddress.ip_address(a) for a in (
 ))
 _NAT64 = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("64:ff9b:1::/48"))
 _LEGACY_IPV4 = re.compile(r"^(0x[0-9a-f]+|[0-9]+)(\.(0x[0-9a-f]+|[0-9]+)){0,3}$", re.IGNORECASE)
-
-
-class RequestRefused(ToolError):
-    """An HTTP request the guard will not send; the message names the URL, the reason and what is allowed."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,7 +144,7 @@ def system_resolver(host: str, port: int) -> list[str]:
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except socket.gaierror as exc:
-        raise RequestRefused(f"cannot resolve host {host!r}: {exc.strerror}") from None
+        raise RequestRefusedError(f"cannot resolve host {host!r}: {exc.strerror}") from None
     return list(dict.fromkeys(str(info[4][0]) for info in infos))
 
 
@@ -162,13 +158,13 @@ def vet(host: str, port: int, *, allow_private: bool, resolver: Resolver) -> IPA
         for text in resolver(host, port):
             ip = parse_ip(text)
             if ip is None:
-                raise RequestRefused(f"host {host!r} resolved to {text!r}, which is not an IP address")
+                raise RequestRefusedError(f"host {host!r} resolved to {text!r}, which is not an IP address")
             addresses.append(ip)
         if not addresses:
-            raise RequestRefused(f"host {host!r} resolved to no address")
+            raise RequestRefusedError(f"host {host!r} resolved to no address")
     for ip in addresses:
         reason = refusal(ip, allow_private=allow_private)
         if reason is not None:
             via = "" if literal is not None else f"host {host!r} resolves to a refused address: "
-            raise RequestRefused(f"{via}{reason}")
+            raise RequestRefusedError(f"{via}{reason}")
     return addresses[0]

@@ -17,13 +17,9 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
 
-from nativa.tools.base import ToolError
+from nativa.errors import SQLRefused, SQLRefusedError  # noqa: F401 - defined in nativa.errors, importable from here as before
 
 DIALECTS = {"sqlite": "sqlite", "postgresql": "postgres", "duckdb": "duckdb"}
-
-
-class SQLRefused(ToolError):
-    """A statement the parser will not send to the database; the message says why and what is allowed."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,26 +77,26 @@ MAX_SQL_CHARS = 100_000  # a query a model writes is short; a megabyte of SQL is
 
 
 def check_sql(sql: str, backend: str, *, allow_writes: bool = False) -> CheckedSQL:
-    """The statement (trailing semicolon removed) if allowed; otherwise `SQLRefused` saying why."""
+    """The statement (trailing semicolon removed) if allowed; otherwise `SQLRefusedError` saying why."""
     if not isinstance(sql, str) or not sql.strip():
-        raise SQLRefused(f"the SQL statement is empty; send {HINT}")
+        raise SQLRefusedError(f"the SQL statement is empty; send {HINT}")
     if len(sql) > MAX_SQL_CHARS:
-        raise SQLRefused(f"the SQL statement is {len(sql)} characters; at most {MAX_SQL_CHARS} are accepted")
+        raise SQLRefusedError(f"the SQL statement is {len(sql)} characters; at most {MAX_SQL_CHARS} are accepted")
     dialect = DIALECTS.get(backend)
     if dialect is None:
-        raise SQLRefused(f"unsupported database backend {backend!r}; valid: {', '.join(DIALECTS)}")
+        raise SQLRefusedError(f"unsupported database backend {backend!r}; valid: {', '.join(DIALECTS)}")
     try:
         parsed = [e for e in sqlglot.parse(sql, read=dialect) if e is not None and not isinstance(e, exp.Semicolon)]
     except RecursionError:
-        raise SQLRefused("the SQL is nested too deeply to check; write it with fewer nested parentheses") from None
+        raise SQLRefusedError("the SQL is nested too deeply to check; write it with fewer nested parentheses") from None
     except (ParseError, TokenError) as exc:
         first = str(exc).splitlines()[0][:300]
-        raise SQLRefused(f"the SQL could not be parsed ({first}); check the syntax ({dialect} dialect)") from None
+        raise SQLRefusedError(f"the SQL could not be parsed ({first}); check the syntax ({dialect} dialect)") from None
     if not parsed:
-        raise SQLRefused(f"the SQL statement is empty (only comments or semicolons); send {HINT}")
+        raise SQLRefusedError(f"the SQL statement is empty (only comments or semicolons); send {HINT}")
     if len(parsed) > 1:
         kinds = ", ".join(_label(e) for e in parsed)
-        raise SQLRefused(f"the SQL has {len(parsed)} statements ({kinds}); send one statement per call")
+        raise SQLRefusedError(f"the SQL has {len(parsed)} statements ({kinds}); send one statement per call")
     root = parsed[0]
     kind = _check_root(root, sql, allow_writes)
     _check_nodes(root, allow_writes)
@@ -113,7 +109,7 @@ def _check_root(root: exp.Expression, sql: str, allow_writes: bool) -> str:
         name = name_match.group(1).lower() if name_match else "?"
         if name in READ_PRAGMAS and "=" not in sql:
             return "query"
-        raise SQLRefused(f"PRAGMA {name} is refused: only these read-only PRAGMAs are allowed: "
+        raise SQLRefusedError(f"PRAGMA {name} is refused: only these read-only PRAGMAs are allowed: "
                          f"{', '.join(READ_PRAGMAS)} (e.g. PRAGMA table_info(orders))")
     if isinstance(root, _QUERY_ROOTS):
         return "query"
@@ -121,28 +117,28 @@ def _check_root(root: exp.Expression, sql: str, allow_writes: bool) -> str:
         if allow_writes:
             return "write"
         reason = _READ_ONLY_REFUSED.get(type(root)) or _READ_ONLY_REFUSED.get(_base(root, _READ_ONLY_REFUSED), "")
-        raise SQLRefused(f"{_label(root)} is refused: the database is read-only ({reason}); {HINT}. "
+        raise SQLRefusedError(f"{_label(root)} is refused: the database is read-only ({reason}); {HINT}. "
                          "Writes need the user's explicit grant (--allow-writes).")
     reason = _ALWAYS_REFUSED.get(type(root)) or _ALWAYS_REFUSED.get(_base(root, _ALWAYS_REFUSED), "")
     detail = f" ({reason})" if reason else ""
-    raise SQLRefused(f"{_label(root)} is refused{detail}; {HINT}")
+    raise SQLRefusedError(f"{_label(root)} is refused{detail}; {HINT}")
 
 
 def _check_nodes(root: exp.Expression, allow_writes: bool) -> None:
     for node in root.walk():
         base = _base(node, _ALWAYS_REFUSED)
         if base is not None and node is not root:
-            raise SQLRefused(f"{_label(node)} inside the statement is refused ({_ALWAYS_REFUSED[base]}); {HINT}")
+            raise SQLRefusedError(f"{_label(node)} inside the statement is refused ({_ALWAYS_REFUSED[base]}); {HINT}")
         if not allow_writes and node is not root:
             base = _base(node, _READ_ONLY_REFUSED)
             if base is not None:
                 where = " in a CTE" if node.find_ancestor(exp.CTE) is not None else ""
-                raise SQLRefused(f"{_label(node)}{where} is refused: the database is read-only "
+                raise SQLRefusedError(f"{_label(node)}{where} is refused: the database is read-only "
                                  f"({_READ_ONLY_REFUSED[base]}); {HINT}")
         if isinstance(node, exp.Func):
             name = (node.name if isinstance(node, exp.Anonymous) else node.sql_name()).lower()
             if name in _REFUSED_FUNCTIONS:
-                raise SQLRefused(f"function {name}() is refused: it reads files, changes server state or "
+                raise SQLRefusedError(f"function {name}() is refused: it reads files, changes server state or "
                                  f"writes; use plain SQL over the database's tables")
 
 

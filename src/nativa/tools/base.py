@@ -34,19 +34,11 @@ from typing import Any, overload
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from nativa import tracing
-from nativa.errors import BadInputError, NativaError
+from nativa.errors import BadInputError, NativaError, ToolArgumentError, ToolError, error_name  # noqa: F401 - defined in nativa.errors, importable from here as before
 from nativa.tools._docstring import parse_docstring
 from nativa.tools._schema import clean_schema, describe_type
 
 DEFAULT_MAX_OUTPUT_CHARS = 4000
-
-
-class ToolError(NativaError):
-    """Raised inside a tool for an expected failure; its message is what the model reads, so make it helpful."""
-
-
-class ToolArgumentError(BadInputError):
-    """The arguments given to a tool do not match its schema."""
 
 
 @dataclass(slots=True)
@@ -291,9 +283,9 @@ def _failure(exc: Exception) -> ToolResult:
     if isinstance(exc, ToolArgumentError):
         return ToolResult(ok=False, error=str(exc), error_type="ValidationError")
     if isinstance(exc, ToolError):
-        return ToolResult(ok=False, error=str(exc), error_type=type(exc).__name__)
+        return ToolResult(ok=False, error=str(exc), error_type=error_name(exc))
     message = str(exc) or repr(exc)
-    return ToolResult(ok=False, error=message, error_type=type(exc).__name__)
+    return ToolResult(ok=False, error=message, error_type=error_name(exc))
 
 
 def _record(span: tracing.ToolSpan, result: ToolResult) -> None:

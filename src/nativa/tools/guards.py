@@ -8,6 +8,6 @@ from __future__ import annotations
 
 from nativa.tools._netguard import HostRule, normalize_host
 from nativa.tools._sqlguard import _WRITE_ROOTS as WRITE_STATEMENTS
-from nativa.tools._sqlguard import DIALECTS, CheckedSQL, SQLRefused, check_sql
+from nativa.tools._sqlguard import DIALECTS, CheckedSQL, SQLRefused, SQLRefusedError, check_sql
 
-__all__ = ["DIALECTS", "WRITE_STATEMENTS", "CheckedSQL", "HostRule", "SQLRefused", "check_sql", "normalize_host"]
+__all__ = ["DIALECTS", "WRITE_STATEMENTS", "CheckedSQL", "HostRule", "SQLRefused", "SQLRefusedError", "check_sql", "normalize_host"]

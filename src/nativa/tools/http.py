@@ -23,7 +23,10 @@ from typing import Any, Literal
 
 import httpx
 
-from nativa.errors import BadInputError
+from nativa.errors import (
+    BadInputError,
+    HTTPFetchError,
+)
 from nativa.tools._httpwire import (
     ACCEPT_ENCODING,
     content_encodings,
@@ -31,16 +34,20 @@ from nativa.tools._httpwire import (
     read_body,
     total_deadline,
 )
-from nativa.tools._netguard import HostRule, RequestRefused, Resolver, normalize_host, system_resolver, vet
-from nativa.tools.base import Tool, ToolError
+from nativa.tools._netguard import (
+    HostRule,
+    RequestRefused,
+    RequestRefusedError,
+    Resolver,
+    normalize_host,
+    system_resolver,
+    vet,
+)
+from nativa.tools.base import Tool
 
 Origin = tuple[str, str, int]  # (scheme, host, port): what credentials are keyed by
 _REDIRECTS = (301, 302, 303, 307, 308)
 _TEXT_TYPES = ("text/", "json", "xml", "javascript", "csv", "yaml", "x-www-form-urlencoded")
-
-
-class HTTPFetchError(ToolError):
-    """The request was allowed but failed: timeout, connection refused, too many redirects."""
 
 
 @dataclass(slots=True)
@@ -87,27 +94,27 @@ class HTTPFetcher:
         """Parse and vet one URL: (the URL, the checked IP to connect to, the port)."""
         url = url.strip()  # spaces inside are percent-encoded by httpx, as a browser would
         if not url:
-            raise RequestRefused("the URL is empty; send a full URL, e.g. https://api.example.com/items?id=3")
+            raise RequestRefusedError("the URL is empty; send a full URL, e.g. https://api.example.com/items?id=3")
         try:
             parsed = httpx.URL(url)
         except (httpx.InvalidURL, TypeError) as exc:
-            raise RequestRefused(f"{url!r} is not a valid URL ({exc}); give a full http(s):// URL") from None
+            raise RequestRefusedError(f"{url!r} is not a valid URL ({exc}); give a full http(s):// URL") from None
         if parsed.scheme not in ("http", "https"):
-            raise RequestRefused(f"{url!r}: scheme {parsed.scheme or '(none)'!r} is refused; only http and https")
+            raise RequestRefusedError(f"{url!r}: scheme {parsed.scheme or '(none)'!r} is refused; only http and https")
         if parsed.userinfo:
-            raise RequestRefused(f"{_safe(parsed)}: credentials in the URL are refused; "
+            raise RequestRefusedError(f"{_safe(parsed)}: credentials in the URL are refused; "
                                  "configure them per host instead")
         host = normalize_host(parsed.host)
         if not host:
-            raise RequestRefused(f"{url!r} has no host")
+            raise RequestRefusedError(f"{url!r} has no host")
         port = parsed.port or (443 if parsed.scheme == "https" else 80)
         if not any(rule.matches(host, port) for rule in self.rules):
             allowed = ", ".join(str(r) for r in self.rules) or "none (give --allow-host HOST)"
-            raise RequestRefused(f"{_safe(parsed)}: host {host!r} is not on the allow-list; allowed hosts: {allowed}")
+            raise RequestRefusedError(f"{_safe(parsed)}: host {host!r} is not on the allow-list; allowed hosts: {allowed}")
         try:
             ip = vet(host, port, allow_private=self.allow_private, resolver=self.resolver)
-        except RequestRefused as exc:
-            raise RequestRefused(f"{_safe(parsed)}: {exc}") from None
+        except RequestRefusedError as exc:
+            raise RequestRefusedError(f"{_safe(parsed)}: {exc}") from None
         return parsed, str(ip), port
 
     # -- fetching --------------------------------------------------------------------------------
@@ -115,7 +122,7 @@ class HTTPFetcher:
         """Send the request, following at most `max_redirects` redirects, each one re-checked."""
         method = method.upper()
         if method not in ("GET", "HEAD") and not self.allow_writes:
-            raise RequestRefused(f"method {method} is refused: only GET and HEAD without the user's grant "
+            raise RequestRefusedError(f"method {method} is refused: only GET and HEAD without the user's grant "
                                  "(--allow-writes)")
         start = time.perf_counter()
         with total_deadline(self.timeout_s):
@@ -291,4 +298,4 @@ def _parses(url: str) -> bool:
     return True
 
 
-__all__ = ["HTTPFetchError", "HTTPFetcher", "HTTPResponse", "RequestRefused"]
+__all__ = ["HTTPFetchError", "HTTPFetcher", "HTTPResponse", "RequestRefused", "RequestRefusedError"]

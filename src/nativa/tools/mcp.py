@@ -23,15 +23,14 @@ from typing import Any, Literal, Self
 
 from pydantic import ConfigDict, Field, create_model
 
-from nativa.errors import BadInputError, NativaError
+from nativa.errors import (
+    BadInputError,
+    MCPError,
+    )
 from nativa.tools.base import Tool, ToolError
 
 _JSON_TYPES: dict[str, Any] = {"string": str, "integer": int, "number": float, "boolean": bool,
                                "object": dict[str, Any], "array": list[Any], "null": type(None)}
-
-
-class MCPError(NativaError):
-    """The MCP server could not be started, reached, or listed."""
 
 
 class MCPToolset:

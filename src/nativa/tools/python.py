@@ -11,13 +11,10 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from nativa.tools.base import Tool, ToolError
+from nativa.errors import PythonRunError
+from nativa.tools.base import Tool
 
 _TRACEBACK_LINES = 8
-
-
-class PythonRunError(ToolError):
-    """The code raised, or the sandbox ended it (timeout, memory, output cap)."""
 
 
 class PythonRunner:

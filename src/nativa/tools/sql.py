@@ -24,18 +24,15 @@ from typing import Any
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
+from nativa.errors import SQLExecutionError
 from nativa.tools import _sqlfetch
 from nativa.tools._sqlengine import EngineLimits, backend_of, deadline, open_engine
 from nativa.tools._sqlfetch import DEFAULT_MAX_CELL_BYTES, DEFAULT_MAX_RESULT_BYTES, Limits, OversizedValue
-from nativa.tools._sqlguard import DIALECTS, SQLRefused, check_sql
+from nativa.tools._sqlguard import DIALECTS, SQLRefused, SQLRefusedError, check_sql
 from nativa.tools._sqlschema import SchemaInfo, introspect
 from nativa.tools.base import Tool, ToolError
 
 CELL_CHARS = 80
-
-
-class SQLExecutionError(ToolError):
-    """The database rejected or failed the statement (syntax, unknown column, timeout)."""
 
 
 @dataclass(slots=True)
@@ -137,7 +134,7 @@ class SQLDatabase:
         return self._schema
 
     def check(self, sql: str) -> str:
-        """The statement as it will run, or `SQLRefused` saying why not."""
+        """The statement as it will run, or `SQLRefusedError` saying why not."""
         return check_sql(sql, self.backend, allow_writes=self.allow_writes).sql
 
     def query(self, sql: str) -> QueryResult:
@@ -326,4 +323,4 @@ def _db_message(exc: SQLAlchemyError) -> str:
     return text[:500]
 
 
-__all__ = ["QueryResult", "SQLDatabase", "SQLExecutionError", "SQLRefused", "format_cell"]
+__all__ = ["QueryResult", "SQLDatabase", "SQLExecutionError", "SQLRefused", "SQLRefusedError", "format_cell"]

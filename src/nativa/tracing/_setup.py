@@ -9,7 +9,6 @@ the same reason.
 from __future__ import annotations
 
 import atexit
-import os
 import sys
 import threading
 import time
@@ -67,10 +66,8 @@ def traces_dir(settings: Settings) -> Path:
 
 
 def _setting(settings: Settings, name: str) -> str | None:
-    """A tracing option from the settings object when it has the field, else from `NATIVA_<NAME>`."""
-    value = getattr(settings, name, None)
-    if value is None:
-        value = os.environ.get(f"NATIVA_{name.upper()}")
+    """A tracing option from the settings (`NATIVA_<NAME>` or nativa.toml, read at the edge)."""
+    value = getattr(settings, name)
     return None if value is None else str(value)
 
 
@@ -95,7 +92,7 @@ def exporter_names(settings: Settings) -> list[str]:
                 f"NATIVA_TRACE_EXPORTERS: unknown exporter {name!r}; valid: {', '.join(EXPORTER_NAMES)} "
                 "(comma-separated, e.g. 'jsonl,otlp')"
             )
-    if "otlp" not in names and "none" not in names and otlp.otlp_endpoint_configured():
+    if "otlp" not in names and "none" not in names and otlp.otlp_endpoint_configured(settings):
         names.append("otlp")
     return [n for n in names if n != "none"]
 
@@ -116,7 +113,7 @@ def _build_exporter(name: str, settings: Settings, stream: TextIO) -> SpanExport
         )
     if name == "console":
         return ConsoleSpanExporter(out=stream, formatter=_console_line)
-    return otlp.otlp_span_exporter()
+    return otlp.otlp_span_exporter(settings)
 
 
 def setup(
@@ -150,13 +147,13 @@ def setup(
             otlp.quiet_sdk_logs()
 
         resource = Resource.create({"service.name": "nativa", "service.version": __version__})
-        if os.environ.get("OTEL_SERVICE_NAME"):
+        if settings.otel_service_name:
             resource = Resource.create({"service.version": __version__})  # the variable wins over our default
         pull_reader = InMemoryMetricReader()
         readers: list[MetricReader] = [pull_reader, *metric_readers]
         metric_guards: list[otlp.GuardedMetricExporter] = []
-        if guards and otlp.otlp_metrics_wanted():
-            metric_guards.append(otlp.otlp_metric_exporter())
+        if guards and otlp.otlp_metrics_wanted(settings):
+            metric_guards.append(otlp.otlp_metric_exporter(settings))
             readers.append(PeriodicExportingMetricReader(metric_guards[0]))
         meter_provider = MeterProvider(metric_readers=readers, resource=resource, shutdown_on_exit=False)
         instruments = Instruments.create(meter_provider.get_meter(SCOPE, __version__))

@@ -11,7 +11,6 @@ fills, shutdown never waits out retries, and the traced code never pays for an e
 from __future__ import annotations
 
 import logging
-import os
 import socket
 import threading
 import time
@@ -23,34 +22,39 @@ from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult,
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
+from nativa.config import Settings, load_settings
 from nativa.errors import ConfigError
 
 PROTOCOLS: Final = ("grpc", "http/protobuf")
 _log = logging.getLogger(__name__)
 
 
-def otlp_endpoint_configured() -> bool:
+def _otel(settings: Settings | None, name: str) -> str | None:
+    """The `OTEL_*` variable `name` as read into the settings (this process's settings when none are given)."""
+    return getattr(settings if settings is not None else load_settings(), name.lower()) or None
+
+
+def otlp_endpoint_configured(settings: Settings | None = None) -> bool:
     """True when the environment names an OTLP endpoint for traces, which turns OTLP export on by itself."""
-    return bool(
-        os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
-    )
+    return bool(_otel(settings, "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or _otel(settings, "OTEL_EXPORTER_OTLP_ENDPOINT"))
 
 
-def otlp_protocol(signal: str = "TRACES") -> str:
+def otlp_protocol(signal: str = "TRACES", settings: Settings | None = None) -> str:
     """The OTLP protocol per the spec's variables; http/protobuf when none is set (the spec's default)."""
+    settings = settings if settings is not None else load_settings()
     name = f"OTEL_EXPORTER_OTLP_{signal}_PROTOCOL"
-    raw = os.environ.get(name) or os.environ.get("OTEL_EXPORTER_OTLP_PROTOCOL") or "http/protobuf"
+    raw = _otel(settings, name) or _otel(settings, "OTEL_EXPORTER_OTLP_PROTOCOL") or "http/protobuf"
     protocol = raw.strip().lower()
     if protocol not in PROTOCOLS:
-        source = name if os.environ.get(name) else "OTEL_EXPORTER_OTLP_PROTOCOL"
+        source = name if _otel(settings, name) else "OTEL_EXPORTER_OTLP_PROTOCOL"
         raise ConfigError(f"{source}={raw!r} is not supported; valid: {', '.join(PROTOCOLS)}")
     return protocol
 
 
-def otlp_span_exporter() -> GuardedSpanExporter:
+def otlp_span_exporter(settings: Settings | None = None) -> GuardedSpanExporter:
     """The SDK's OTLP span exporter for the configured protocol, behind a breaker."""
     inner: SpanExporter
-    if otlp_protocol("TRACES") == "grpc":
+    if otlp_protocol("TRACES", settings) == "grpc":
         from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcExporter
 
         inner = GrpcExporter()
@@ -58,13 +62,13 @@ def otlp_span_exporter() -> GuardedSpanExporter:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpExporter
 
         inner = HttpExporter()
-    return GuardedSpanExporter(inner, Breaker(otlp_address("TRACES")))
+    return GuardedSpanExporter(inner, Breaker(otlp_address("TRACES", settings)))
 
 
-def otlp_metric_exporter() -> GuardedMetricExporter:
+def otlp_metric_exporter(settings: Settings | None = None) -> GuardedMetricExporter:
     """The SDK's OTLP metric exporter for the configured protocol, behind a breaker."""
     inner: MetricExporter
-    if otlp_protocol("METRICS") == "grpc":
+    if otlp_protocol("METRICS", settings) == "grpc":
         from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter as GrpcExporter
 
         inner = GrpcExporter()
@@ -72,21 +76,22 @@ def otlp_metric_exporter() -> GuardedMetricExporter:
         from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter as HttpExporter
 
         inner = HttpExporter()
-    return GuardedMetricExporter(inner, Breaker(otlp_address("METRICS")))
+    return GuardedMetricExporter(inner, Breaker(otlp_address("METRICS", settings)))
 
 
-def otlp_metrics_wanted() -> bool:
+def otlp_metrics_wanted(settings: Settings | None = None) -> bool:
     """Push metrics over OTLP unless `OTEL_METRICS_EXPORTER` says not (trace-only backends: Phoenix)."""
-    chosen = os.environ.get("OTEL_METRICS_EXPORTER", "otlp").strip().lower()
+    chosen = (_otel(settings, "OTEL_METRICS_EXPORTER") or "otlp").strip().lower()
     return "otlp" in {part.strip() for part in chosen.split(",")}
 
 
-def otlp_address(signal: str = "TRACES") -> tuple[str, int]:
+def otlp_address(signal: str = "TRACES", settings: Settings | None = None) -> tuple[str, int]:
     """(host, port) the OTLP exporter for `signal` will connect to, resolved like the SDK does."""
-    protocol = otlp_protocol(signal)
+    settings = settings if settings is not None else load_settings()
+    protocol = otlp_protocol(signal, settings)
     raw = (
-        os.environ.get(f"OTEL_EXPORTER_OTLP_{signal}_ENDPOINT")
-        or os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+        _otel(settings, f"OTEL_EXPORTER_OTLP_{signal}_ENDPOINT")
+        or _otel(settings, "OTEL_EXPORTER_OTLP_ENDPOINT")
         or ("http://localhost:4317" if protocol == "grpc" else "http://localhost:4318")
     )
     parsed = urlsplit(raw if "://" in raw else f"http://{raw}")

@@ -14,7 +14,6 @@ from nativa.bench import humaneval as he
 from nativa.models import ScriptedModel
 from nativa.sandbox import Sandbox
 from nativa.scale import WorkerSpec
-from nativa.scale.batch import run_humaneval
 from nativa.scale.ray_backend import RayBackend
 
 pytestmark = pytest.mark.integration
@@ -34,9 +33,9 @@ def test_humaneval_on_ray_gives_the_local_verdicts(ray_cluster: Any, tmp_path: P
     sandbox = Sandbox()
     agent = CodeAgent(ScriptedModel(replies(problems)), sandbox, max_attempts=1, temperature=0.0)
     local = he.run_nativa(problems, agent, sandbox, attempts=1)
-    backend = RayBackend(WorkerSpec(settings={"home": str(tmp_path / "home")}),
+    backend = RayBackend(WorkerSpec(settings={"home": str(tmp_path / "home")}, plugins=(he.PLUGIN,)),
                          model_factory=functools.partial(ScriptedModel, replies(problems)))
-    on_ray = run_humaneval(backend, problems, attempts=1, workers=1)
+    on_ray = he.run_humaneval(backend, problems, attempts=1, workers=1)
     assert [r.task_id for r in on_ray] == [p["task_id"] for p in problems]
     assert [r.passed_after for r in on_ray] == [r.passed_after for r in local] == [[True], [False], [True], [False]]
     assert [r.code for r in on_ray] == [r.code for r in local]

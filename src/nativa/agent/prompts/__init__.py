@@ -1,1 +1,0 @@
-"""Versioned prompt files; see nativa.agent.prompts module loader."""
