@@ -13,6 +13,7 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit, urlunsplit
 
 import platformdirs
 from pydantic import Field, SecretStr, ValidationError, field_validator
@@ -28,7 +29,7 @@ from pydantic_settings import (
 from nativa.errors import ConfigError
 
 
-def _toml_path() -> Path:
+def toml_path() -> Path:
     """`NATIVA_CONFIG` names the file; otherwise `./nativa.toml` when present."""
     return Path(os.environ.get("NATIVA_CONFIG", "nativa.toml"))
 
@@ -203,7 +204,7 @@ class _CheckedToml(TomlConfigSettingsSource):
     otherwise be dropped without a word and the default used)."""
 
     def __init__(self, settings_cls: type[BaseSettings]) -> None:
-        self.path = _toml_path()
+        self.path = toml_path()
         super().__init__(settings_cls, toml_file=self.path)
 
     def __call__(self) -> dict[str, Any]:
@@ -230,11 +231,10 @@ def load_settings(**overrides: Any) -> Settings:
             problems.append(f"{' / '.join(env_names(field))} (or '{field}' in nativa.toml): {err['msg']}")
         raise ConfigError("invalid configuration: " + "; ".join(problems)) from None
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{_toml_path()} is not valid TOML: {exc}") from None
+        raise ConfigError(f"{toml_path()} is not valid TOML: {exc}") from None
 
 
 Source = Literal["default", "file", "environment", "argument"]
-_SECRET_WORDS = ("key", "secret", "token", "password")
 
 
 @dataclass(frozen=True, slots=True)
@@ -253,7 +253,7 @@ class SettingValue:
 
 
 def _is_secret(name: str, value: Any) -> bool:
-    return isinstance(value, SecretStr) or any(word in name for word in _SECRET_WORDS)
+    return isinstance(value, SecretStr) or name.endswith(("_key", "_secret", "_token", "password"))
 
 
 def _shown(name: str, value: Any) -> Any:
@@ -263,6 +263,11 @@ def _shown(name: str, value: Any) -> Any:
         return "********"
     if isinstance(value, Path):
         return str(value)
+    if isinstance(value, str) and "://" in value:  # a URL's password (postgresql://user:pw@host/db)
+        parts = urlsplit(value)
+        if parts.password:
+            netloc = parts.netloc.replace(f":{parts.password}@", ":********@", 1)
+            return urlunsplit(parts._replace(netloc=netloc))
     return value
 
 

@@ -237,13 +237,13 @@ def error_name(exc: BaseException) -> str:
     return _OLD_NAMES.get(type(exc), type(exc).__name__)
 
 
-def run_entry(command: Any, argv: list[str], prog_name: str,
-                report: Callable[[str], None] | None = None) -> int:
+def run_entry(command: Any, argv: list[str], prog_name: str, report: Callable[[str], None] | None = None) -> int:
     """Run a click/Typer command and turn whatever ends it into an exit code and at most one line on stderr:
     the one mapping every entry point uses (`nativa ...` and `python -m nativa.serve`), so no user of either
     sees a traceback. `NativaError` -> its line and `exit_code` (2 bad input, 1 failure); usage errors -> click's
     usage text, 2; Ctrl-C -> 130; anything else -> one line naming it, 1 (its traceback goes to the log)."""
     import click
+    import typer  # Typer vendors its own click: its exceptions are not click's
 
     say = report or (lambda line: sys.stderr.write(line + "\n"))
     try:
@@ -251,14 +251,18 @@ def run_entry(command: Any, argv: list[str], prog_name: str,
     except NativaError as exc:
         say(f"error: {exc}")
         return exc.exit_code
-    except click.exceptions.Exit as exc:
-        return exc.exit_code
-    except (click.exceptions.Abort, KeyboardInterrupt):
+    except (typer.Exit, click.exceptions.Exit) as exc:
+        return int(exc.exit_code)
+    except (typer.Abort, click.exceptions.Abort, KeyboardInterrupt):
         say("aborted")
         return 130
-    except click.exceptions.ClickException as exc:  # usage errors and bad parameter values (exit code 2)
-        exc.show()
-        return exc.exit_code
+    except (typer.TyperException, click.exceptions.ClickException) as exc:  # usage errors, bad values: exit 2
+        show = getattr(exc, "show", None)
+        if callable(show):
+            show()
+        else:
+            say(f"error: {exc.format_message()}")
+        return int(getattr(exc, "exit_code", 2))
     except Exception as exc:
         logging.getLogger("nativa").debug("unexpected error in %s", prog_name, exc_info=True)
         say(f"error: unexpected {type(exc).__name__}: {exc} (a bug in nativa: please report it)")

@@ -17,6 +17,7 @@ from nativa.cli.batch import batch, bench_batch, bench_ray_serve
 from nativa.cli.bench import bench_app
 from nativa.cli.chat import chat
 from nativa.cli.code import code
+from nativa.cli.config import config
 from nativa.cli.mcp import mcp
 from nativa.cli.memory import bench_memory, memory_app
 from nativa.cli.models import ask, doctor, models
@@ -53,6 +54,7 @@ def _root(
 app.command("models")(models)
 app.command("ask")(ask)
 app.command("doctor")(doctor)
+app.command("config")(config)
 app.command("code")(code)
 app.command("batch")(batch)
 app.add_typer(bench_app, name="bench")

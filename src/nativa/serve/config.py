@@ -100,7 +100,7 @@ def load_serve_config(settings: Settings | None = None, **overrides: Any) -> Ser
     values: dict[str, Any] = {}
     for field, var in ENV.items():
         value = None
-        value = getattr(settings, var.removeprefix("NATIVA_").lower())  # NATIVA_SERVE_X -> serve_x
+        value = getattr(settings, var.removeprefix("NATIVA_").lower())  # NATIVA_SERVE_MAX_QUEUE -> serve_max_queue
         if value is not None and field in _LISTS:
             items = value.split(",") if isinstance(value, str) else value
             value = tuple(str(p).strip() for p in items if str(p).strip())

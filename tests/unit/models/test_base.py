@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from nativa.errors import BadInputError, SchemaError
@@ -42,8 +44,17 @@ def test_bad_generation_options(kwargs: dict, match: str) -> None:
         GenerationOptions(**kwargs)
 
 
-def test_schema_error_is_bad_input() -> None:
-    assert issubclass(SchemaError, BadInputError)
+def test_a_bad_schema_is_bad_input_the_cli_answers_with_exit_2(tmp_path: Path,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    from nativa.cli import run
+
+    schema = tmp_path / "schema.json"
+    schema.write_text('{"description": "no type"}')
+    with pytest.raises(SchemaError):
+        GenerationOptions(json_schema={"description": "no type"})
+    assert run(["ask", "hi", "--schema", str(schema)]) == 2
+    err = capsys.readouterr().err
+    assert "has no 'type'" in err and "Traceback" not in err
 
 
 def test_scripted_model_replies_in_order_and_records_calls() -> None:

@@ -6,7 +6,7 @@ import pytest
 from fastapi.testclient import TestClient
 from unit.serve.helpers import EchoModel, LoadingEchoModel, make_app
 
-from nativa.config import Settings
+from nativa.config import Settings, load_settings
 from nativa.errors import ConfigError, ModelNotFoundError
 from nativa.serve import ServeConfig, create_app, is_loopback, load_serve_config
 
@@ -149,11 +149,9 @@ def test_a_client_leaving_mid_body_is_not_a_fault(settings: Settings, caplog: py
     assert not [r for r in caplog.records if r.levelname == "ERROR"]
 
 
-def test_server_options_from_settings_fields_named_like_their_variables() -> None:
-    class WithServeFields(Settings):
-        api_key: str | None = "from-settings"
-        serve_timeout_s: float | None = 12.5
-        serve_cors_origins: str | None = "https://a,https://b"
-
-    cfg = load_serve_config(WithServeFields())
+def test_server_options_from_settings_fields_named_like_their_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NATIVA_API_KEY", "from-settings")
+    monkeypatch.setenv("NATIVA_SERVE_TIMEOUT_S", "12.5")
+    monkeypatch.setenv("NATIVA_SERVE_CORS_ORIGINS", "https://a,https://b")
+    cfg = load_serve_config(load_settings())
     assert (cfg.key, cfg.request_timeout_s, cfg.cors_origins) == ("from-settings", 12.5, ("https://a", "https://b"))

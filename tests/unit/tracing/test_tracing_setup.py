@@ -24,18 +24,22 @@ def test_default_exporter_is_jsonl(settings: Settings) -> None:
 
 def test_exporters_from_env(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("NATIVA_TRACE_EXPORTERS", "JSONL, console")
+    settings = Settings(home=settings.home)  # settings are read at the edge: after the variables are set
     assert tracing.exporter_names(settings) == ["jsonl", "console"]
 
 
 def test_otlp_turns_on_with_an_endpoint(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://127.0.0.1:4318/v1/traces")
+    settings = Settings(home=settings.home)  # settings are read at the edge: after the variables are set
     assert tracing.exporter_names(settings) == ["jsonl", "otlp"]
     monkeypatch.setenv("NATIVA_TRACE_EXPORTERS", "none")
+    settings = Settings(home=settings.home)
     assert tracing.exporter_names(settings) == []
 
 
 def test_unknown_exporter_is_a_config_error(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("NATIVA_TRACE_EXPORTERS", "jsonl,zipkin")
+    settings = Settings(home=settings.home)  # settings are read at the edge: after the variables are set
     with pytest.raises(ConfigError, match=r"unknown exporter 'zipkin'; valid: jsonl, console, otlp, none"):
         tracing.exporter_names(settings)
 
