@@ -12,7 +12,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Self
 
 import uvicorn
 from fastapi import FastAPI, Request
@@ -91,7 +91,7 @@ class StandInServer:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}/v1"
 
-    def __enter__(self) -> StandInServer:
+    def __enter__(self) -> Self:
         self.thread.start()
         deadline = time.time() + 10
         while not self.server.started:

@@ -10,16 +10,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-import pytest
+from support.promised import skip_promised
 
 _counter = itertools.count()
 
 
 def _skip_or_fail(why: str) -> None:
-    """Under CI a missing capability that README promises fails; elsewhere it skips with the install hint."""
-    if os.environ.get("CI") == "true":
-        pytest.fail(why)
-    pytest.skip(why)
+    skip_promised("PostgreSQL with pgvector", why)
 
 
 @contextmanager

@@ -37,11 +37,11 @@ def _read_stdin(stdin: Path | None) -> bytes | None:
 
 @sandbox_app.command("run")
 def run_file(
-    file: Path = typer.Argument(..., help="The Python file to run (it runs as __main__, named by its file name)."),  # noqa: B008
+    file: Path = typer.Argument(..., help="The Python file to run (it runs as __main__, named by its file name)."),
     timeout: float = typer.Option(10.0, "--timeout", help="Wall-clock limit in seconds."),
     memory_mb: int = typer.Option(512, "--memory-mb", help="Memory limit in MB (address space and cgroup)."),
     max_output_bytes: int = typer.Option(1_000_000, "--max-output-bytes", help="Cap on stdout and on stderr."),
-    stdin: Path | None = typer.Option(None, "--stdin", help="File to feed as the code's stdin ('-': this stdin)."),  # noqa: B008
+    stdin: Path | None = typer.Option(None, "--stdin", help="File to feed as the code's stdin ('-': this stdin)."),
     allow_network: bool = typer.Option(False, "--allow-network", help="Give the code the host's network."),
     allow_weak: bool = typer.Option(False, "--allow-weak",
                                     help="Run even below tier B (also NATIVA_SANDBOX_ALLOW_WEAK=1)."),

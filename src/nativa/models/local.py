@@ -248,5 +248,5 @@ def _grammar(schema: Any) -> Any:
 
     try:
         return LlamaGrammar.from_json_schema(json.dumps(schema), verbose=False)
-    except Exception as exc:  # llama.cpp raises bare ValueError/RuntimeError with little context
+    except Exception as exc:  # noqa: BLE001 - llama.cpp raises bare ValueError/RuntimeError with little context
         raise SchemaError(f"the JSON schema cannot be turned into a grammar: {exc}") from None

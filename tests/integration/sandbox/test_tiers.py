@@ -8,6 +8,7 @@ import os
 import sys
 
 import pytest
+from support.promised import skip_promised
 
 from nativa.sandbox import Sandbox, probe
 
@@ -33,7 +34,7 @@ def test_probe_report_is_json_and_consistent() -> None:
 
 def test_tier_a_runs_the_hosts_own_interpreter_as_an_unprivileged_uid() -> None:
     if "A" not in probe().available:
-        pytest.skip("no tier A here")
+        skip_promised("sandbox tier A", "no tier A here")
     r = Sandbox(tier="A").run("import os, sys\nprint(sys.version)\nprint(os.getuid(), os.getgid(), os.getgroups())")
     version, ids = r.stdout.splitlines()
     assert version == sys.version.splitlines()[0]  # the 0700-parent trap would show another Python here

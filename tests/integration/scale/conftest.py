@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from support.promised import skip_promised
 
 
 @pytest.fixture(scope="package")
@@ -16,9 +17,7 @@ def ray_cluster() -> Iterator[Any]:
     try:
         import ray
     except ImportError:
-        if os.environ.get("CI") == "true":
-            pytest.fail("Ray is not installed but CI must run the Ray tests: pip install 'nativa[ray]'")
-        pytest.skip("Ray is not installed (the extra nativa[ray])")
+        skip_promised("Ray", "Ray is not installed (the extra nativa[ray]): pip install 'nativa[ray]'")
     ray.init(num_cpus=os.cpu_count() or 2, include_dashboard=False, log_to_driver=False)
     yield ray
     try:

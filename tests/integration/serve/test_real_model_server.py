@@ -11,6 +11,7 @@ import json
 import httpx
 import openai
 import pytest
+from support.promised import promised
 
 from nativa.config import Settings
 from nativa.models import weights
@@ -19,7 +20,7 @@ from nativa.serve.runner import ServerThread
 
 pytestmark = [
     pytest.mark.integration,
-    pytest.mark.skipif(not weights.is_installed(weights.EMBEDDED["small"]), reason="embedded 0.5B not installed"),
+    pytest.mark.skipif(not weights.is_installed(weights.EMBEDDED["small"]), reason=promised("the real model", "embedded 0.5B not installed")),
 ]
 
 

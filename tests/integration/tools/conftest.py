@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from support.promised import skip_promised
 
 BIN = next((Path(p) for p in ("/usr/lib/postgresql/15/bin", "/usr/lib/postgresql/16/bin", "/usr/lib/postgresql/17/bin")
             if (Path(p) / "initdb").exists()), None)
@@ -24,8 +25,11 @@ def _as_owner(args: list[str]) -> list[str]:
 @pytest.fixture(scope="module")
 def postgres_url() -> Iterator[str]:
     if BIN is None or (os.geteuid() == 0 and shutil.which("runuser") is None):
-        pytest.skip("no PostgreSQL server binaries on this machine")
-    psycopg = pytest.importorskip("psycopg", reason="PostgreSQL support needs the 'postgres' extra (psycopg)")
+        skip_promised("PostgreSQL", "no PostgreSQL server binaries on this machine")
+    try:
+        import psycopg
+    except ImportError:
+        skip_promised("PostgreSQL", "PostgreSQL support needs the 'postgres' extra (psycopg)")
     root = Path(tempfile.mkdtemp(prefix="nativa-pg-"))  # not under pytest's 0700 root dir: postgres must reach it
     if os.geteuid() == 0:
         shutil.chown(root, "postgres")

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support.promised import promised
 
 from nativa import tracing
 from nativa.config import Settings
@@ -35,8 +36,8 @@ pytestmark = [
     pytest.mark.integration,
     pytest.mark.skipif(
         not PHOENIX_BIN.exists(),
-        reason=f"the OTLP receiver (Arize Phoenix) is not installed at {PHOENIX_VENV}: "
-        "run scripts/install_otlp_receiver.sh (or set NATIVA_PHOENIX_VENV)",
+        reason=promised("the OTLP receiver", f"the OTLP receiver (Arize Phoenix) is not installed at {PHOENIX_VENV}: "
+                        "run scripts/install_otlp_receiver.sh (or set NATIVA_PHOENIX_VENV)"),
     ),
 ]
 

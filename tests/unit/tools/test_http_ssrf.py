@@ -202,6 +202,7 @@ def loopback_server() -> Iterator[str]:
     server.server_close()
 
 
+@pytest.mark.integration  # a real server on loopback
 def test_real_loopback_server_only_with_allow_private(loopback_server: str) -> None:
     with pytest.raises(RequestRefused, match="--allow-private"):
         HTTPFetcher(["127.0.0.1"]).fetch(f"{loopback_server}/x")

@@ -20,6 +20,9 @@ ECHO = [sys.executable, str(Path(__file__).with_name("mcp_echo_server.py"))]
 NATIVA = [sys.executable, "-m", "nativa.tools.mcp_server"]
 
 
+pytestmark = pytest.mark.integration  # real MCP server processes (stdio and loopback HTTP), the real sandbox
+
+
 @pytest.fixture(scope="module")
 def echo() -> Iterator[MCPToolset]:
     with MCPToolset(ECHO, timeout_s=60) as toolset:

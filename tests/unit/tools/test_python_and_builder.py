@@ -11,6 +11,7 @@ from nativa.tools import build_tools, close_tools
 from nativa.tools.python import PythonRunner
 
 
+@pytest.mark.integration  # the real sandbox
 def test_python_tool_runs_in_a_sandbox_session_with_state() -> None:
     runner = PythonRunner(timeout_s=2)
     python = runner.as_tool()
