@@ -19,6 +19,7 @@ def test_change_lists_added_and_removed_lines() -> None:
     assert many[0] == "change: +10 -0 lines" and many[-1] == "... 7 more changed lines" and len(many) == 5
 
 
+@pytest.mark.integration  # the real sandbox
 def test_fix_shows_the_failure_the_change_and_the_final_code(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     broken = tmp_path / "broken.py"
@@ -32,6 +33,7 @@ def test_fix_shows_the_failure_the_change_and_the_final_code(
     assert "solved after 2 attempt(s)" in captured.err and "x = 10" in captured.out and "15" in captured.out
 
 
+@pytest.mark.integration  # the real sandbox
 def test_unsolved_run_exits_1(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                               capsys: pytest.CaptureFixture[str]) -> None:
     tests = tmp_path / "tests.py"

@@ -137,6 +137,7 @@ def test_a_corrupt_store_is_named_and_exit_1(capsys: pytest.CaptureFixture[str],
     assert bad.read_bytes() == b"garbage" * 1000
 
 
+@pytest.mark.integration  # the real sandbox
 def test_code_with_a_session_sees_the_previous_task_and_records_both(
         stores: list[Any], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     first = "```python\ndef double(x):\n    return x * 2\nprint(double(4))\n```"

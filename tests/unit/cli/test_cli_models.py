@@ -51,6 +51,7 @@ def test_bad_config_is_exit_2(monkeypatch: pytest.MonkeyPatch, capsys: pytest.Ca
     assert "NATIVA_TEMPERATURE" in capsys.readouterr().err
 
 
+@pytest.mark.integration  # a real server on loopback
 def test_ask_streams_from_an_openai_compatible_server(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -14,6 +14,7 @@ def _model(url: str, retries: int = 3, name: str = "stand-in") -> OpenAICompatib
     return OpenAICompatibleModel(name, base_url=url, api_key="k", timeout_s=5, max_retries=retries)
 
 
+@pytest.mark.integration  # a real server on loopback
 def test_completion_with_usage_from_the_server() -> None:
     with StandInServer(ServerScript()) as srv:
         c = _model(srv.url).complete("reverse a string", GenerationOptions(max_tokens=50))
@@ -22,6 +23,7 @@ def test_completion_with_usage_from_the_server() -> None:
     assert srv.script.requests[0]["max_tokens"] == 50
 
 
+@pytest.mark.integration  # a real server on loopback
 def test_retries_429_and_500_then_succeeds() -> None:
     script = ServerScript(statuses=[429, 500, 503])
     with StandInServer(script) as srv:
@@ -30,6 +32,7 @@ def test_retries_429_and_500_then_succeeds() -> None:
     assert len(script.requests) == 4  # three failures retried, the fourth answered
 
 
+@pytest.mark.integration  # a real server on loopback
 def test_gives_up_after_retries_with_a_clear_error() -> None:
     script = ServerScript(statuses=[500] * 10)
     with StandInServer(script) as srv, pytest.raises(ServerUnreachableError, match="HTTP 500 after retries"):
@@ -43,6 +46,7 @@ def test_unreachable_server() -> None:
         _model(url, retries=0).complete("hi")
 
 
+@pytest.mark.integration  # a real server on loopback
 def test_unknown_model_is_404_not_a_retry() -> None:
     script = ServerScript()
     with StandInServer(script) as srv, pytest.raises(ModelNotFoundError, match="does not serve model 'nope'"):
@@ -50,6 +54,7 @@ def test_unknown_model_is_404_not_a_retry() -> None:
     assert len(script.requests) == 1
 
 
+@pytest.mark.integration  # a real server on loopback
 def test_streaming_matches_blocking_and_reports_usage() -> None:
     with StandInServer(ServerScript()) as srv:
         m = _model(srv.url)
@@ -61,6 +66,7 @@ def test_streaming_matches_blocking_and_reports_usage() -> None:
     assert streamed.time_to_first_token_s is not None
 
 
+@pytest.mark.integration  # a real server on loopback
 def test_json_schema_is_sent_as_response_format() -> None:
     schema = {"type": "object", "properties": {"a": {"type": "integer"}}, "required": ["a"]}
     script = ServerScript(reply='{"a": 1}')

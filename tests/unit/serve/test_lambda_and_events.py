@@ -170,6 +170,7 @@ def test_sigv4_matches_the_aws_documentation_example(monkeypatch: pytest.MonkeyP
         "Signature=f0e8bdb87c964420e857bd35b5d6ed310bd44f0170aba48dd91039c6036bdb41")
 
 
+@pytest.mark.integration  # a real server on loopback
 def test_s3_reader_gets_signed_ranged_objects_from_a_compatible_store() -> None:
     store = {"docs/report one.txt": b"hello from s3"}
     seen: list[dict[str, str]] = []
