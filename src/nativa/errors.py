@@ -103,3 +103,11 @@ class EmbedderError(NativaError):
 
 class EmbedderMissingError(EmbedderError):
     """No embedder here: none is configured, or the `memory` extra that the local one needs is not installed."""
+
+
+class RunNotPendingError(BadInputError):
+    """An approve or reject of a run that is not waiting for review (unknown, already decided, or expired)."""
+
+
+class RunNotFoundError(BadInputError):
+    """No run with that id among the ones this server executed, the session store's, or the pending ones."""

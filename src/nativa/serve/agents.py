@@ -41,10 +41,12 @@ async def code(body: CodeRequest, request: Request) -> Any:
         model = slot.get()
         recorder = kept(model) if kept else None
         asked = body.task or "repair the given code"
-        result = tasks.code(model, sandbox, task=body.task, context=recorder.history() if recorder else None,
-                            code_to_fix=body.code, tests=body.tests, max_attempts=body.max_attempts,
-                            candidates=body.candidates, max_tokens=max_tokens, timeout_s=body.timeout_s,
-                            settings=settings, control=control, emit=emit if body.stream else None)
+        with state.board.track("code", asked, body.session) as live:  # the console's runs page
+            result = tasks.code(model, sandbox, task=body.task, context=recorder.history() if recorder else None,
+                                code_to_fix=body.code, tests=body.tests, max_attempts=body.max_attempts,
+                                candidates=body.candidates, max_tokens=max_tokens, timeout_s=body.timeout_s,
+                                settings=settings, control=control, emit=live.tee(emit if body.stream else None))
+            live.finish(result)
         if recorder:
             recorder.record("code", asked, result)
         return result
@@ -72,9 +74,12 @@ async def run(body: RunRequest, request: Request) -> Any:
     def work(control: JobControl, emit: Emit) -> dict[str, Any]:
         model = slot.get()
         recorder = kept(model) if kept else None
-        result = tasks.run_tools(model, question=recorder.task_text(body.question) if recorder else body.question,
-                                 max_steps=body.max_steps, db=state.config.run_db, allow_hosts=body.allow_hosts,
-                                 settings=state.settings, control=control, emit=emit if body.stream else None)
+        with state.board.track("run", body.question, body.session) as live:
+            result = tasks.run_tools(model, question=recorder.task_text(body.question) if recorder else body.question,
+                                     max_steps=body.max_steps, db=state.config.run_db, allow_hosts=body.allow_hosts,
+                                     settings=state.settings, control=control,
+                                     emit=live.tee(emit if body.stream else None))
+            live.finish(result)
         if recorder:
             recorder.record("run", body.question, result)
         return result

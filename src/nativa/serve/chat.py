@@ -19,6 +19,7 @@ from fastapi.responses import StreamingResponse
 from nativa import tracing
 from nativa.models.base import Completion, Message
 from nativa.serve import memory, tasks
+from nativa.serve.console.board import chat_result
 from nativa.serve.jobs import Emit, JobControl, RunningJob
 from nativa.serve.schemas import (
     AssistantMessage,
@@ -63,7 +64,10 @@ async def chat_completions(body: ChatCompletionRequest, request: Request) -> Any
     def work(control: JobControl, emit: Emit) -> Completion:
         model = slot.get()
         sent = kept.messages(model, max_tokens) if kept else messages
-        completion = tasks.chat(model, sent, options, settings, control, emit if stream else None)
+        asked = next((m.content for m in reversed(messages) if m.role == "user"), "")
+        with state.board.track("chat", asked, body.session) as live:  # the console's runs page
+            completion = tasks.chat(model, sent, options, settings, control, emit if stream else None)
+            live.finish(chat_result(completion))
         if kept:
             kept.record(model, completion.text)
         return completion

@@ -18,6 +18,7 @@ from fastapi import Request
 from nativa.config import Settings
 from nativa.errors import ModelNotFoundError
 from nativa.serve.config import ServeConfig
+from nativa.serve.console.board import RunBoard
 from nativa.serve.errors import ApiError, as_api_error, error_body, fault_message, report_fault
 from nativa.serve.jobs import Emit, JobControl, RunningJob, start_job
 from nativa.serve.metrics import ServerMetrics
@@ -35,6 +36,7 @@ class ServerState:
     metrics: ServerMetrics
     sandbox_factory: SandboxFactory
     controls: set[JobControl] = field(default_factory=set)
+    board: RunBoard = field(default_factory=RunBoard)  # runs executing and recent, for the console
     _sandbox: Any = None
     _sandbox_lock: threading.Lock = field(default_factory=threading.Lock)
 
