@@ -14,7 +14,7 @@ router = APIRouter()
 
 
 @router.get("/ui/login")
-def login_form(request: Request, next: str | None = None) -> Response:  # noqa: A002 - the query's name
+def login_form(request: Request, next: str | None = None) -> Response:
     if not auth.host_allowed(request):
         return error_page(request, 403, "this console answers on a loopback address only")
     if not get_state(request).config.key:
@@ -24,7 +24,7 @@ def login_form(request: Request, next: str | None = None) -> Response:  # noqa: 
 
 @router.post("/ui/login")
 def login(request: Request, key: str = Form(""), csrf: str | None = Form(None),
-          next: str | None = Form(None)) -> Response:  # noqa: A002
+          next: str | None = Form(None)) -> Response:
     configured = get_state(request).config.key
     if not configured:
         return RedirectResponse(auth.safe_next(next), status_code=303, headers=HEADERS)

@@ -13,7 +13,15 @@ from fastapi.responses import RedirectResponse, Response, StreamingResponse
 
 from nativa import tracing
 from nativa.serve.console import sources
-from nativa.serve.console.runs import KINDS, STATUSES, VERIFIED_BY, Filters, attempt_views, find_run, list_runs
+from nativa.serve.console.runs import (
+    KINDS,
+    STATUSES,
+    VERIFIED_BY,
+    Filters,
+    attempt_views,
+    find_run,
+    list_runs,
+)
 from nativa.serve.console.views import denied, guarded, page
 from nativa.serve.state import SSE_HEADERS, get_state
 from nativa.tracing.store import SpanRecord, TraceStore

@@ -8,10 +8,10 @@ review). A run that is on the board and in a session shows once, as the board's 
 from __future__ import annotations
 
 import difflib
-from urllib.parse import quote
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, get_args
+from urllib.parse import quote
 
 from nativa.agent.result import VerifiedBy
 from nativa.errors import BadInputError, RunNotFoundError
