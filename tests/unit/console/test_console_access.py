@@ -88,7 +88,7 @@ def test_the_csrf_cookie_is_httponly_and_strict(settings: Settings) -> None:
     app, _ = console_app(settings)
     page = TestClient(app, base_url="http://127.0.0.1:8000").get("/ui/runs")
     cookie = next(h for h in page.headers.get_list("set-cookie") if h.startswith(auth.CSRF_COOKIE))
-    assert "HttpOnly" in cookie and re.search(r"SameSite=strict", cookie, re.I)
+    assert "HttpOnly" in cookie and re.search(r"SameSite=strict", cookie, re.IGNORECASE)
 
 
 @pytest.mark.parametrize("host", ["evil.example", "evil.example:8000", "10.0.0.5:8000", "127.0.0.1.evil.example"])

@@ -51,7 +51,7 @@ def test_filters_by_status_verified_by_and_session_and_refuse_unknown_values(set
     assert c.post("/v1/sessions", json={"name": "work"}).status_code == 201
     solve(c, session="work")
     solve(c, task="another task with no tests at all", tests=None, max_attempts=1)
-    rows = lambda query: re.findall(r'data-run="([^"]+)"', c.get("/ui/runs" + query).text)  # noqa: E731
+    rows = lambda query: re.findall(r'data-run="([^"]+)"', c.get("/ui/runs" + query).text)
     assert rows("") == ["live-2", "live-1"]
     assert rows("?status=passed") == ["live-1"]
     assert rows("?status=failed") == ["live-2"]
