@@ -32,6 +32,9 @@ def audit(request: Request) -> AuditLog:
     app = request.app
     log: AuditLog | None = getattr(app.state, "nativa_console_audit", None)
     if log is None:
+        # The review tables live in the memory store's file by default, and the memory store refuses a file
+        # it did not create: open (create) it first, so the review store only adds its tables.
+        memory(request)
         with _audit_lock:
             log = getattr(app.state, "nativa_console_audit", None)
             if log is None:
