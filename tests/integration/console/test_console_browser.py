@@ -24,9 +24,9 @@ except ImportError:  # pragma: no cover - the dev extra installs it
         raise
     pytest.skip("selenium is not installed (the dev extra)", allow_module_level=True)
 
-from integration.console.helpers import FAILS, PASSES, GatedModel, screenshot, start_server, wait  # noqa: E402
+from integration.console.helpers import FAILS, PASSES, GatedModel, screenshot, start_server, wait
 
-from nativa.models import ScriptedModel  # noqa: E402
+from nativa.models import ScriptedModel
 
 TESTS = "assert add(2, 3) == 5\nassert add(-1, 1) == 0\n"
 
