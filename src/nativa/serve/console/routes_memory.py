@@ -10,7 +10,7 @@ from fastapi.responses import Response
 from nativa.errors import BadInputError
 from nativa.serve.console import sources
 from nativa.serve.console.runs import stored_row
-from nativa.serve.console.views import bad_form, denied, guarded, page
+from nativa.serve.console.views import page, show, submit
 
 router = APIRouter()
 MAX_QUERY = 2000
@@ -33,10 +33,6 @@ def _memory_id(raw: str) -> int:
 @router.get("/ui/memory")
 def memory_home(request: Request, q: str | None = None, namespace: str | None = None,
                 k: str | None = None) -> Response:
-    refused = denied(request)
-    if refused is not None:
-        return refused
-
     def build() -> Response:
         memory = sources.memory(request)
         chosen = (namespace or "default").strip() or "default"
@@ -48,15 +44,11 @@ def memory_home(request: Request, q: str | None = None, namespace: str | None = 
         return page(request, "memory.html", sessions=memory.list_sessions(limit=500), query=q or "",
                     namespace=chosen, k=_k(k), hits=hits, recent=memory.list_memories(limit=50))
 
-    return guarded(request, build)
+    return show(request, build)
 
 
 @router.get("/ui/memory/sessions/{name}")
 def session_page(request: Request, name: str) -> Response:
-    refused = denied(request)
-    if refused is not None:
-        return refused
-
     def build() -> Response:
         memory = sources.memory(request)
         session = memory.session(name)
@@ -64,15 +56,11 @@ def session_page(request: Request, name: str) -> Response:
         return page(request, "session.html", session=session, messages=memory.messages(session, limit=500),
                     runs=list(reversed(runs)), memories=memory.list_memories(session=session, limit=100))
 
-    return guarded(request, build)
+    return show(request, build)
 
 
 @router.get("/ui/memory/forget/{memory_id}")
 def forget_confirm(request: Request, memory_id: str) -> Response:
-    refused = denied(request)
-    if refused is not None:
-        return refused
-
     def build() -> Response:
         wanted = _memory_id(memory_id)
         memory = sources.memory(request)
@@ -85,47 +73,35 @@ def forget_confirm(request: Request, memory_id: str) -> Response:
             raise MemoryNotFoundError(f"no memory with id {wanted}; the memory page lists them")
         return page(request, "forget.html", item=item, session=None, removed=None)
 
-    return guarded(request, build)
+    return show(request, build)
 
 
 @router.post("/ui/memory/forget/{memory_id}")
 def forget(request: Request, memory_id: str, csrf: str | None = Form(None)) -> Response:
-    refused = bad_form(request, csrf)
-    if refused is not None:
-        return refused
-
     def build() -> Response:
         memory = sources.memory(request)
         removed = memory.forget(_memory_id(memory_id))
         memory.compact()  # as `nativa memory forget`: the text leaves the file, not just the index
         return page(request, "forget.html", item=None, session=None, removed=removed, location=memory.location)
 
-    return guarded(request, build)
+    return submit(request, csrf, build)
 
 
 @router.get("/ui/memory/sessions/{name}/forget")
 def forget_session_confirm(request: Request, name: str) -> Response:
-    refused = denied(request)
-    if refused is not None:
-        return refused
-
     def build() -> Response:
         memory = sources.memory(request)
         return page(request, "forget.html", item=None, session=memory.session(name), removed=None)
 
-    return guarded(request, build)
+    return show(request, build)
 
 
 @router.post("/ui/memory/sessions/{name}/forget")
 def forget_session(request: Request, name: str, csrf: str | None = Form(None)) -> Response:
-    refused = bad_form(request, csrf)
-    if refused is not None:
-        return refused
-
     def build() -> Response:
         memory = sources.memory(request)
         removed = memory.forget(session=memory.session(name))
         memory.compact()
         return page(request, "forget.html", item=None, session=None, removed=removed, location=memory.location)
 
-    return guarded(request, build)
+    return submit(request, csrf, build)

@@ -12,7 +12,7 @@ from nativa.errors import BadInputError, RunNotPendingError
 from nativa.review.findings import Finding, risk_rank
 from nativa.serve.console import sources
 from nativa.serve.console.pending import PendingRun, PendingRuns
-from nativa.serve.console.views import HEADERS, bad_form, denied, guarded, page, who
+from nativa.serve.console.views import HEADERS, page, show, submit, who
 
 router = APIRouter()
 MAX_REASON = 2000
@@ -64,10 +64,6 @@ def _pending(store: PendingRuns, run_id: str) -> PendingRun:
 
 @router.get("/ui/approvals")
 def approvals(request: Request) -> Response:
-    refused = denied(request)
-    if refused is not None:
-        return refused
-
     def build() -> Response:
         store = sources.pending(request)
         log = sources.audit(request)
@@ -76,42 +72,30 @@ def approvals(request: Request) -> Response:
                     waiting=store.list_pending() if store is not None else [],
                     entries=list(reversed(entries))[:AUDIT_SHOWN], total=len(entries), report=log.verify())
 
-    return guarded(request, build)
+    return show(request, build)
 
 
 @router.get("/ui/approvals/{run_id}")
 def approval(request: Request, run_id: str) -> Response:
-    refused = denied(request)
-    if refused is not None:
-        return refused
-
     def build() -> Response:
         run = _pending(_store(request), run_id)
         lines, loose = code_lines(run.code, run.findings)
         return page(request, "approval.html", run=run, lines=lines, loose=loose, max_reason=MAX_REASON)
 
-    return guarded(request, build)
+    return show(request, build)
 
 
 @router.post("/ui/approvals/{run_id}/approve")
 def approve(request: Request, run_id: str, csrf: str | None = Form(None)) -> Response:
-    refused = bad_form(request, csrf)
-    if refused is not None:
-        return refused
-
     def build() -> Response:
         _store(request).approve(run_id, who(request))
         return RedirectResponse(f"/ui/approvals/{run_id}", status_code=303, headers=HEADERS)
 
-    return guarded(request, build)
+    return submit(request, csrf, build)
 
 
 @router.post("/ui/approvals/{run_id}/reject")
 def reject(request: Request, run_id: str, csrf: str | None = Form(None), reason: str | None = Form(None)) -> Response:
-    refused = bad_form(request, csrf)
-    if refused is not None:
-        return refused
-
     def build() -> Response:
         text = (reason or "").strip()
         if not text or len(text) > MAX_REASON:
@@ -120,4 +104,4 @@ def reject(request: Request, run_id: str, csrf: str | None = Form(None), reason:
         _store(request).reject(run_id, who(request), text)
         return RedirectResponse(f"/ui/approvals/{run_id}", status_code=303, headers=HEADERS)
 
-    return guarded(request, build)
+    return submit(request, csrf, build)

@@ -15,6 +15,7 @@ from nativa import tracing
 from nativa.serve.console import sources
 from nativa.serve.console.runs import (
     KINDS,
+    MAX_SESSIONS,
     STATUSES,
     VERIFIED_BY,
     Filters,
@@ -22,7 +23,7 @@ from nativa.serve.console.runs import (
     find_run,
     list_runs,
 )
-from nativa.serve.console.views import denied, guarded, page
+from nativa.serve.console.views import denied, page, show
 from nativa.serve.state import SSE_HEADERS, get_state
 from nativa.tracing.store import SpanRecord, TraceStore
 from nativa.tracing.view import Note, WaterfallRow, first_cause, span_notes, waterfall
@@ -38,28 +39,21 @@ def home(request: Request) -> Response:
 @router.get("/ui/runs")
 def runs(request: Request, session: str | None = None, status: str | None = None,
          verified_by: str | None = None) -> Response:
-    refused = denied(request)
-    if refused is not None:
-        return refused
-
     def build() -> Response:
         filters = Filters.parse(session, status, verified_by)
         state = get_state(request)
-        rows = list_runs(state.board, sources.memory(request), sources.pending(request), filters)
-        names = sorted({r.session for r in list_runs(state.board, sources.memory(request), None, Filters())
-                        if r.session})
+        memory = sources.memory(request)
+        rows = list_runs(state.board, memory, sources.pending(request), filters)
+        names = sorted({s.name for s in memory.list_sessions(limit=MAX_SESSIONS)}
+                       | {r.session for r in state.board.list() if r.session})
         return page(request, "runs.html", rows=rows, filters=filters, statuses=STATUSES, verified=VERIFIED_BY,
                     sessions=names, kinds=KINDS)
 
-    return guarded(request, build)
+    return show(request, build)
 
 
 @router.get("/ui/runs/{run_id}")
 def run(request: Request, run_id: str) -> Response:
-    refused = denied(request)
-    if refused is not None:
-        return refused
-
     def build() -> Response:
         state = get_state(request)
         found = find_run(run_id, state.board, sources.memory(request), sources.pending(request))
@@ -68,7 +62,7 @@ def run(request: Request, run_id: str) -> Response:
                     events=found.live.events if found.live else [], pending=found.pending,
                     error=found.live.error if found.live else None)
 
-    return guarded(request, build)
+    return show(request, build)
 
 
 @router.get("/ui/runs/{run_id}/events")
@@ -131,24 +125,16 @@ def span_rows(laid_out: list[WaterfallRow]) -> list[SpanRow]:
 
 @router.get("/ui/traces")
 def traces(request: Request) -> Response:
-    refused = denied(request)
-    if refused is not None:
-        return refused
-
     def build() -> Response:
         tracing.force_flush(1.0)  # the newest run's spans may still sit in the exporter's buffer
         found = TraceStore(tracing.traces_dir(get_state(request).settings)).recent(100)
         return page(request, "traces.html", traces=found)
 
-    return guarded(request, build)
+    return show(request, build)
 
 
 @router.get("/ui/traces/{trace_id}")
 def trace(request: Request, trace_id: str) -> Response:
-    refused = denied(request)
-    if refused is not None:
-        return refused
-
     def build() -> Response:
         tracing.force_flush(1.0)
         detail = TraceStore(tracing.traces_dir(get_state(request).settings)).get(trace_id)
@@ -156,4 +142,4 @@ def trace(request: Request, trace_id: str) -> Response:
         return page(request, "trace.html", summary=detail.summary, rows=span_rows(laid_out),
                     cause=first_cause(laid_out))
 
-    return guarded(request, build)
+    return show(request, build)

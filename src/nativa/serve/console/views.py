@@ -129,6 +129,18 @@ def guarded(request: Request, build: Callable[[], Response]) -> Response:
         return error_page(request, mapped.status, mapped.message)
 
 
+def show(request: Request, build: Callable[[], Response]) -> Response:
+    """A page: the access check, then its work with nativa's errors as error pages."""
+    refused = denied(request)
+    return refused if refused is not None else guarded(request, build)
+
+
+def submit(request: Request, csrf: str | None, build: Callable[[], Response]) -> Response:
+    """A state-changing form: access, origin and CSRF token, then its work with errors as error pages."""
+    refused = bad_form(request, csrf)
+    return refused if refused is not None else guarded(request, build)
+
+
 def who(request: Request) -> str:
     """Who decided, for the audit log: the key's owner digest, or the local user when there is no key."""
     from nativa.serve.memory import owner_for_key
