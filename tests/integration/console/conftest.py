@@ -28,6 +28,16 @@ def _missing(reason: str) -> None:
     pytest.skip(reason)
 
 
+def require_browser(chromium: Path = CHROMIUM, chromedriver: Path = CHROMEDRIVER) -> None:
+    """Skip without Debian's browser or Selenium, except under CI=true, where their absence fails the run."""
+    if not chromium.exists() or not chromedriver.exists():
+        _missing("Debian's chromium and chromium-driver are not installed")
+    try:
+        import selenium  # noqa: F401
+    except ImportError:
+        _missing("selenium is not installed (the dev extra)")
+
+
 @pytest.fixture
 def settings(tmp_path: Path) -> Iterator[Settings]:
     chosen = Settings(home=tmp_path / "home")
@@ -39,13 +49,10 @@ def settings(tmp_path: Path) -> Iterator[Settings]:
 
 @pytest.fixture
 def browser() -> Iterator[object]:
-    if not CHROMIUM.exists() or not CHROMEDRIVER.exists():
-        _missing("Debian's chromium and chromium-driver are not installed")
-    try:
-        from selenium import webdriver
-        from selenium.webdriver.chrome.service import Service
-    except ImportError:
-        _missing("selenium is not installed (the dev extra)")
+    require_browser()
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
     profile = tempfile.mkdtemp(prefix="nativa-chromium-")
     options = webdriver.ChromeOptions()
     options.binary_location = str(CHROMIUM)

@@ -210,3 +210,45 @@ def test_without_a_pending_store_the_approvals_page_says_so(settings: Settings) 
     c = client(app)
     assert "keeps no runs for review" in c.get("/ui/approvals").text
     assert c.get("/ui/approvals/r1").status_code == 409
+
+
+def _span(name: str, span_id: str, parent: str | None, start: int, end: int, **attributes: object) -> dict[str, object]:
+    return {"trace_id": "ab" * 16, "span_id": span_id, "parent_id": parent, "name": name, "kind": "INTERNAL",
+            "start_ns": start, "end_ns": end, "status": "OK", "status_message": None, "attributes": attributes,
+            "events": []}
+
+
+def test_trace_page_shows_tokens_prompt_sandbox_layers_review_and_memory_recalls(settings: Settings) -> None:
+    import json
+
+    store = settings.data_dir / "traces"
+    store.mkdir(parents=True)
+    t0 = 1_700_000_000_000_000_000
+    spans = [
+        _span("POST /v1/code", "01" * 8, None, t0, t0 + 900_000_000),
+        _span("memory.recall", "02" * 8, "01" * 8, t0 + 1_000_000, t0 + 5_000_000,
+              **{"nativa.memory.recalled": 2, "nativa.memory.ids": [7, 9], "nativa.memory.scores": [0.91, 0.42]}),
+        _span(f"chat small {HOSTILE}", "03" * 8, "01" * 8, t0 + 10_000_000, t0 + 400_000_000,
+              **{"gen_ai.operation.name": "chat", "gen_ai.usage.input_tokens": 120, "gen_ai.usage.output_tokens": 30,
+                 "nativa.prompt.file": "code_agent/system.md", "nativa.prompt.hash": "abcdef1234567890",
+                 "note": HOSTILE}),
+        _span("review code", "04" * 8, "01" * 8, t0 + 400_000_000, t0 + 410_000_000,
+              **{"nativa.review.decision": "approved", "nativa.review.max_risk": "medium",
+                 "nativa.review.rules": ["network"], "nativa.review.who": "ops (console)"}),
+        _span("sandbox.run", "05" * 8, "01" * 8, t0 + 410_000_000, t0 + 890_000_000,
+              **{"nativa.sandbox.tier": "A", "nativa.sandbox.exit_code": 0,
+                 "nativa.sandbox.layers": ["bwrap", "seccomp", "rlimits"]}),
+    ]
+    (store / "spans.jsonl").write_text("".join(json.dumps(s) + "\n" for s in spans))
+    app, _ = console_app(settings)
+    page = client(app).get("/ui/traces/" + "ab" * 16)
+    assert page.status_code == 200, page.text
+    html = page.text
+    assert html.count('<li class="span') == 5 and html.index("memory.recall") < html.index("sandbox.run")
+    assert "tokens 120→30" in html and "prompt code_agent/system.md@abcdef123456" in html
+    assert "memories recalled: 2" in html and "memory ids: 7, 9" in html and "scores: 0.91, 0.42" in html
+    assert "review: approved" in html and "max risk: medium" in html and "decided by: ops (console)" in html
+    assert "sandbox layers: bwrap, seccomp, rlimits" in html and "tier A" in html
+    assert "<script>window" not in html and "&lt;script&gt;window.__pwned=1" in html
+    listing = client(app).get("/ui/traces")
+    assert listing.status_code == 200 and "/ui/traces/" + "ab" * 16 in listing.text
