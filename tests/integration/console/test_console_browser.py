@@ -72,6 +72,7 @@ def test_a_run_that_fails_once_then_passes_shows_both_attempts_the_diff_and_its_
         assert any(n.startswith("chat ") for n in names) and any("sandbox" in n for n in names)
         notes = " ".join(s.text for s in browser.find_elements(By.CSS_SELECTOR, ".span-notes"))
         assert "tokens" in notes and "tier" in notes and "prompt " in notes
+        assert "sandbox layers: bwrap" in notes  # the real sandbox's isolation layers, from its span
         assert browser.find_elements(By.CSS_SELECTOR, "svg.bar rect.fill")
         screenshot(browser, shots, "trace")
     finally:

@@ -23,6 +23,11 @@ def memory(request: Request) -> Memory:
 
 
 def pending(request: Request) -> PendingRuns | None:
+    """The store of runs paused for review, or None when the server keeps none (the page then says so).
+
+    The one place the console meets that store: every page (approvals, the runs list, a paused run's page)
+    asks here. Today it is whatever `app.state.nativa_pending` holds (the tests attach a double); the HTTP
+    pause/approve store is wired here, behind an adapter that keeps the `PendingRuns` contract."""
     found = getattr(request.app.state, PENDING_ATTR, None)
     return found if isinstance(found, PendingRuns) else None
 
