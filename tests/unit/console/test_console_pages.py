@@ -252,3 +252,24 @@ def test_trace_page_shows_tokens_prompt_sandbox_layers_review_and_memory_recalls
     assert "<script>window" not in html and "&lt;script&gt;window.__pwned=1" in html
     listing = client(app).get("/ui/traces")
     assert listing.status_code == 200 and "/ui/traces/" + "ab" * 16 in listing.text
+
+
+def test_a_tool_run_shows_each_step_with_what_the_tool_returned(settings: Settings) -> None:
+    import json
+
+    from nativa.data import sample_db_url
+
+    call = lambda tool, **args: json.dumps({"tool": tool, "arguments": args})  # noqa: E731
+    replies = [call("sql", query="SELECT COUNT(*) AS n FROM customers"), call("final_answer", answer=f"{HOSTILE} 240")]
+    app, _ = console_app(settings, replies=replies, run_db=sample_db_url())
+    c = client(app)
+    done = c.post("/v1/run", json={"question": "How many customers are there?", "max_steps": 3})
+    assert done.status_code == 200, done.text
+    listing = c.get("/ui/runs?status=passed").text
+    assert 'data-run="live-1"' in listing and "How many customers" in listing
+    html = c.get("/ui/runs/live-1").text
+    assert "1. sql" in html and "SELECT COUNT(*) AS n FROM customers" in html and "What the tool returned" in html
+    assert done.json()["steps"][0]["error"] is None and "240" in done.json()["steps"][0]["observation"]
+    assert re.search(r"What the tool returned</h4><pre class=\"code\"><code>[^<]*240", html)
+    assert "&lt;script&gt;window.__pwned=1&lt;/script&gt;&lt;img" in html and "{{7*7}} 240" in html
+    assert "<script>window" not in html and "<img src=x" not in html
