@@ -259,7 +259,7 @@ def test_a_tool_run_shows_each_step_with_what_the_tool_returned(settings: Settin
 
     from nativa.data import sample_db_url
 
-    call = lambda tool, **args: json.dumps({"tool": tool, "arguments": args})  # noqa: E731
+    call = lambda tool, **args: json.dumps({"tool": tool, "arguments": args})
     replies = [call("sql", query="SELECT COUNT(*) AS n FROM customers"), call("final_answer", answer=f"{HOSTILE} 240")]
     app, _ = console_app(settings, replies=replies, run_db=sample_db_url())
     c = client(app)
