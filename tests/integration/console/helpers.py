@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
 from support.pending import ScriptedPendingRuns
@@ -60,7 +61,9 @@ def start_server(settings: Settings, model: Any, **config: Any) -> tuple[ServerT
 
 
 def wait(driver: WebDriver, condition: Any, timeout_s: float = 60) -> Any:
-    return WebDriverWait(driver, timeout_s).until(condition)
+    """Until `condition` holds; an element that went stale (the page reloaded under it) is looked up again."""
+    return WebDriverWait(driver, timeout_s, ignored_exceptions=(NoSuchElementException,
+                                                                StaleElementReferenceException)).until(condition)
 
 
 def screenshot(driver: WebDriver, folder: Path, name: str) -> Path:
