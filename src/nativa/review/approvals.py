@@ -13,7 +13,8 @@ never approves another. An approval covers a later action only if that action do
 
 Modes: `never` (no one is asked), `risky` (ask when a finding is medium or high), `always` (ask for
 everything). Scopes: `once` (this code only), `session` (this action in this session), `always` (this
-action in every session). Nothing here reads a terminal: the `Prompter` does (see `terminal.py`).
+action in every session). Nothing here reads a terminal: the `Prompter` does (see `terminal.py`; over
+HTTP a person answers after the request returned, see `later.py`: the decision is then `pending`).
 """
 
 from __future__ import annotations
@@ -34,8 +35,8 @@ from nativa.review.policy import Policy
 
 Mode = Literal["never", "risky", "always"]
 Scope = Literal["once", "session", "always"]
-Choice = Literal["approve", "session", "always", "reject"]
-Status = Literal["not_needed", "covered", "approved", "rejected", "unavailable"]
+Choice = Literal["approve", "session", "always", "reject", "defer"]  # defer: a person answers later (HTTP)
+Status = Literal["not_needed", "covered", "approved", "rejected", "unavailable", "pending"]
 MODES: tuple[Mode, ...] = get_args(Mode)
 SCOPES: tuple[Scope, ...] = get_args(Scope)
 _FLOOR: dict[str, str] = {"risky": "medium", "always": "low"}
@@ -282,6 +283,9 @@ class Reviewer:
         except ReviewUnavailableError as exc:
             return decided(False, "unavailable", str(exc))
         who = answer.who or context.who
+        if answer.choice == "defer":
+            return decided(False, "pending", f"{action.describe()} awaits a person's approval: nothing was run "
+                           "yet", who=who)
         if answer.choice == "reject":
             feedback = rejection_feedback(asked, answer.feedback)
             return decided(False, "rejected", feedback, feedback=feedback, who=who)

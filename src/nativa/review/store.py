@@ -2,8 +2,10 @@
 
 The tables are namespaced `review_*` and the schema is versioned on its own (`review_meta`), so this can
 live in the same file as the session store (`$NATIVA_HOME/nativa.db`) without either owning the other's
-schema; `PRAGMA user_version` is left to the file's owner. The audit table refuses UPDATE and DELETE by
-trigger (append-only for anything going through SQLite), and the chain catches whatever goes around it.
+schema; `PRAGMA user_version` is left to the file's owner. A new file is stamped with nativa's
+`application_id`, the session store's own, so the session store opens a file that review created first.
+The audit table refuses UPDATE and DELETE by trigger (append-only for anything going through SQLite), and
+the chain catches whatever goes around it. `review_pending` holds runs paused for approval (`pending.py`).
 """
 
 from __future__ import annotations
@@ -21,7 +23,10 @@ from nativa.review.approvals import Action, Grant
 from nativa.review.audit import AuditEntry, Head
 from nativa.review.findings import Finding
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+# The session store's file stamp (nativa.memory._sqlite.APPLICATION_ID; a test keeps the two equal): a file
+# that holds only review tables is still nativa's, so the session store may add its own to it.
+APPLICATION_ID = 0x4E415456
 # Each version's statements, applied in order to bring an older file up to SCHEMA_VERSION.
 _MIGRATIONS: dict[int, tuple[str, ...]] = {
     1: (
@@ -41,6 +46,16 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
             id INTEGER PRIMARY KEY, session TEXT, scope TEXT NOT NULL, action TEXT NOT NULL,
             action_key TEXT NOT NULL, who TEXT NOT NULL, at TEXT NOT NULL)""",
         "CREATE INDEX review_grants_by_session ON review_grants (session)",
+    ),
+    2: (
+        """CREATE TABLE review_pending (
+            id TEXT PRIMARY KEY, owner TEXT NOT NULL, kind TEXT NOT NULL, status TEXT NOT NULL,
+            revision INTEGER NOT NULL, code TEXT NOT NULL, code_hash TEXT NOT NULL, findings TEXT NOT NULL,
+            max_risk TEXT NOT NULL, action TEXT NOT NULL, reason TEXT NOT NULL, session TEXT NOT NULL,
+            request TEXT NOT NULL, checkpoint TEXT NOT NULL, result TEXT, decision TEXT, scope TEXT,
+            decided_by TEXT, feedback TEXT, error TEXT, created_at REAL NOT NULL, updated_at REAL NOT NULL,
+            expires_at REAL NOT NULL)""",
+        "CREATE INDEX review_pending_by_owner ON review_pending (owner, status, created_at)",
     ),
 }
 _COLUMNS = ("seq, at, who, session, subject, scope, code_hash, verdict, approved, max_risk, findings, reason, "
@@ -67,6 +82,12 @@ class SQLiteReviewStore:
             raise BadInputError(f"cannot create the review database {self.path}: {exc.strerror}") from None
 
     @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction holding the write lock from its start (BEGIN IMMEDIATE), for `pending.py`."""
+        with self._transaction() as db:
+            yield db
+
+    @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
@@ -79,6 +100,9 @@ class SQLiteReviewStore:
 
     def _migrate(self) -> None:
         with self._transaction() as db:
+            if db.execute("PRAGMA application_id").fetchone()[0] == 0 and not db.execute(
+                    "SELECT count(*) FROM sqlite_master").fetchone()[0]:
+                db.execute(f"PRAGMA application_id = {APPLICATION_ID}")  # a new file: nativa's
             db.execute("CREATE TABLE IF NOT EXISTS review_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
             row = db.execute("SELECT value FROM review_meta WHERE key = 'schema_version'").fetchone()
             current = int(row[0]) if row else 0
