@@ -97,9 +97,9 @@ class Ask:
 class PendingRuns:
     """The paused runs in a review database; every change is one transaction, claims are conditional."""
 
-    def __init__(self, store: SQLiteReviewStore, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, store: SQLiteReviewStore, clock: Callable[[], float] | None = None) -> None:
         self.store = store
-        self._clock = clock
+        self._clock = clock or now
 
     # -- reading ---------------------------------------------------------------------------------------
     def get(self, run_id: str, owner: str | None = None) -> PendingRun | None:
@@ -212,8 +212,14 @@ class PendingRuns:
         return found
 
     def _expire(self, db: sqlite3.Connection) -> None:
+        at = self._clock()
         db.execute("UPDATE review_pending SET status = 'expired', checkpoint = '{}', updated_at = ? "
-                   "WHERE status = 'awaiting_approval' AND expires_at <= ?", (self._clock(), self._clock()))
+                   "WHERE status = 'awaiting_approval' AND expires_at <= ?", (at, at))
+
+
+def now() -> float:
+    """Wall-clock seconds: expiry is a date a person can read (`expires_at`), not a monotonic count."""
+    return time.time()
 
 
 def _findings(findings: Sequence[Finding]) -> str:
