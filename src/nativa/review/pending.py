@@ -23,11 +23,13 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
+import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from nativa.errors import (
+    AuditError,
     BadInputError,
     PendingRunConflictError,
     PendingRunExpiredError,
@@ -39,6 +41,21 @@ from nativa.review.store import SQLiteReviewStore
 
 RunStatus = Literal["awaiting_approval", "running", "done", "failed", "expired"]
 Decision = Literal["approve", "reject"]
+SCHEMA_VERSION = 1  # of `review_pending`, kept in `review_meta` under its own key beside the audit tables
+_META_KEY = "pending_schema_version"
+_READY: weakref.WeakSet[SQLiteReviewStore] = weakref.WeakSet()
+_MIGRATIONS: dict[int, tuple[str, ...]] = {
+    1: (
+        """CREATE TABLE review_pending (
+            id TEXT PRIMARY KEY, owner TEXT NOT NULL, kind TEXT NOT NULL, status TEXT NOT NULL,
+            revision INTEGER NOT NULL, code TEXT NOT NULL, code_hash TEXT NOT NULL, findings TEXT NOT NULL,
+            max_risk TEXT NOT NULL, action TEXT NOT NULL, reason TEXT NOT NULL, session TEXT NOT NULL,
+            request TEXT NOT NULL, checkpoint TEXT NOT NULL, result TEXT, decision TEXT, scope TEXT,
+            decided_by TEXT, feedback TEXT, error TEXT, created_at REAL NOT NULL, updated_at REAL NOT NULL,
+            expires_at REAL NOT NULL)""",
+        "CREATE INDEX review_pending_by_owner ON review_pending (owner, status, created_at)",
+    ),
+}
 _COLUMNS = ("id, owner, kind, status, revision, code, code_hash, findings, max_risk, action, reason, session, "
             "request, checkpoint, result, decision, scope, decided_by, feedback, error, created_at, updated_at, "
             "expires_at")
@@ -100,6 +117,22 @@ class PendingRuns:
     def __init__(self, store: SQLiteReviewStore, clock: Callable[[], float] | None = None) -> None:
         self.store = store
         self._clock = clock or now
+        if store not in _READY:  # once per open store, not per request
+            self._migrate()
+            _READY.add(store)
+
+    def _migrate(self) -> None:
+        with self.store.transaction() as db:
+            row = db.execute("SELECT value FROM review_meta WHERE key = ?", (_META_KEY,)).fetchone()
+            current = int(row[0]) if row else 0
+            if current > SCHEMA_VERSION:
+                raise AuditError(f"the paused-run table in {self.store.path} is schema version {current}, newer "
+                                 f"than this nativa reads ({SCHEMA_VERSION}): upgrade nativa")
+            for version in range(current + 1, SCHEMA_VERSION + 1):
+                for statement in _MIGRATIONS[version]:
+                    db.execute(statement)
+            db.execute("INSERT INTO review_meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET "
+                       "value = excluded.value", (_META_KEY, str(SCHEMA_VERSION)))
 
     # -- reading ---------------------------------------------------------------------------------------
     def get(self, run_id: str, owner: str | None = None) -> PendingRun | None:

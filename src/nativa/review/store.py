@@ -5,7 +5,8 @@ live in the same file as the session store (`$NATIVA_HOME/nativa.db`) without ei
 schema; `PRAGMA user_version` is left to the file's owner. A new file is stamped with nativa's
 `application_id`, the session store's own, so the session store opens a file that review created first.
 The audit table refuses UPDATE and DELETE by trigger (append-only for anything going through SQLite), and
-the chain catches whatever goes around it. `review_pending` holds runs paused for approval (`pending.py`).
+the chain catches whatever goes around it. `review_pending` (runs paused for approval) is `pending.py`'s, versioned
+there under its own key in `review_meta`.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from nativa.review.approvals import Action, Grant
 from nativa.review.audit import AuditEntry, Head
 from nativa.review.findings import Finding
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 1
 # The session store's file stamp (nativa.memory._sqlite.APPLICATION_ID; a test keeps the two equal): a file
 # that holds only review tables is still nativa's, so the session store may add its own to it.
 APPLICATION_ID = 0x4E415456
@@ -46,16 +47,6 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
             id INTEGER PRIMARY KEY, session TEXT, scope TEXT NOT NULL, action TEXT NOT NULL,
             action_key TEXT NOT NULL, who TEXT NOT NULL, at TEXT NOT NULL)""",
         "CREATE INDEX review_grants_by_session ON review_grants (session)",
-    ),
-    2: (
-        """CREATE TABLE review_pending (
-            id TEXT PRIMARY KEY, owner TEXT NOT NULL, kind TEXT NOT NULL, status TEXT NOT NULL,
-            revision INTEGER NOT NULL, code TEXT NOT NULL, code_hash TEXT NOT NULL, findings TEXT NOT NULL,
-            max_risk TEXT NOT NULL, action TEXT NOT NULL, reason TEXT NOT NULL, session TEXT NOT NULL,
-            request TEXT NOT NULL, checkpoint TEXT NOT NULL, result TEXT, decision TEXT, scope TEXT,
-            decided_by TEXT, feedback TEXT, error TEXT, created_at REAL NOT NULL, updated_at REAL NOT NULL,
-            expires_at REAL NOT NULL)""",
-        "CREATE INDEX review_pending_by_owner ON review_pending (owner, status, created_at)",
     ),
 }
 _COLUMNS = ("seq, at, who, session, subject, scope, code_hash, verdict, approved, max_risk, findings, reason, "

@@ -9,7 +9,12 @@ from pathlib import Path
 import pytest
 
 from nativa.config import Settings
-from nativa.errors import BadInputError, PendingRunConflictError, PendingRunExpiredError, PendingRunNotFoundError
+from nativa.errors import (
+    BadInputError,
+    PendingRunConflictError,
+    PendingRunExpiredError,
+    PendingRunNotFoundError,
+)
 from nativa.memory import open_memory
 from nativa.memory._sqlite import APPLICATION_ID as MEMORY_APPLICATION_ID
 from nativa.review.findings import Finding
