@@ -27,7 +27,8 @@ from nativa.agent._prompts import Prompt, load_prompt
 from nativa.agent.checkpoint import Drawn, RunState
 from nativa.agent.extract import extract_code
 from nativa.agent.harness import Suite, suite_from_checks, suite_from_tests
-from nativa.agent.result import AgentResult, Attempt, AwaitingApproval, Candidate, StopReason, Strategy
+from nativa.agent.judge import judge
+from nativa.agent.result import AgentResult, Attempt, AwaitingApproval, StopReason, Strategy
 from nativa.agent.review_gate import ReviewGate, refusal
 from nativa.agent.task import TaskContext
 from nativa.agent.testgen import Interface, interface_of, parse_tests, root_function
@@ -39,7 +40,6 @@ from nativa.review.approvals import Answer
 from nativa.sandbox.protocol import SandboxLike
 
 EventFn = Callable[[str, Attempt], None]
-NO_CODE = "Your reply contained no Python code. Reply with the complete code in one ```python block."
 GenerateTests = str  # "auto" (only when the task has no other evidence) | "never"
 
 
@@ -147,7 +147,7 @@ class CodeAgent:
                         if result.generated_tests is None:
                             run.suite, run.target = self._ensure_suite(run.ctx, run.suite, drawn, result, attempt)
                     stop = self._run_candidates(run, drawn, gate, given=attempt.strategy == "given")
-                    judged = self._judge(attempt, drawn, run.pool, run.suite, result) if stop != "awaiting_approval" \
+                    judged = judge(attempt, drawn, run.pool, run.suite, result) if stop != "awaiting_approval" \
                         else None
                 attempt.duration_s += time.perf_counter() - started
                 if judged is None:  # a person must answer first: keep everything needed to go on
@@ -214,51 +214,6 @@ class CodeAgent:
         result.stop_reason, result.stop_message = "awaiting_approval", held.review.reason
         result.pending = AwaitingApproval(held.code, held.review, run.paused[0].number,
                                           checkpoint.save(run, held.review.code_hash))
-
-    def _judge(self, attempt: Attempt, drawn: list[Drawn], pool: list[verify.Evaluation], suite: Suite,
-               result: AgentResult) -> verify.Verdict:
-        """Rank everything seen so far, keep the best, and record this attempt's candidates."""
-        order = verify.rank(pool, suite) if pool else []
-        scores = verify.scores(pool) if pool else []
-        kept = pool[order[0]] if order else None
-        judged = verify.verdict(kept, pool, suite) if kept else verify.Verdict(False, "ran_only", "no code", {})
-        index = {id(ev): i for i, ev in enumerate(pool)}
-
-        def place(d: Drawn) -> tuple[int, int]:  # what ran, best first; then what review refused; then no code
-            if d.evaluation is not None:
-                return (0, order.index(index[id(d.evaluation)]))
-            return (1 if d.code is not None else 2, 0)
-
-        mine = sorted(drawn, key=place)
-        for d in mine:
-            attempt.candidates.append(_candidate(d, suite, pool, scores[index[id(d.evaluation)]]
-                                                 if d.evaluation else 0))
-        best = mine[0]
-        attempt.code = best.code
-        attempt.kept_code = kept.code if kept else None
-        refused = [d.review for d in mine if d.evaluation is None and d.review is not None and not d.review.approved]
-        if best.evaluation is None and refused:  # nothing ran: the reviewer's reason is the observation
-            attempt.outcome, attempt.error_type = "rejected", "ReviewRejected"
-            attempt.error_message = attempt.observation = refusal(refused[0])
-        elif best.evaluation is None:
-            attempt.outcome, attempt.observation = "no_code", NO_CODE
-        else:
-            own = verify.verdict(best.evaluation, pool, suite)
-            ev = best.evaluation
-            attempt.outcome = "passed" if own.passed else "failed"
-            attempt.killed_by = ev.run.killed_by
-            attempt.stdout = ev.stdout
-            attempt.failed_checks = verify.required_failures(ev, suite)
-            attempt.sandbox_s = sum(d.evaluation.run.duration_s for d in drawn if d.evaluation)
-            if not own.passed:
-                attempt.error_type, attempt.error_message = verify.error_of(ev, suite)
-                attempt.observation = verify.observe(ev, suite)
-                if refused:  # so the next try does not go the way the reviewer refused either
-                    attempt.observation += f"\nAnother candidate was not run: {refusal(refused[0])}"
-        result.code = kept.code if kept else result.code
-        result.stdout = kept.stdout if kept else result.stdout
-        result.verified_by, result.verification = judged.verified_by, judged.summary
-        return judged
 
     # -- model -------------------------------------------------------------------------------------
     def _draw(self, number: int, strategy: Strategy, ctx: TaskContext, previous: Attempt | None,
@@ -388,19 +343,3 @@ def _alias(target: str | None, code: str) -> tuple[str, str] | None:
     except SyntaxError:
         return None
     return (target, root) if root and root != target else None
-
-
-def _candidate(d: Drawn, suite: Suite, pool: list[verify.Evaluation], score: int) -> Candidate:
-    ev = d.evaluation
-    if ev is None and d.code is not None and d.review is not None:
-        return Candidate(code=d.code, outcome="rejected", output_tokens=d.completion.output_tokens,
-                         error_type="ReviewRejected", error_message=refusal(d.review), review=d.review)
-    if ev is None:
-        return Candidate(code=None, outcome="no_code", output_tokens=d.completion.output_tokens)
-    tests = ev.report.tests if ev.report else []
-    own = verify.verdict(ev, pool, suite)
-    error_type, error_message = (None, None) if own.passed else verify.error_of(ev, suite)
-    return Candidate(code=ev.code, outcome="passed" if own.passed else "failed",
-                     passed_tests=sum(t.ok for t in tests), failed_tests=sum(not t.ok for t in tests),
-                     score=score, error_type=error_type, error_message=error_message,
-                     output_tokens=d.completion.output_tokens, review=d.review)

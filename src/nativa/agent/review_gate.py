@@ -12,7 +12,7 @@ resumes, hands the person's answer to the review of exactly the code they were s
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, replace
+from dataclasses import replace
 from typing import Any
 
 from nativa.agent.result import ReviewNote
@@ -54,7 +54,3 @@ class ReviewGate:
 def refusal(note: ReviewNote) -> str:
     """What the model reads about a candidate or call the review did not let run."""
     return note.feedback or f"the reviewer rejected this because: {note.reason}"
-
-
-def note_dict(note: ReviewNote | None) -> dict[str, Any] | None:
-    return asdict(note) if note is not None else None
