@@ -244,6 +244,9 @@ class Reviewer:
         return self._decide(f"tool:{tool}", shown, self.policy.check_tool_call(tool, arguments, chosen), chosen)
 
     def _decide(self, subject: str, code: str, verdict: Verdict, context: ReviewContext) -> Decision:
+        # An entry nobody was asked about (`not_needed`: every candidate of a run in risky mode, mostly)
+        # is not waited onto the disk: that wait cost 3 ms a candidate, as much as a pooled sandbox run
+        # (docs/benchmarks.md); a power cut may drop a tail of them, never an answer a person gave.
         with tracing.review_span("approval", code_hash=verdict.code_hash, session=context.session) as span:
             decision = self._outcome(subject, code, verdict, context)
             if self.audit is not None:
@@ -251,7 +254,7 @@ class Reviewer:
                                           scope=decision.scope, code_hash=verdict.code_hash,
                                           verdict=decision.status, approved=decision.approved,
                                           max_risk=verdict.max_risk, findings=verdict.findings,
-                                          reason=decision.reason)
+                                          reason=decision.reason, durable=decision.status != "not_needed")
                 decision = replace(decision, audit_seq=entry.seq)
             span.set_verdict(verdict)
             span.set_decision(status=decision.status, approved=decision.approved, scope=decision.scope,

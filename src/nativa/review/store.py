@@ -64,8 +64,8 @@ class SQLiteReviewStore:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
             self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")  # an audit entry acknowledged is an entry on disk
-            self._lock = threading.Lock()
+            self._db.execute("PRAGMA synchronous=FULL")  # an entry acknowledged is on disk (but see append)
+            self._lock = threading.RLock()  # append holds it around its transaction
             self._migrate()
         except sqlite3.DatabaseError as exc:
             raise AuditError(f"cannot open the review database {self.path}: {exc}") from None
@@ -118,7 +118,17 @@ class SQLiteReviewStore:
 
     # -- AuditStore --------------------------------------------------------------------------------------
 
-    def append(self, build: Callable[[Head | None], AuditEntry]) -> AuditEntry:
+    def append(self, build: Callable[[Head | None], AuditEntry], *, durable: bool = True) -> AuditEntry:
+        with self._lock:
+            if not durable:  # WAL: committed, on disk with the next FULL commit or checkpoint (see AuditStore)
+                self._db.execute("PRAGMA synchronous=NORMAL")
+            try:
+                return self._append(build)
+            finally:
+                if not durable:
+                    self._db.execute("PRAGMA synchronous=FULL")
+
+    def _append(self, build: Callable[[Head | None], AuditEntry]) -> AuditEntry:
         with self._transaction() as db:
             row = db.execute("SELECT seq, hash FROM review_audit_head WHERE id = 1").fetchone()
             entry = build((int(row[0]), str(row[1])) if row else None)
