@@ -127,6 +127,7 @@ class _Handler(socketserver.StreamRequestHandler):
 
 @pytest.fixture
 def server() -> Iterator[_Server]:
+    bodies()  # build the bombs before the clock of any fetch starts (seconds on a loaded machine)
     srv = _Server()
     thread = threading.Thread(target=srv.serve_forever, daemon=True)
     thread.start()

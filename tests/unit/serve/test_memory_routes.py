@@ -91,13 +91,14 @@ def test_chat_without_a_session_is_unchanged(settings: Settings) -> None:
 
 
 def test_code_in_a_session_sees_the_last_task_and_records_the_run(settings: Settings) -> None:
-    client, model = _client(settings, [fenced("def add(a, b):\n    return a + b"),
-                                       fenced("def add(a, b):\n    return a + b  # floats too")])
+    no_tests = "I cannot write tests for this."  # the agent asks for checks of a task that has none
+    client, model = _client(settings, [fenced("def add(a, b):\n    return a + b"), no_tests,
+                                       fenced("def add(a, b):\n    return a + b  # floats too"), no_tests])
     client.post("/v1/sessions", json={"name": "dev"})
     assert client.post("/v1/code", json={"task": "write add(a, b)", "session": "dev"}).json()["success"]
     r = client.post("/v1/code", json={"task": "now make it accept floats", "session": "dev"})
     assert r.status_code == 200, r.text
-    prompt = "\n".join(m.content for m in model.calls[1])
+    prompt = "\n".join(m.content for m in model.calls[2])
     assert "write add(a, b)" in prompt and "return a + b" in prompt and "now make it accept floats" in prompt
     runs = client.get("/v1/sessions/dev").json()["runs"]
     assert [run["task"] for run in runs] == ["write add(a, b)", "now make it accept floats"]
