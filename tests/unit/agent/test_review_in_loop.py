@@ -9,12 +9,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from support.review_doubles import RecordingSandbox, ScriptedPrompter
 from unit.serve.helpers import FakeSandbox, fenced
 
+from nativa import tracing
 from nativa.agent import CodeAgent
 from nativa.agent.review_gate import ReviewGate
 from nativa.agent.tool_agent import ToolAgent
+from nativa.config import Settings
 from nativa.models import ScriptedModel
 from nativa.review import Policy, ReviewContext
 from nativa.review.approvals import Answer, Approvals, Reviewer
@@ -68,6 +71,28 @@ def test_a_rejected_candidate_never_runs_and_the_model_reads_why(store: SQLiteRe
     data = result.to_dict()  # typed in the result, and JSON all the way down
     assert data["attempts"][0]["candidates"][0]["review"]["status"] == "rejected"
     json.dumps(data)
+
+
+def test_each_review_is_a_span_in_the_run_s_trace(store: SQLiteReviewStore, tmp_path: Path) -> None:
+    spans = InMemorySpanExporter()
+    tracing.setup(Settings(home=tmp_path / "home"), exporters=[spans])
+    try:
+        person = ScriptedPrompter(Answer("reject", "no network access in this job"))
+        gate = ReviewGate(reviewer(store, person), ReviewContext(session="s1", who="ana"))
+        result = code_agent(ScriptedModel([fenced(RISKY), fenced(GOOD)]), RecordingSandbox(FakeSandbox()),
+                            gate).solve("add two numbers", TESTS)
+        assert tracing.force_flush(timeout_s=10.0)
+        reviews = [s for s in spans.get_finished_spans() if s.name == "review approval"]
+    finally:
+        tracing.shutdown()
+    assert result.trace_id is not None
+    assert [f"{s.context.trace_id:032x}" for s in reviews] == [result.trace_id] * 2  # one per candidate, in the run
+    refused, passed = (dict(s.attributes or {}) for s in reviews)
+    assert refused["nativa.review.decision"] == "rejected" and refused["nativa.review.who"] == "ana"
+    assert refused["nativa.review.max_risk"] == "high" and list(refused["nativa.review.rules"]) == ["network"]
+    assert passed["nativa.review.decision"] == "not_needed" and passed["nativa.review.approved"] is True
+    entries = AuditLog(store).entries("s1")
+    assert [e.code_hash for e in entries] == [s["nativa.review.code_hash"] for s in (refused, passed)]
 
 
 def test_without_a_terminal_the_run_stops_and_nothing_runs(store: SQLiteReviewStore) -> None:

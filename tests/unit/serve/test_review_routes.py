@@ -22,6 +22,7 @@ from nativa.review.store import SQLiteReviewStore
 
 TESTS = "assert add(2, 3) == 5\n"
 RISKY = "import socket\ndef add(a, b):\n    return a + b\n"
+RISKY_TOO = "import socket\n\n\ndef add(a, b):\n    return a + b\n"  # the same action (network socket), other code
 GOOD = "def add(a, b):\n    return a + b\n"
 ASK = {"task": "add two numbers", "tests": TESTS, "candidates": 1, "review": "risky"}
 
@@ -96,6 +97,24 @@ def test_two_concurrent_approves_run_the_code_once(settings: Settings, sandbox: 
         t.join(60)
     assert sorted(statuses) == [200, 409]
     assert sandbox.seen == [RISKY]
+
+
+def test_an_approval_for_the_session_covers_its_later_runs_and_no_others(settings: Settings,
+                                                                          sandbox: RecordingSandbox) -> None:
+    model = ScriptedModel([fenced(RISKY)] + [fenced(RISKY_TOO)] * 3, name="small")
+    client = server(settings, model, sandbox)
+    for name in ("s1", "s2"):
+        assert client.post("/v1/sessions", json={"name": name}).status_code == 201
+    paused = client.post("/v1/code", json={**ASK, "session": "s1"}).json()
+    done = client.post(f"/v1/runs/{paused['run_id']}/approve", json={"scope": "session"})
+    assert done.status_code == 200 and done.json()["scope"] == "session"
+    later = client.post("/v1/code", json={**ASK, "session": "s1"})  # same action, other code: covered, unasked
+    assert later.status_code == 200, later.text
+    assert later.json()["attempts"][0]["candidates"][0]["review"]["status"] == "covered"
+    assert client.post("/v1/code", json={**ASK, "session": "s2"}).status_code == 202  # another session asks again
+    assert client.post("/v1/code", json=ASK).status_code == 202  # and so does a run in no session
+    assert sandbox.seen == [RISKY, RISKY_TOO]
+    assert [v for v, _, _ in audit(settings)] == ["pending", "approved", "covered", "pending", "pending"]
 
 
 def test_a_rejection_resumes_the_run_and_the_model_reads_the_reason(settings: Settings,
