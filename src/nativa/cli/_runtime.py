@@ -85,6 +85,7 @@ def review_gate(cfg: Settings, mode: str | None, *, granted: bool, session: str 
     from nativa.review import Policy, ReviewContext
     from nativa.review.approvals import Approvals, Reviewer, check_mode
     from nativa.review.audit import AuditLog
+    from nativa.review.context import sql_backend_of
     from nativa.review.store import SQLiteReviewStore
     from nativa.review.terminal import TerminalPrompter
 
@@ -94,20 +95,8 @@ def review_gate(cfg: Settings, mode: str | None, *, granted: bool, session: str 
         return
     policy = Policy.load(cfg.review_policy)
     context = ReviewContext(session=session or f"run-{uuid.uuid4().hex[:12]}", who=local_user(),
-                            allow_hosts=tuple(allow_hosts), allow_writes=allow_writes, sql_backend=_backend(db))
+                            allow_hosts=tuple(allow_hosts), allow_writes=allow_writes, sql_backend=sql_backend_of(db))
     with SQLiteReviewStore(cfg.review_db_path) as store:
         reviewer = Reviewer(policy, mode=chosen, approvals=Approvals(store), prompter=TerminalPrompter(err),
                             audit=AuditLog(store))
         yield ReviewGate(reviewer, context)
-
-
-def _backend(db: str | None) -> str:
-    if not db:
-        return "sqlite"
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import ArgumentError
-
-    try:
-        return make_url(db).get_backend_name()
-    except ArgumentError:
-        return "sqlite"  # the SQL tool refuses the URL itself, with its own message

@@ -29,7 +29,6 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from nativa.errors import (
-    AuditError,
     BadInputError,
     PendingRunConflictError,
     PendingRunExpiredError,
@@ -37,7 +36,7 @@ from nativa.errors import (
 )
 from nativa.review.approvals import SCOPES, Scope
 from nativa.review.findings import Finding
-from nativa.review.store import SQLiteReviewStore
+from nativa.review.store import SQLiteReviewStore, migrate
 
 RunStatus = Literal["awaiting_approval", "running", "done", "failed", "expired"]
 Decision = Literal["approve", "reject"]
@@ -123,16 +122,7 @@ class PendingRuns:
 
     def _migrate(self) -> None:
         with self.store.transaction() as db:
-            row = db.execute("SELECT value FROM review_meta WHERE key = ?", (_META_KEY,)).fetchone()
-            current = int(row[0]) if row else 0
-            if current > SCHEMA_VERSION:
-                raise AuditError(f"the paused-run table in {self.store.path} is schema version {current}, newer "
-                                 f"than this nativa reads ({SCHEMA_VERSION}): upgrade nativa")
-            for version in range(current + 1, SCHEMA_VERSION + 1):
-                for statement in _MIGRATIONS[version]:
-                    db.execute(statement)
-            db.execute("INSERT INTO review_meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET "
-                       "value = excluded.value", (_META_KEY, str(SCHEMA_VERSION)))
+            migrate(db, _META_KEY, _MIGRATIONS, f"the paused-run tables in {self.store.path}")
 
     # -- reading ---------------------------------------------------------------------------------------
     def get(self, run_id: str, owner: str | None = None) -> PendingRun | None:

@@ -53,6 +53,22 @@ _COLUMNS = ("seq, at, who, session, subject, scope, code_hash, verdict, approved
             "prev_hash, hash")
 
 
+def migrate(db: sqlite3.Connection, key: str, migrations: dict[int, tuple[str, ...]], what: str) -> None:
+    """Bring the tables versioned under `key` in `review_meta` up to the newest of `migrations`, inside the
+    caller's transaction; a file newer than this nativa is refused rather than half read."""
+    newest = max(migrations)
+    row = db.execute("SELECT value FROM review_meta WHERE key = ?", (key,)).fetchone()
+    current = int(row[0]) if row else 0
+    if current > newest:
+        raise AuditError(f"{what} are schema version {current}, newer than this nativa reads ({newest}): "
+                         "upgrade nativa")
+    for version in range(current + 1, newest + 1):
+        for statement in migrations[version]:
+            db.execute(statement)
+    db.execute("INSERT INTO review_meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET "
+               "value = excluded.value", (key, str(newest)))
+
+
 class SQLiteReviewStore:
     """Audit entries and approval grants in a SQLite file (WAL, one transaction per append)."""
 
@@ -95,16 +111,7 @@ class SQLiteReviewStore:
                     "SELECT count(*) FROM sqlite_master").fetchone()[0]:
                 db.execute(f"PRAGMA application_id = {APPLICATION_ID}")  # a new file: nativa's
             db.execute("CREATE TABLE IF NOT EXISTS review_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
-            row = db.execute("SELECT value FROM review_meta WHERE key = 'schema_version'").fetchone()
-            current = int(row[0]) if row else 0
-            if current > SCHEMA_VERSION:
-                raise AuditError(f"the review tables in {self.path} are schema version {current}, newer than this "
-                                 f"nativa reads ({SCHEMA_VERSION}): upgrade nativa")
-            for version in range(current + 1, SCHEMA_VERSION + 1):
-                for statement in _MIGRATIONS[version]:
-                    db.execute(statement)
-            db.execute("INSERT INTO review_meta (key, value) VALUES ('schema_version', ?) "
-                       "ON CONFLICT (key) DO UPDATE SET value = excluded.value", (str(SCHEMA_VERSION),))
+            migrate(db, "schema_version", _MIGRATIONS, f"the review tables in {self.path}")
 
     def close(self) -> None:
         with self._lock:

@@ -20,6 +20,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 
 from nativa.memory.conversation import AgentSession
 from nativa.models.base import ChatModel
+from nativa.review.context import sql_backend_of
 from nativa.serve import memory, review, tasks
 from nativa.serve.errors import ApiError
 from nativa.serve.jobs import Emit, JobControl, RunningJob
@@ -93,8 +94,8 @@ async def run(body: RunRequest, request: Request) -> Any:
     kept = memory.agent_session(request, body.session) if body.session else None
     granted = bool(body.allow_hosts or state.config.run_db)  # past the sandbox: hosts, a real database
     plan = review.plan(request, body.review, granted=granted, session=body.session,
-                       allow_hosts=tuple(body.allow_hosts), sql_backend=_backend(state.config.run_db))
-    saved = body.model_dump(mode="json", exclude={"stream"}) | {"sql_backend": _backend(state.config.run_db)}
+                       allow_hosts=tuple(body.allow_hosts), sql_backend=sql_backend_of(state.config.run_db))
+    saved = body.model_dump(mode="json", exclude={"stream"}) | {"sql_backend": sql_backend_of(state.config.run_db)}
     return await _respond(state, slot, request, run_work(state, slot, saved, kept, plan, stream=body.stream),
                           "/v1/run", body.stream)
 
@@ -122,19 +123,6 @@ def run_work(state: ServerState, slot: ModelSlot, saved: dict[str, Any], kept: K
         return out
 
     return work
-
-
-def _backend(db: str | None) -> str:
-    """The SQL dialect of the server's database, for the review's SQL parser."""
-    if not db:
-        return "sqlite"
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import ArgumentError
-
-    try:
-        return make_url(db).get_backend_name()
-    except ArgumentError:
-        return "sqlite"  # the SQL tool refuses the URL itself, with its own message
 
 
 async def _respond(state: ServerState, slot: ModelSlot, request: Request, work: Any, route: str,
