@@ -11,7 +11,8 @@ gets 409 and runs nothing. The claimed run resumes from its JSON checkpoint on t
 model's queue like any agent request: the approved code runs once, the loop goes on, and the answer is the
 run's record with its result (200), or 202 again when a later candidate needs a person. If the resumed run
 fails or its client leaves, the run is `failed` and is never run again. `PausedRuns` is the same as a small
-typed API, for the browser console.
+typed API, for the browser console: `list_pending()`, `get(id)`, and `await approve(id, scope, code_hash,
+who=)` / `await reject(id, reason, code_hash, who=)`, which claim and resume the run and return its record.
 """
 
 from __future__ import annotations
@@ -67,24 +68,31 @@ class PausedRuns:
         self.runs = review.pending_runs(request)
 
     def list_pending(self) -> list[PendingRun]:
+        """This key's runs awaiting a person, oldest first."""
         return self.runs.list_pending(self.owner)
 
     def get(self, run_id: str) -> PendingRun:
+        """One of this key's runs in any status; `ApiError` 404 when there is none."""
         found = self.runs.get(run_id, self.owner)
         if found is None:
             raise ApiError(404, f"no paused run {run_id!r} for this key; GET /v1/runs lists them", param="run_id",
                            code="run_not_found")
         return found
 
-    async def approve(self, run_id: str, scope: str = "once", code_hash: str | None = None) -> JSONResponse:
-        return await self._answer(run_id, Answer(_SCOPE_CHOICE[scope], who=review.who_of(self.request)),
+    async def approve(self, run_id: str, scope: str = "once", code_hash: str | None = None, *,
+                      who: str | None = None) -> review.Paused:
+        """Claim the run and resume it: its code runs once. The run's record after (`done`, `failed`, or
+        `awaiting_approval` again for later code); 404/409/410 as `ApiError`. `who`: the key's name."""
+        return await self._answer(run_id, Answer(_SCOPE_CHOICE[scope], who=who or review.who_of(self.request)),
                                   code_hash, "approve")
 
-    async def reject(self, run_id: str, reason: str, code_hash: str | None = None) -> JSONResponse:
-        return await self._answer(run_id, Answer("reject", reason, who=review.who_of(self.request)), code_hash,
-                                  "reject")
+    async def reject(self, run_id: str, reason: str, code_hash: str | None = None, *,
+                     who: str | None = None) -> review.Paused:
+        """Claim the run and resume it with `reason` as the model's next observation; as `approve` otherwise."""
+        return await self._answer(run_id, Answer("reject", reason, who=who or review.who_of(self.request)),
+                                  code_hash, "reject")
 
-    async def _answer(self, run_id: str, answer: Answer, code_hash: str | None, verb: str) -> JSONResponse:
+    async def _answer(self, run_id: str, answer: Answer, code_hash: str | None, verb: str) -> review.Paused:
         request, state = self.request, get_state(self.request)
         record = await asyncio.to_thread(self.get, run_id)  # 404 before waiting for the model
         slot = state.slot(record.request.get("model"))
@@ -116,7 +124,12 @@ class PausedRuns:
         except Exception as exc:
             state.count_outcome(exc, route, job)
             raise
-        return JSONResponse(done.body(), status_code=202 if done.record.status == "awaiting_approval" else 200)
+        return done
+
+
+def _answered(done: review.Paused) -> JSONResponse:
+    """200 with the run's record, or 202 when the resumed run paused again before other code."""
+    return JSONResponse(done.body(), status_code=202 if done.record.status == "awaiting_approval" else 200)
 
 
 @router.get("/v1/runs", response_model=PausedRunList, summary="This key's runs awaiting approval")
@@ -133,10 +146,10 @@ def get_run(request: Request, run_id: str = _RUN_ID) -> Any:
 @router.post("/v1/runs/{run_id}/approve", response_model=PausedRun, responses=_ERRORS,
              summary="Approve the paused run's code: it runs once, and the run goes on")
 async def approve(body: ApproveBody, request: Request, run_id: str = _RUN_ID) -> Any:
-    return await PausedRuns(request).approve(run_id, body.scope, body.code_hash)
+    return _answered(await PausedRuns(request).approve(run_id, body.scope, body.code_hash))
 
 
 @router.post("/v1/runs/{run_id}/reject", response_model=PausedRun, responses=_ERRORS,
              summary="Reject the paused run's code: the model reads why and writes another version")
 async def reject(body: RejectBody, request: Request, run_id: str = _RUN_ID) -> Any:
-    return await PausedRuns(request).reject(run_id, body.reason, body.code_hash)
+    return _answered(await PausedRuns(request).reject(run_id, body.reason, body.code_hash))

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fastapi import Request
 from fastapi.testclient import TestClient
 from support.review_doubles import RecordingSandbox
 from unit.serve.helpers import FakeSandbox, fenced, make_app
@@ -19,6 +20,7 @@ from nativa.models import ScriptedModel
 from nativa.review import pending
 from nativa.review.audit import AuditLog
 from nativa.review.store import SQLiteReviewStore
+from nativa.serve.runs import PausedRuns
 
 TESTS = "assert add(2, 3) == 5\n"
 RISKY = "import socket\ndef add(a, b):\n    return a + b\n"
@@ -203,3 +205,23 @@ def test_the_tool_agent_pauses_before_a_write_and_resumes(settings: Settings, sa
     assert result["answer"] == "the database is read-only"
     step = result["steps"][0]
     assert step["review"]["status"] == "approved" and "read-only" in (step["error"] or step["observation"])
+
+
+def test_the_typed_api_answers_like_the_routes(settings: Settings, sandbox: RecordingSandbox) -> None:
+    """`PausedRuns`, as the browser console calls it: approve claims, resumes once and returns the record."""
+    app = make_app(settings, ScriptedModel([fenced(RISKY)], name="small"), sandbox=sandbox)
+
+    @app.post("/test/approve/{run_id}")
+    async def approve_here(run_id: str, request: Request) -> dict[str, Any]:
+        runs = PausedRuns(request)
+        waiting = [r.id for r in runs.list_pending()]
+        done = await runs.approve(run_id, who="console:ana")
+        return {"waiting": waiting, "status": done.record.status, "who": done.record.decided_by,
+                "success": (done.record.result or {}).get("success")}
+
+    client = TestClient(app, raise_server_exceptions=False)
+    run_id = client.post("/v1/code", json=ASK).json()["run_id"]
+    assert client.post(f"/test/approve/{run_id}").json() == {"waiting": [run_id], "status": "done",
+                                                             "who": "console:ana", "success": True}
+    assert client.post(f"/test/approve/{run_id}").status_code == 409 and sandbox.seen == [RISKY]
+    assert audit(settings)[-1] == ("approved", "console:ana", "once")
