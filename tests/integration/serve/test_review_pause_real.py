@@ -18,10 +18,12 @@ from nativa.serve.runner import ServerThread
 
 pytestmark = pytest.mark.integration
 
-# Risky by the policy (subprocess), harmless in the sandbox: it prints once per run of the candidate.
-RISKY = ("import subprocess\n"
-         "print(subprocess.run(['echo', 'ran once'], capture_output=True, text=True).stdout.strip())\n"
-         "def add(a, b):\n    return a + b\n")
+# Risky by the policy (subprocess), harmless in the sandbox: it prints once per run of the candidate (the
+# test calls add once; a top-level print would be dropped by extraction as example usage).
+RISKY = ("import subprocess\n\n\n"
+         "def add(a, b):\n"
+         "    print(subprocess.run(['echo', 'ran once'], capture_output=True, text=True).stdout.strip())\n"
+         "    return a + b\n")
 
 
 def test_pause_restart_and_one_approval_run_the_candidate_once_in_the_real_sandbox(settings: Settings) -> None:
@@ -33,7 +35,7 @@ def test_pause_restart_and_one_approval_run_the_candidate_once_in_the_real_sandb
             paused = httpx.post(first.url + "/v1/code", json=body, timeout=60)
         assert paused.status_code == 202, paused.text
         run = paused.json()
-        assert [f["rule"] for f in run["findings"]] == ["subprocess"] and sandbox.runs == 0
+        assert {f["rule"] for f in run["findings"]} == {"subprocess"} and sandbox.runs == 0
 
         with ServerThread(make_app(settings, model, sandbox=sandbox)) as second:  # after a restart
             url = f"{second.url}/v1/runs/{run['run_id']}/approve"
@@ -45,6 +47,6 @@ def test_pause_restart_and_one_approval_run_the_candidate_once_in_the_real_sandb
             assert done["status"] == "done" and done["result"]["success"]
             assert done["result"]["stdout"].strip() == "ran once"
             assert httpx.get(f"{second.url}/v1/runs/{run['run_id']}").json()["status"] == "done"
-        assert sandbox.seen.count(RISKY) == 1
+        assert sandbox.seen.count(RISKY) == 1 and sandbox.runs == 1  # the candidate, verbatim, once
     finally:
         sandbox.inner.close()
