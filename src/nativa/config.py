@@ -59,6 +59,8 @@ class Settings(BaseSettings):
                                        "shipped default.")
     review_db: Path | None = Field(None, description="SQLite file of the review audit log and approvals "
                                    "(default: <home>/nativa.db, shared with the session store).")
+    review_approval_ttl_s: float = Field(3600.0, gt=0, le=30 * 86400, description="How long a run paused for "
+                                         "approval (HTTP) waits for a person before it expires.")
     memory_url: str | None = Field(None, description="Where sessions and memories live: a SQLite file path "
                                    "(default: $NATIVA_HOME/nativa.db) or a postgresql:// URL (with pgvector).")
     embedder: str = Field("minilm", description="minilm (local all-MiniLM-L6-v2), openai:<model> "

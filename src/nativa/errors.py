@@ -71,6 +71,18 @@ class ReviewUnavailableError(ReviewError):
     """A review needs a person but there is no one to ask (no terminal): the action is refused, never run."""
 
 
+class PendingRunNotFoundError(BadInputError):
+    """No run paused for approval with that id (for this API key)."""
+
+
+class PendingRunConflictError(BadInputError):
+    """The paused run is not awaiting an answer any more (approved, rejected, running or done): nothing reruns."""
+
+
+class PendingRunExpiredError(PendingRunConflictError):
+    """The paused run waited past its expiry (`NATIVA_REVIEW_APPROVAL_TTL_S`) without an answer; nothing ran."""
+
+
 class AuditError(NativaError):
     """The review audit log could not be read or written (its database is unreadable or of a newer schema)."""
 
