@@ -44,6 +44,7 @@ from nativa.models.base import (
 from nativa.models.batch import BatchEngine, BatchTicket
 from nativa.models.weights import ProgressFn, WeightsSpec, ensure
 
+BATCH_SEQ_CTX = 4096  # default KV cells per batched sequence (NATIVA_BATCH_N_CTX sets the total instead)
 _registry_lock = threading.Lock()
 _loaded: dict[tuple[str, int, int], _Loaded] = {}
 
@@ -118,8 +119,9 @@ class LocalModel:
         if max_batch < 1:
             raise BadInputError(f"max_batch must be >= 1, got {max_batch}")
         self.max_batch = max_batch
-        # each batched sequence gets an equal share of the batched context; by default as much as n_ctx
-        self.batch_seq_ctx = batch_n_ctx // max_batch if batch_n_ctx else n_ctx
+        # each batched sequence gets an equal share of the batched context; by default n_ctx, up to 4096
+        # (KV per token: 12 KiB for the 0.5B, 28 KiB for the 1.5B, so 4 x 4096 cells = 192 / 448 MiB)
+        self.batch_seq_ctx = batch_n_ctx // max_batch if batch_n_ctx else min(n_ctx, BATCH_SEQ_CTX)
         self._own_lock = threading.Lock()
         self._handle: _Loaded | None = None
 
@@ -139,6 +141,13 @@ class LocalModel:
 
     def load(self) -> None:
         self._get()
+
+    @property
+    def batch_running(self) -> int:
+        """Sequences in this model's running batch right now (every caller's), for metrics and tests."""
+        handle = self._handle
+        engine = handle.engines.get((self.max_batch, self.batch_seq_ctx)) if handle is not None else None
+        return engine.active if engine is not None else 0
 
     def _get(self) -> _Loaded:
         if self._handle is not None:

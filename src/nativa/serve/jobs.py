@@ -95,6 +95,14 @@ class CancellableModel:
     def complete(self, messages: MessagesLike, options: GenerationOptions | None = None) -> Completion:
         return collect(self.stream(messages, options))
 
+    def complete_many(self, messages: MessagesLike, options: GenerationOptions | None = None,
+                      n: int = 1) -> list[Completion]:
+        """The wrapped model's draw, refused once cancelled and not handed back after a cancel."""
+        self._control.check()
+        completions = self._model.complete_many(messages, options, n)
+        self._control.check()
+        return completions
+
 
 class RunningJob(Generic[T]):
     """One admitted job: its future, its event queue, and the deadline and client it answers to."""
