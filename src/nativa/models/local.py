@@ -149,6 +149,11 @@ class LocalModel:
         engine = handle.engines.get((self.max_batch, self.batch_seq_ctx)) if handle is not None else None
         return engine.active if engine is not None else 0
 
+    @property
+    def batch_engine(self) -> BatchEngine:
+        """The batched decoder this model's `complete_many` and `batch_stream` use (loads the model)."""
+        return self._get().engine(self.name, self.max_batch, self.batch_seq_ctx, self.n_threads)
+
     def _get(self) -> _Loaded:
         if self._handle is not None:
             return self._handle
@@ -240,7 +245,7 @@ class LocalModel:
         handle = self._get()
         tokens = self._prompt_tokens(handle, msgs)
         max_tokens = self._budget(len(tokens), opts.max_tokens)
-        engine = handle.engine(self.name, self.max_batch, self.batch_seq_ctx, self.n_threads)
+        engine = self.batch_engine
         if not engine.fits(len(tokens), max_tokens):
             return None
         grammar = _grammar(opts.json_schema) if opts.json_schema is not None else None
