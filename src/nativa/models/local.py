@@ -179,6 +179,10 @@ class LocalModel:
     def count_tokens(self, text: str) -> int:
         return len(self.tokenize(text))
 
+    def prompt_tokens(self, messages: MessagesLike) -> list[int]:
+        """The tokens the model sees for these messages: the chat template applied, special tokens parsed."""
+        return self._prompt_tokens(self._get(), as_messages(messages))
+
     def format_prompt(self, messages: MessagesLike) -> str:
         """Apply the chat template stored in the GGUF file, as the model was trained to see it."""
         handle = self._get()
