@@ -13,7 +13,15 @@ import time
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from nativa.models.base import Completion, Delta, GenerationOptions, MessagesLike, as_messages, check_n, with_seed
+from nativa.models.base import (
+    Completion,
+    Delta,
+    GenerationOptions,
+    MessagesLike,
+    as_messages,
+    check_n,
+    with_seed,
+)
 from nativa.models.batch import BatchEngine
 
 EOG = 0

@@ -6,11 +6,11 @@ sequence, and a full KV cache is a clean 503. Fast: no real model.
 from __future__ import annotations
 
 import concurrent.futures as cf
-import time
 
 import httpx
 import pytest
 from support.fake_batch import FakeBatchingModel
+from support.waiting import wait_for
 from unit.serve.helpers import make_app
 
 from nativa.config import Settings
@@ -22,15 +22,6 @@ pytestmark = pytest.mark.integration
 
 def body(text: str, **extra: object) -> dict[str, object]:
     return {"model": "small", "messages": [{"role": "user", "content": text}], "max_tokens": 400} | extra
-
-
-def wait_for(predicate, timeout_s: float = 10.0) -> bool:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.01)
-    return False
 
 
 def test_concurrent_requests_join_one_batch(settings: Settings) -> None:

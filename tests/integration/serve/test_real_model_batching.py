@@ -6,10 +6,10 @@ Few requests, few tokens: the machine is small and shared.
 from __future__ import annotations
 
 import concurrent.futures as cf
-import time
 
 import httpx
 import pytest
+from support.waiting import wait_for
 
 from nativa.config import Settings
 from nativa.models import LocalModel, resolve_model, weights
@@ -27,15 +27,6 @@ PROMPTS = ["Name three prime numbers.", "Say hello in German.", "What is 2 + 2?"
 def body(prompt: str, **extra: object) -> dict[str, object]:
     return {"model": "small", "messages": [{"role": "user", "content": prompt}], "max_tokens": 24,
             "temperature": 0} | extra
-
-
-def wait_for(predicate, timeout_s: float = 60.0) -> bool:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def test_concurrent_requests_share_steps_and_answer_as_they_would_alone(real_settings: Settings) -> None:
@@ -60,7 +51,7 @@ def test_concurrent_requests_share_steps_and_answer_as_they_would_alone(real_set
             for n, _ in enumerate(response.iter_lines()):
                 if n > 6:
                     break
-        assert wait_for(lambda: model.batch_running == 0)
+        assert wait_for(lambda: model.batch_running == 0, timeout_s=60)
         assert 'nativa_batch_sequences{model="small"} 0.0' in httpx.get(server.url + "/metrics").text
 
 
@@ -73,7 +64,7 @@ def test_a_full_batch_and_queue_refuse_with_429_not_a_crash(real_settings: Setti
         with cf.ThreadPoolExecutor(3) as pool:
             running = [pool.submit(httpx.post, url, json=long, timeout=300) for _ in range(2)]
             assert wait_for(lambda: 'nativa_queue_running{model="small"} 2.0' in
-                            httpx.get(server.url + "/metrics").text)  # both hold their sequences
+                            httpx.get(server.url + "/metrics").text, timeout_s=60)  # both hold sequences
             refused = httpx.post(url, json=long, timeout=300)
             done = [f.result() for f in running]
         assert refused.status_code == 429 and refused.json()["error"]["code"] == "queue_full"

@@ -18,7 +18,7 @@ from nativa.errors import BadInputError
 from nativa.models import GenerationOptions, OpenAICompatibleModel, ScriptedModel
 from nativa.models.base import ChatModel
 from nativa.models.traced import traced_complete_many
-from nativa.serve.jobs import Cancelled, CancellableModel, JobControl
+from nativa.serve.jobs import CancellableModel, Cancelled, JobControl
 
 HOT = GenerationOptions(max_tokens=32, temperature=0.8, seed=40)
 
