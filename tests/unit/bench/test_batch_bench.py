@@ -1,0 +1,44 @@
+"""The batching benchmarks' arithmetic and their command-line contract (no model is loaded)."""
+
+from __future__ import annotations
+
+import pytest
+
+from nativa.bench.batch import BatchPoint, decode_tok_s, parse_batch
+from nativa.bench.serve import Level, ServeBenchResult
+from nativa.cli import run
+from nativa.models.base import Completion
+
+
+def test_batch_sizes_parse_and_bad_ones_are_one_clear_line(capsys: pytest.CaptureFixture[str]) -> None:
+    assert parse_batch("8,1,4,2,4") == [1, 2, 4, 8]
+    assert run(["bench", "model", "--batch", "1,x"]) == 2
+    err = capsys.readouterr().err
+    assert "--batch '1,x' must be comma-separated whole numbers" in err and "Traceback" not in err
+    assert run(["bench", "model", "--batch", "0"]) == 2
+    assert run(["serve", "--max-batch", "0"]) == 2
+    assert run(["bench", "serve", "--max-batch", "65"]) == 2
+
+
+def test_decode_throughput_leaves_out_the_prompt() -> None:
+    # two samples of 11 tokens: the first token of each came at 0.5 s, the last sample ended at 2.5 s
+    samples = [Completion("a", "length", 30, 11, 2.5, "m", 0.5), Completion("b", "length", 30, 11, 2.0, "m", 0.5)]
+    assert decode_tok_s(samples) == pytest.approx(20 / 2.0)
+
+
+def test_ratios_read_the_batch_against_one_sample_and_the_ceiling() -> None:
+    p = BatchPoint(model="small", n=4, runs=3, tokens=256, batched_tok_s=60.0, single_tok_s=30.0,
+                   ceiling_tok_s=80.0, ceiling_1_tok_s=32.0, steps=64)
+    assert (p.speedup, p.of_ceiling, p.ceiling_speedup) == (2.0, 0.75, 2.5)
+    assert p.to_dict()["of_ceiling"] == 0.75
+
+
+def test_serve_throughput_is_read_against_the_ceiling_for_the_batch_it_could_form() -> None:
+    result = ServeBenchResult(model="small", path="m.gguf", n_ctx=4096, threads=2, batch_threads=2,
+                              max_tokens=32, max_batch=4, ceilings={1: [30.0], 4: [60.0, 80.0, 70.0]})
+    for server, tok in (("nativa", 640), ("llama.cpp", 320)):
+        result.levels.append(Level(server=server, clients=16, requests=16, ok=16, errors=0, p50_s=1.0,
+                                   p99_s=2.0, wall_s=10.0, completion_tokens=tok))
+    assert result.of_ceiling(16) == pytest.approx(64 / 70)  # 16 clients, but at most 4 per step
+    assert result.ratio_at(16) == pytest.approx(2.0)
+    assert result.to_dict()["ceiling_tok_s"] == {"1": 30.0, "4": 70.0}
