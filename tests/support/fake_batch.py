@@ -96,6 +96,8 @@ class FakeBackend:
         if self.fail_next_decode is not None:
             exc, self.fail_next_decode = self.fail_next_decode, None
             raise exc
+        seqs = [seq for seq, _, _ in rows]
+        assert seqs == sorted(seqs), f"rows out of sequence order {seqs}: llama.cpp would split the step"
         for seq, token, pos in rows:
             assert pos == len(self.cells[seq]), f"stream {seq}: decode at {pos}, cells {len(self.cells[seq])}"
             assert len(self.cells[seq]) < self.seq_ctx, f"stream {seq} is past its {self.seq_ctx} cells"

