@@ -24,17 +24,17 @@ fake one.
 from __future__ import annotations
 
 import logging
-import queue
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from nativa.errors import BadInputError, ModelError
 from nativa.models._text import TextAssembler
-from nativa.models.base import Completion, Delta, GenerationOptions, with_seed
+from nativa.models._ticket import BatchTicket
+from nativa.models.base import Completion, GenerationOptions, with_seed
 
 log = logging.getLogger("nativa.models.batch")
 
@@ -70,62 +70,6 @@ class DecodeBackend(Protocol):
     def piece(self, token: int) -> bytes: ...
 
     def close(self) -> None: ...
-
-
-class BatchTicket:
-    """n samples of one prompt in the engine: their text as it streams and their completions."""
-
-    def __init__(self, n: int) -> None:
-        self.n = n
-        self._events: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
-        self._cancelled = threading.Event()
-
-    # -- the engine's side -------------------------------------------------------------------------
-    def _delta(self, i: int, text: str) -> None:
-        self._events.put(("delta", i, text))
-
-    def _done(self, i: int, completion: Completion) -> None:
-        self._events.put(("done", i, completion))
-
-    def _fail(self, exc: BaseException) -> None:
-        self._events.put(("error", exc))
-
-    # -- the caller's side -------------------------------------------------------------------------
-    def cancel(self) -> None:
-        """Stop at the next step and free the sequences (nothing more arrives)."""
-        self._cancelled.set()
-
-    @property
-    def cancelled(self) -> bool:
-        return self._cancelled.is_set()
-
-    def stream(self) -> Iterator[Delta]:
-        """Sample 0's text deltas, then a last delta carrying its completion; closing it cancels the ticket."""
-        try:
-            while True:
-                event = self._events.get()
-                if event[0] == "error":
-                    raise event[1]
-                if event[1] != 0:
-                    continue
-                if event[0] == "delta":
-                    yield Delta(event[2])
-                else:
-                    yield Delta("", event[2])
-                    return
-        finally:
-            self.cancel()
-
-    def result(self) -> list[Completion]:
-        """All n completions, in sample order; raises what failed the ticket."""
-        done: dict[int, Completion] = {}
-        while len(done) < self.n:
-            event = self._events.get()
-            if event[0] == "error":
-                raise event[1]
-            if event[0] == "done":
-                done[event[1]] = event[2]
-        return [done[i] for i in range(self.n)]
 
 
 @dataclass

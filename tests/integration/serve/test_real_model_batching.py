@@ -12,14 +12,11 @@ import pytest
 from support.waiting import wait_for
 
 from nativa.config import Settings
-from nativa.models import LocalModel, resolve_model, weights
+from nativa.models import LocalModel, resolve_model
 from nativa.serve import ServeConfig, create_app
 from nativa.serve.runner import ServerThread
 
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.skipif(not weights.is_installed(weights.EMBEDDED["small"]), reason="embedded 0.5B not installed"),
-]
+pytestmark = pytest.mark.integration  # no skip: without the embedded model these fail, as they should
 
 PROMPTS = ["Name three prime numbers.", "Say hello in German.", "What is 2 + 2?"]
 
