@@ -1,16 +1,18 @@
 """`nativa bench model --batch 1,2,4,8`: n samples of one prompt decoded together, against one sample and
 against the host's ceiling for n (`ceiling.py`), all measured in the same run.
 
-For each n: the aggregate decode-phase tokens/s of `complete_many(n)` at temperature 0.8 (the agent's
-candidates; every sample after its first token, over the time from the first token to the last sample's
-end), the same for one sample through the single-sequence path, and one decode call of n positions. The
-three alternate within each round so the machine's noise hits them alike; medians over rounds.
+For each n: the aggregate decode-phase tokens/s of n samples decoded together at temperature 0.8 (the
+agent's candidates; every sample after its first token, over the time from the first token to the last
+sample's end), the same for one sample through the single-sequence path, and one decode call of n
+positions (and of 1), the ceilings measured just before and just after the batch and averaged. Everything
+alternates within each round so the machine's noise hits all sides alike; the ratios are the medians of
+the per-round ratios, which a shared machine disturbs less than a ratio of medians.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from rich.table import Table
@@ -30,32 +32,55 @@ PROMPT = [{"role": "user", "content": "Write a long, detailed story about a ligh
 
 @dataclass
 class BatchPoint:
+    """One n: per-round tokens/s of each side (lists, in round order) and their medians."""
+
     model: str
     n: int
-    runs: int
-    tokens: int  # output tokens of all n samples (median run)
-    batched_tok_s: float  # n samples together, aggregate
-    single_tok_s: float  # one sample on the single-sequence path, same rounds
-    ceiling_tok_s: float  # one decode call of n positions
-    ceiling_1_tok_s: float  # one decode call of 1 position
-    steps: int  # decode steps the n samples took (median run)
+    tokens: int  # output tokens of all n samples (median round)
+    steps: int  # decode steps the n samples took (median round)
+    batched: list[float] = field(default_factory=list)  # n samples together, aggregate
+    single: list[float] = field(default_factory=list)  # one sample on the single-sequence path
+    ceiling: list[float] = field(default_factory=list)  # one decode call of n positions
+    ceiling_1: list[float] = field(default_factory=list)  # one decode call of 1 position
+
+    @property
+    def runs(self) -> int:
+        return len(self.batched)
+
+    @property
+    def batched_tok_s(self) -> float:
+        return median(self.batched)
+
+    @property
+    def single_tok_s(self) -> float:
+        return median(self.single)
+
+    @property
+    def ceiling_tok_s(self) -> float:
+        return median(self.ceiling)
+
+    @property
+    def ceiling_1_tok_s(self) -> float:
+        return median(self.ceiling_1)
 
     @property
     def speedup(self) -> float:
-        """n samples' aggregate tokens/s over one sample's."""
-        return ratio(self.batched_tok_s, self.single_tok_s)
+        """n samples' aggregate tokens/s over one sample's (median of the rounds' ratios)."""
+        return median([ratio(b, s) for b, s in zip(self.batched, self.single, strict=True)])
 
     @property
     def of_ceiling(self) -> float:
-        return ratio(self.batched_tok_s, self.ceiling_tok_s)
+        return median([ratio(b, c) for b, c in zip(self.batched, self.ceiling, strict=True)])
 
     @property
     def ceiling_speedup(self) -> float:
-        return ratio(self.ceiling_tok_s, self.ceiling_1_tok_s)
+        return median([ratio(c, c1) for c, c1 in zip(self.ceiling, self.ceiling_1, strict=True)])
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self) | {"speedup": self.speedup, "of_ceiling": self.of_ceiling,
-                               "ceiling_speedup": self.ceiling_speedup}
+        return asdict(self) | {"runs": self.runs, "batched_tok_s": self.batched_tok_s,
+                               "single_tok_s": self.single_tok_s, "ceiling_tok_s": self.ceiling_tok_s,
+                               "ceiling_1_tok_s": self.ceiling_1_tok_s, "speedup": self.speedup,
+                               "of_ceiling": self.of_ceiling, "ceiling_speedup": self.ceiling_speedup}
 
 
 def decode_tok_s(completions: Sequence[Completion]) -> float:
@@ -84,28 +109,27 @@ def run_batch_bench(settings: Settings, names: list[str], ns: Sequence[int], *, 
         options = GenerationOptions(max_tokens=max_tokens, temperature=0.8, seed=1)
         model.complete_many(PROMPT, GenerationOptions(max_tokens=8, temperature=0.8), n=max(ns))  # warm-up
         engine = model.batch_engine
-        rows: dict[int, dict[str, list[float]]] = {n: {"b": [], "s": [], "c": [], "c1": [], "t": [], "k": []}
-                                                   for n in ns}
+        points = {n: BatchPoint(model=name, n=n, tokens=0, steps=0) for n in ns}
+        tokens: dict[int, list[float]] = {n: [] for n in ns}
+        steps: dict[int, list[float]] = {n: [] for n in ns}
         for r in range(runs):
             for n in ns:
-                row = rows[n]
-                row["c1"].append(decode_ceiling(llm, 1))
-                row["c"].append(decode_ceiling(llm, n))
-                steps = engine.steps
+                point = points[n]
+                before = (decode_ceiling(llm, 1), decode_ceiling(llm, n))
+                taken = engine.steps
                 draws = engine.submit(model.prompt_tokens(PROMPT), options, n=n).result()
-                row["k"].append(engine.steps - steps)
-                row["b"].append(decode_tok_s(draws))
-                row["t"].append(sum(c.output_tokens for c in draws))
-                llm.reset()
-                row["s"].append(decode_tok_s([model.complete(PROMPT, options)]))
-                say(f"{name} n={n} round {r + 1}/{runs}: batched {row['b'][-1]:.1f} tok/s, one sample "
-                    f"{row['s'][-1]:.1f}, ceiling {row['c'][-1]:.1f} (1 position {row['c1'][-1]:.1f})")
+                point.batched.append(decode_tok_s(draws))
+                after = (decode_ceiling(llm, n), decode_ceiling(llm, 1))
+                steps[n].append(engine.steps - taken)
+                tokens[n].append(sum(c.output_tokens for c in draws))
+                point.single.append(decode_tok_s([model.complete(PROMPT, options)]))
+                point.ceiling.append((before[1] + after[0]) / 2)
+                point.ceiling_1.append((before[0] + after[1]) / 2)
+                say(f"{name} n={n} round {r + 1}/{runs}: together {point.batched[-1]:.1f} tok/s, one sample "
+                    f"{point.single[-1]:.1f}, ceiling {point.ceiling[-1]:.1f} (1 position {point.ceiling_1[-1]:.1f})")
         for n in ns:
-            row = rows[n]
-            results.append(BatchPoint(model=name, n=n, runs=runs, tokens=int(median(row["t"])),
-                                      batched_tok_s=median(row["b"]), single_tok_s=median(row["s"]),
-                                      ceiling_tok_s=median(row["c"]), ceiling_1_tok_s=median(row["c1"]),
-                                      steps=int(median(row["k"]))))
+            points[n].tokens, points[n].steps = int(median(tokens[n])), int(median(steps[n]))
+            results.append(points[n])
     return results
 
 
