@@ -219,6 +219,7 @@ class BatchEngine:
 
     def _loop(self, backend: DecodeBackend) -> None:
         while True:
+            self._drop_stopped()  # first, so that their sequences can go to waiting tickets right away
             with self._cond:
                 while not self._closed and not self._pending and not self._active:
                     self._cond.wait()
@@ -232,7 +233,6 @@ class BatchEngine:
                     job = self._pending.popleft()
                     free -= job.ticket.n
                     admitted.append(job)
-            self._drop_stopped()
             for job in admitted:
                 self._admit(backend, job)
             if self._active:
