@@ -61,6 +61,11 @@ class Level:
     p99_s: float
     wall_s: float
     completion_tokens: int
+    ceiling_tok_s: float | None = None  # the host's ceiling for this level's batch, measured around it
+
+    @property
+    def of_ceiling(self) -> float:
+        return ratio(self.tokens_per_s, self.ceiling_tok_s) if self.ceiling_tok_s else float("nan")
 
     @property
     def tokens_per_s(self) -> float:
@@ -93,8 +98,10 @@ class ServeBenchResult:
         return sum(lv.completion_tokens for lv in rows) / wall if wall else float("nan")
 
     def of_ceiling(self, clients: int) -> float:
-        """nativa's tokens/s at this client count over the ceiling for the sequences it could batch."""
-        return ratio(self.pooled("nativa", clients), self.ceiling(min(clients, self.max_batch)))
+        """nativa's tokens/s at this client count over the ceiling for the sequences it could batch, the
+        median of the rounds' ratios (each round against the ceiling measured just before and after it)."""
+        return median([lv.of_ceiling for lv in self.levels if lv.server == "nativa" and lv.clients == clients
+                       and lv.ceiling_tok_s])
 
     def ratio_at(self, clients: int) -> float:
         """nativa tokens/s over llama.cpp server tokens/s at this client count (all rounds pooled)."""
@@ -105,8 +112,8 @@ class ServeBenchResult:
             "model": self.model, "path": self.path, "n_ctx": self.n_ctx, "threads": self.threads,
             "batch_threads": self.batch_threads, "max_tokens": self.max_tokens,
             "cold": [asdict(c) | {"first_token_median_s": c.first_token_median_s} for c in self.cold],
-            "levels": [asdict(lv) | {"tokens_per_s": lv.tokens_per_s, "requests_per_s": lv.requests_per_s}
-                       for lv in self.levels],
+            "levels": [asdict(lv) | {"tokens_per_s": lv.tokens_per_s, "requests_per_s": lv.requests_per_s,
+                                     "of_ceiling": lv.of_ceiling} for lv in self.levels],
             "throughput_ratio": {str(c): self.ratio_at(c) for c in sorted({lv.clients for lv in self.levels})},
             "max_batch": self.max_batch,
             "ceiling_tok_s": {str(n): self.ceiling(n) for n in sorted(self.ceilings)},
@@ -247,9 +254,11 @@ def run_serve_bench(settings: Settings, *, model: str | None, requests: int, cli
                NATIVA_BATCH_N_CTX=str(width * 1024))
     llm = chat_model._get().llm
 
-    def measure_ceiling() -> None:
-        for n in sorted({1, min(4, width), width}):
-            result.ceilings.setdefault(n, []).append(decode_ceiling(llm, n))
+    def measure_ceiling() -> dict[int, float]:
+        measured = {n: decode_ceiling(llm, n) for n in sorted({1, min(4, width), width})}
+        for n, tok_s in measured.items():
+            result.ceilings.setdefault(n, []).append(tok_s)
+        return measured
 
     def nativa(preload: bool) -> _Server:
         port = _port()
@@ -291,10 +300,13 @@ def run_serve_bench(settings: Settings, *, model: str | None, requests: int, cli
         for count in clients:
             total = max(requests, count)
             for r in range(rounds):
-                measure_ceiling()  # both servers idle
                 order = servers if r % 2 == 0 else list(reversed(servers))
                 for server in order:
+                    before = measure_ceiling()  # both servers idle
                     level = _load(server, name, count, total, max_tokens)
+                    after = measure_ceiling()
+                    batch = min(count, width) if server.name == "nativa" else 1
+                    level.ceiling_tok_s = (before[batch] + after[batch]) / 2 if batch in before else None
                     result.levels.append(level)
                     say(f"{server.name} x{count}: p50 {level.p50_s:.2f} s, p99 {level.p99_s:.2f} s, "
                         f"{level.tokens_per_s:.1f} tok/s, {level.errors} errors")
@@ -319,5 +331,5 @@ def render(result: ServeBenchResult) -> Table:
         table.add_row(f"{lv.clients} clients, {lv.requests} req", lv.server, f"{lv.p50_s:.2f}", f"{lv.p99_s:.2f}",
                       f"{lv.tokens_per_s:.1f}", f"{lv.requests_per_s:.2f}", str(lv.errors),
                       f"{result.ratio_at(lv.clients):.2f}" if mine else "",
-                      f"{result.of_ceiling(lv.clients):.2f}" if mine and result.ceilings else "")
+                      f"{lv.of_ceiling:.2f}" if lv.ceiling_tok_s else "")
     return table

@@ -38,9 +38,10 @@ def test_ratios_are_medians_of_the_rounds_ratios() -> None:
 def test_serve_throughput_is_read_against_the_ceiling_for_the_batch_it_could_form() -> None:
     result = ServeBenchResult(model="small", path="m.gguf", n_ctx=4096, threads=2, batch_threads=2,
                               max_tokens=32, max_batch=4, ceilings={1: [30.0], 4: [60.0, 80.0, 70.0]})
-    for server, tok in (("nativa", 640), ("llama.cpp", 320)):
+    for server, tok, ceiling in (("nativa", 640, 70.0), ("llama.cpp", 320, 30.0), ("nativa", 300, 35.0)):
         result.levels.append(Level(server=server, clients=16, requests=16, ok=16, errors=0, p50_s=1.0,
-                                   p99_s=2.0, wall_s=10.0, completion_tokens=tok))
-    assert result.of_ceiling(16) == pytest.approx(64 / 70)  # 16 clients, but at most 4 per step
-    assert result.ratio_at(16) == pytest.approx(2.0)
+                                   p99_s=2.0, wall_s=10.0, completion_tokens=tok, ceiling_tok_s=ceiling))
+    # each nativa round against the ceiling for 4 (its batch) measured around it: 64/70 and 30/35
+    assert result.of_ceiling(16) == pytest.approx((64 / 70 + 30 / 35) / 2)
+    assert result.ratio_at(16) == pytest.approx((940 / 20) / 32)  # tokens over wall, rounds pooled
     assert result.to_dict()["ceiling_tok_s"] == {"1": 30.0, "4": 70.0}
