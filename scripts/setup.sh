@@ -9,8 +9,8 @@ PYTHON=${PYTHON:-python3}
 VENV=${VENV:-.venv}
 LLAMA_VERSION=0.3.36
 CACHE=${NATIVA_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/nativa}
-TESTS=${NATIVA_SETUP_TESTS:-0}  # `make test`: also what the test suite needs (PostgreSQL server and driver)
-if [ "$TESTS" = 1 ]; then EXTRAS=${NATIVA_EXTRAS:-dev,serve,postgres}; else EXTRAS=${NATIVA_EXTRAS:-dev,serve}; fi
+TESTS=${NATIVA_SETUP_TESTS:-0}  # `make test`: also what the test suite needs (PostgreSQL servers and driver, Ray)
+if [ "$TESTS" = 1 ]; then EXTRAS=${NATIVA_EXTRAS:-dev,serve,postgres,pgserver,memory,ray}; else EXTRAS=${NATIVA_EXTRAS:-dev,serve,memory}; fi
 
 log() { printf '\033[1m[setup]\033[0m %s\n' "$*" >&2; }
 
@@ -59,6 +59,9 @@ fi
 stamp="$VENV/.nativa-installed"
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ "$(cat "$stamp")" != "$EXTRAS" ]; then
   log "installing nativa[$EXTRAS]"
+  # The memory extra's embedder needs torch: pin the CPU build first (pip takes it from this machine's
+  # wheel cache); an unpinned torch pulled in by sentence-transformers would be a CUDA build of several GB.
+  case ",$EXTRAS," in *,memory,*) "${PIP[@]}" install -q "torch==2.13.0" ;; esac
   "${PIP[@]}" install -q --find-links "$WHEELS" "llama-cpp-python==$LLAMA_VERSION"
   "${PIP[@]}" install -q --find-links "$WHEELS" -e ".[$EXTRAS]"
   printf '%s' "$EXTRAS" > "$stamp"

@@ -12,7 +12,12 @@ from typing import Any
 
 import platformdirs
 from pydantic import Field, ValidationError
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
 
 from nativa.errors import ConfigError
 
@@ -54,6 +59,24 @@ class Settings(BaseSettings):
     trace_max_bytes: int = Field(20_000_000, ge=10_000, description="Rotate the JSONL trace file at this size.")
     trace_keep_files: int = Field(5, ge=1, description="Rotated trace files kept.")
 
+    review_policy: Path | None = Field(None, description="A team's review policy file (TOML or JSON) over the "
+                                       "shipped default.")
+    review_db: Path | None = Field(None, description="SQLite file of the review audit log and approvals "
+                                   "(default: <home>/nativa.db, shared with the session store).")
+    memory_url: str | None = Field(None, description="Where sessions and memories live: a SQLite file path "
+                                   "(default: $NATIVA_HOME/nativa.db) or a postgresql:// URL (with pgvector).")
+    embedder: str = Field("minilm", description="minilm (local all-MiniLM-L6-v2), openai:<model> "
+                          "(an OpenAI-compatible /v1/embeddings), or none (no long-term recall).")
+    embed_base_url: str | None = Field(None, description="Server for openai:<model> embeddings "
+                                       "(default: NATIVA_OPENAI_BASE_URL).")
+    embed_api_key: str | None = Field(None, description="Key for that server (default: NATIVA_OPENAI_API_KEY).")
+    memory_max_items: int = Field(100_000, ge=1, description="Memories kept per namespace; the oldest go first.")
+    memory_ttl_s: float | None = Field(None, gt=0, description="Default lifetime of a memory (none: forever).")
+    memory_recall_k: int = Field(5, ge=0, le=100, description="Memories recalled into a chat's context.")
+    memory_min_score: float = Field(0.25, ge=-1.0, le=1.0, description="Cosine score below which a memory "
+                                    "is not recalled into a context.")
+    memory_busy_timeout_s: float = Field(30.0, gt=0, description="How long a SQLite writer waits for another.")
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -72,6 +95,15 @@ class Settings(BaseSettings):
     @property
     def data_dir(self) -> Path:
         return self.home / "data"
+
+    @property
+    def review_db_path(self) -> Path:
+        return self.review_db or self.home / "nativa.db"
+
+    @property
+    def memory_location(self) -> str:
+        """The memory store's URL or SQLite path: `memory_url`, else `nativa.db` under the home folder."""
+        return self.memory_url or str(self.home / "nativa.db")
 
 
 def load_settings(**overrides: Any) -> Settings:

@@ -55,3 +55,57 @@ class SandboxError(NativaError):
 
 class SandboxUnavailableError(SandboxError):
     """No isolation tier strong enough is available on this host and weak sandboxes were not allowed."""
+
+
+class RayMissingError(BadInputError):
+    """`--ray` was asked for but Ray is not installed (it is the optional extra `nativa[ray]`)."""
+
+
+class WorkerStartError(NativaError):
+    """A batch or bench worker could not start (its model or sandbox failed to load), so no task can run."""
+
+
+class PolicyError(BadInputError):
+    """A review policy file that cannot be used: unreadable, not TOML/JSON, or a key or value it does not know."""
+
+
+class ReviewError(NativaError):
+    """The review of model-written code or a tool call could not be carried out."""
+
+
+class ReviewUnavailableError(ReviewError):
+    """A review needs a person but there is no one to ask (no terminal): the action is refused, never run."""
+
+
+class AuditError(NativaError):
+    """The review audit log could not be read or written (its database is unreadable or of a newer schema)."""
+
+
+class MemoryStoreError(NativaError):
+    """The memory store (SQLite file or PostgreSQL server) could not be opened, read or written."""
+
+
+class MemoryFileError(MemoryStoreError):
+    """The memory database file is corrupt, belongs to another program, or was written by a newer nativa.
+
+    Never answered by resetting the file: it may hold the only copy of a user's sessions."""
+
+
+class SessionNotFoundError(BadInputError):
+    """No session of that name (for this owner); the message says how to list or create sessions."""
+
+
+class MemoryNotFoundError(BadInputError):
+    """No memory with that id (for this owner)."""
+
+
+class DimensionMismatchError(BadInputError):
+    """Vectors of another embedder (dimension or model) than the one a namespace was written with."""
+
+
+class EmbedderError(NativaError):
+    """The embedder is not installed, failed to load, or its server failed."""
+
+
+class EmbedderMissingError(EmbedderError):
+    """No embedder here: none is configured, or the `memory` extra that the local one needs is not installed."""

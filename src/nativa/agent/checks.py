@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import ast
 import builtins
+import doctest
+import inspect
 import re
 from dataclasses import dataclass
 
@@ -38,26 +40,15 @@ def derive_checks(task: str, entry_point: str | None = None) -> list[Check]:
     tree = _parse(task)
     params = _params(tree, entry_point)
     lines = task.splitlines()
+    doctests = _doctest_checks(task, tree)
     i = 0
     while i < len(lines):
         line = lines[i].strip().lstrip("\"'").strip()  # `""">>> f(1)` opens a docstring with an example
         arrow = _ARROW.match(line)
-        if arrow and (value := _expected_value(arrow.group("expected"))) is not None:
+        if line.startswith(">>>") and not arrow:
+            pass  # a doctest: read above by the standard library's parser
+        elif arrow and (value := _expected_value(arrow.group("expected"))) is not None:
             checks.append(Check(arrow.group("expr").strip(), value))
-        elif line.startswith(">>>"):
-            expr = line[3:].strip()
-            # Doctest output runs to a blank line or the next prompt; take the shortest prefix that is a
-            # literal, so a following prose line or closing quotes does not spoil it.
-            j = i + 1
-            pieces: list[str] = []
-            while j < len(lines) and lines[j].strip() and not lines[j].strip().startswith(">>>"):
-                pieces.append(lines[j].strip())
-                j += 1
-                if _is_literal(" ".join(pieces)):
-                    checks.append(Check(expr, " ".join(pieces)))
-                    break
-            i = j
-            continue
         elif (m := _FOR_OUTPUT.match(line)) and entry_point:
             _add_call(checks, entry_point, params, m.group("args"), m.group("expected"))
         elif (m := _INPUT.match(line)) and entry_point:
@@ -71,10 +62,64 @@ def derive_checks(task: str, entry_point: str | None = None) -> list[Check]:
                 _add_call(checks, entry_point, params, ", ".join(args), out.group("expected"))
                 i = j
         i += 1
+    checks = _in_text_order(doctests + checks, lines)
     # Canonical form: `24 # sum of 21 + 3` must not carry its comment into the generated check.
     known = _defined_names(tree) | {entry_point} if entry_point else None
     usable = [c for c in checks if _usable(c, entry_point, known)]
     return _dedupe([Check(_canonical(c.expr), _canonical(c.expected)) for c in usable])
+
+
+def _in_text_order(checks: list[Check], lines: list[str]) -> list[Check]:
+    """Checks in the order their examples appear in the task (the doctest parser reads docstrings apart)."""
+    def first_line(check: Check) -> int:
+        head = check.expr.splitlines()[0]
+        return next((i for i, line in enumerate(lines) if head in line), len(lines))
+
+    return sorted(checks, key=first_line)
+
+
+def _doctest_checks(task: str, tree: ast.Module | None) -> list[Check]:
+    """`>>> f(2)` / `4` examples, parsed by the standard library's doctest parser, per docstring when the task
+    is Python (so indentation and continuation lines are the parser's business, not ours). The expected output
+    runs to a blank line or the next prompt; the shortest prefix of its lines that is a literal is taken, so
+    a prose line or the closing quotes right after an example do not spoil it."""
+    texts = _docstring_sources(task, tree) if tree is not None else [task]
+    out: list[Check] = []
+    parser = doctest.DocTestParser()
+    for text in texts:
+        try:
+            examples = parser.get_examples(text)
+        except ValueError:  # inconsistent indentation: the line-based forms below still apply
+            continue
+        for ex in examples:
+            expr = ex.source.strip()
+            if _ARROW.match(">>> " + expr):
+                continue  # `>>> f(x) == y` is an arrow-form example, read line by line
+            pieces: list[str] = []
+            for want in ex.want.splitlines():
+                pieces.append(want.strip())
+                if _is_literal(" ".join(pieces)):
+                    out.append(Check(expr, " ".join(pieces)))
+                    break
+    return out
+
+
+def _docstring_sources(task: str, tree: ast.Module) -> list[str]:
+    """Each docstring as written in the source, escapes intact (`"a\\nb"` stays one line: the examples are
+    code, and their expected values literals), with its indentation removed."""
+    out = []
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if not (isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef | ast.Module) and body):
+            continue
+        first = body[0]
+        if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) and isinstance(first.value.value, str):
+            raw = ast.get_source_segment(task, first.value) or ""
+            quote = next((q for q in ('"""', "'''", '"', "'") if raw.lstrip("rRuU").startswith(q)), None)
+            if quote:
+                inner = raw.lstrip("rRuU")[len(quote):]
+                out.append(inspect.cleandoc(inner.removesuffix(quote)))
+    return out
 
 
 def _canonical(source: str) -> str:
@@ -184,28 +229,3 @@ def _usable(check: Check, entry_point: str | None, known: set[str] | None = None
     if known is not None and any(n not in known and not hasattr(builtins, n) for n in names):
         return False
     return entry_point in names
-
-
-def checks_to_code(checks: list[Check]) -> str:
-    """Python that runs every check and fails with expected vs actual for each one that does not hold."""
-    if not checks:
-        return ""
-    calls = "\n".join(
-        f"__nativa_check({c.expr!r}, lambda: ({c.expr}), ({c.expected}))" for c in checks
-    )
-    return f"""
-def __nativa_check(src, fn, expected):
-    try:
-        actual = fn()
-    except Exception as exc:
-        __nativa_failures.append(f"{{src}} raised {{type(exc).__name__}}: {{exc}}")
-        return
-    if actual != expected and not (isinstance(actual, float) and isinstance(expected, (int, float))
-                                   and abs(actual - expected) <= 1e-6 * max(1.0, abs(expected))):
-        __nativa_failures.append(f"{{src}} returned {{actual!r}}, expected {{expected!r}}")
-
-__nativa_failures = []
-{calls}
-if __nativa_failures:
-    raise AssertionError(f"{{len(__nativa_failures)}} of {len(checks)} checks failed: " + "; ".join(__nativa_failures[:3]))
-"""

@@ -6,10 +6,25 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 Strategy = Literal["given", "generate", "repair", "regenerate"]
+VerifiedBy = Literal["user_tests", "task_examples", "generated_tests", "ran_only"]
 Outcome = Literal["passed", "failed", "no_code", "model_error"]
 StopReason = Literal["passed", "max_attempts", "repeated_error", "model_error"]
 _UNCHECKED = 1 << 20  # rank of code that failed before its checks could tell how close it was
 _NO_CODE = 1 << 30
+
+
+@dataclass(slots=True)
+class Candidate:
+    """One candidate an attempt drew and what the evidence said of it."""
+
+    code: str | None
+    outcome: Outcome
+    passed_tests: int = 0  # of every kind: the caller's, the task's examples, generated ones
+    failed_tests: int = 0
+    score: int = 0  # agreement with the other candidates and the generated tests (CodeT)
+    error_type: str | None = None
+    error_message: str | None = None
+    output_tokens: int = 0
 
 
 @dataclass(slots=True)
@@ -29,6 +44,10 @@ class Attempt:
     sandbox_s: float = 0.0
     duration_s: float = 0.0
     failed_checks: int | None = None  # checks or tests missed, when the code ran far enough to be checked
+    candidates: list[Candidate] = field(default_factory=list)  # every candidate this attempt drew, best first
+    kept_code: str | None = None  # the code the agent held after this attempt (the best of all so far)
+    drafts: int = 0  # answers the model gave in this attempt (with or without code)
+    wrote_tests: str | None = None  # checks the model wrote during this attempt, for a task with none
 
     @property
     def rank(self) -> int:
@@ -68,6 +87,11 @@ class AgentResult:
     trace_id: str | None = None
     checks: list[str] = field(default_factory=list)
     wall_s: float = 0.0
+    verified_by: VerifiedBy | None = None  # which evidence the success (or the best try) rests on
+    verification: str = ""  # the same in words: "passed 3 generated checks", "ran without error, not verified"
+    stdout: str = ""  # what the kept code printed when it last ran
+    tests: str | None = None  # the caller's tests, shown to the model in every attempt
+    generated_tests: str | None = None  # the checks the model wrote for a task that came with none
 
     @property
     def input_tokens(self) -> int:

@@ -58,6 +58,9 @@ class ProblemResult:
     checks: int
     code: str | None = None
     error: str | None = None
+    success: bool = False  # what the agent itself claimed: "solved"
+    verified_by: str | None = None  # the evidence that claim rests on
+    candidates: int = 0  # candidates drawn over all attempts
 
 
 @dataclass
@@ -71,6 +74,9 @@ class HumanEvalSummary:
     median_wall_s: float
     overhead_fraction: float
     results_file: str | None = None
+    total_output_tokens: int = 0
+    total_wall_s: float = 0.0
+    precision: dict[str, dict[str, float]] = field(default_factory=dict)  # per verified_by: claimed, right, share
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -78,11 +84,16 @@ class HumanEvalSummary:
 
 
 def _codes_after(result: AgentResult, k: int) -> list[str | None]:
-    """The code the agent held after each attempt 1..k, chosen as the agent chooses it (the attempt closest
-    to passing the visible checks); once it stopped, its choice carries over."""
+    """The code the agent held after each attempt 1..k, as the agent chose it (`kept_code`: the candidate
+    the evidence supported best so far); once it stopped, its choice carries over. Results recorded before
+    attempts carried `kept_code` fall back to the attempt closest to passing its checks."""
     attempts = [a for a in result.attempts if a.strategy != "given"]
-    held = []
+    held: list[str | None] = []
     for i in range(1, k + 1):
+        if attempts and all(a.kept_code is not None or a.code is None for a in attempts[:i]):
+            done = attempts[:i]
+            held.append(done[-1].kept_code if done[-1].kept_code is not None else (held[-1] if held else None))
+            continue
         kept = best_attempt(attempts[:i])
         held.append(kept.code if kept else None)
     return held
@@ -103,7 +114,8 @@ def solve_problem(problem: Problem, agent: CodeAgent, sandbox: Any, *, attempts:
         attempts=len(result.attempts), stop_reason=result.stop_reason,
         input_tokens=result.input_tokens, output_tokens=result.output_tokens, wall_s=result.wall_s,
         model_s=result.model_s, sandbox_s=result.sandbox_s, overhead_s=result.overhead_s,
-        checks=len(result.checks), code=result.code,
+        checks=len(result.checks), code=result.code, success=result.success, verified_by=result.verified_by,
+        candidates=sum(max(1, len(a.candidates)) for a in result.attempts if a.strategy != "given"),
     )
 
 
@@ -130,7 +142,24 @@ def summarise(system: str, model: str, results: list[ProblemResult], attempts: i
         median_wall_s=median([r.wall_s for r in results]),
         overhead_fraction=(sum(r.overhead_s for r in results) / wall) if wall else 0.0,
         results_file=str(results_file) if results_file else None,
+        total_output_tokens=sum(r.output_tokens for r in results), total_wall_s=wall,
+        precision=precision_by_evidence(results),
     )
+
+
+def precision_by_evidence(results: list[ProblemResult]) -> dict[str, dict[str, float]]:
+    """Of the problems a system claimed as solved, how many the hidden tests also pass, per kind of evidence
+    the claim rested on: how far "solved" can be trusted."""
+    out: dict[str, dict[str, float]] = {}
+    for r in results:
+        if not r.success or r.verified_by is None:
+            continue
+        row = out.setdefault(r.verified_by, {"claimed": 0, "right": 0, "share": 0.0})
+        row["claimed"] += 1
+        row["right"] += int(r.passed_after[-1])
+    for row in out.values():
+        row["share"] = row["right"] / row["claimed"] if row["claimed"] else 0.0
+    return out
 
 
 def write_jsonl(path: Path, results: Iterable[ProblemResult]) -> None:

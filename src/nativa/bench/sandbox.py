@@ -13,13 +13,13 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 from rich.table import Table
 
 from nativa.bench._stats import median, percentile, ratio
+from nativa.bench._stats import timed as _timed
 from nativa.errors import SandboxError
 
 CODE = "print(1)"
@@ -52,12 +52,6 @@ class SandboxBenchResult:
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self) | {"ratios": self.ratios, "goals": GOALS, "goals_met": self.goals_met}
-
-
-def _timed(fn: Callable[[], object]) -> float:
-    start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
 
 
 def run_sandbox_bench(runs: int = 20, *, allow_weak: bool | None = None,

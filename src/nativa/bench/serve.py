@@ -27,6 +27,7 @@ from typing import Any
 import httpx
 from rich.table import Table
 
+from nativa.bench._load import drive
 from nativa.bench._stats import median, percentile, ratio
 from nativa.bench.ceiling import decode_ceiling
 from nativa.config import Settings
@@ -194,43 +195,17 @@ def _first_token_s(server: _Server, model: str, max_tokens: int) -> float:
 
 def _load(server: _Server, model: str, clients: int, total: int, max_tokens: int) -> Level:
     """`clients` threads share `total` requests; latency per request, throughput over the whole wall."""
-    latencies: list[float] = []
-    tokens = [0]
-    errors = [0]
-    lock = threading.Lock()
-    remaining = [total]
+    def call(http: httpx.Client) -> int | None:
+        try:
+            response = http.post(server.url + "/v1/chat/completions", json=_body(model, max_tokens))
+            return int(response.json()["usage"]["completion_tokens"]) if response.status_code == 200 else None
+        except (httpx.HTTPError, KeyError, ValueError):
+            return None
 
-    def client() -> None:
-        with httpx.Client(timeout=600.0) as http:
-            while True:
-                with lock:
-                    if remaining[0] == 0:
-                        return
-                    remaining[0] -= 1
-                began = time.perf_counter()
-                try:
-                    response = http.post(server.url + "/v1/chat/completions", json=_body(model, max_tokens))
-                    ok = response.status_code == 200
-                    used = response.json()["usage"]["completion_tokens"] if ok else 0
-                except (httpx.HTTPError, KeyError, ValueError):
-                    ok, used = False, 0
-                with lock:
-                    if ok:
-                        latencies.append(time.perf_counter() - began)
-                        tokens[0] += used
-                    else:
-                        errors[0] += 1
-
-    threads = [threading.Thread(target=client, daemon=True) for _ in range(clients)]
-    began = time.perf_counter()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    wall = time.perf_counter() - began
-    return Level(server=server.name, clients=clients, requests=total, ok=len(latencies), errors=errors[0],
-                 p50_s=percentile(latencies, 50), p99_s=percentile(latencies, 99), wall_s=wall,
-                 completion_tokens=tokens[0])
+    found = drive(call, clients, total)
+    return Level(server=server.name, clients=clients, requests=total, ok=len(found.latencies), errors=found.errors,
+                 p50_s=percentile(found.latencies, 50), p99_s=percentile(found.latencies, 99), wall_s=found.wall_s,
+                 completion_tokens=found.tokens)
 
 
 def run_serve_bench(settings: Settings, *, model: str | None, requests: int, clients: Sequence[int],

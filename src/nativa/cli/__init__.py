@@ -12,11 +12,15 @@ import typer
 from rich.markup import escape
 
 from nativa import __version__
-from nativa.cli._common import err
+from nativa.cli._common import err, optional_value
+from nativa.cli.batch import batch, bench_batch, bench_ray_serve
 from nativa.cli.bench import bench_app
+from nativa.cli.chat import chat
 from nativa.cli.code import code
 from nativa.cli.mcp import mcp
+from nativa.cli.memory import bench_memory, memory_app
 from nativa.cli.models import ask, doctor, models
+from nativa.cli.review import bench_review, review_app
 from nativa.cli.run import bench_tools
 from nativa.cli.run import run as run_command
 from nativa.cli.sandbox import bench_sandbox, sandbox_app
@@ -50,6 +54,7 @@ app.command("models")(models)
 app.command("ask")(ask)
 app.command("doctor")(doctor)
 app.command("code")(code)
+app.command("batch")(batch)
 app.add_typer(bench_app, name="bench")
 app.add_typer(traces_app, name="traces")
 app.add_typer(sandbox_app, name="sandbox")
@@ -60,11 +65,19 @@ app.command("run")(run_command)
 app.command("mcp")(mcp)
 bench_app.command("tools")(bench_tools)
 bench_app.command("tracing")(bench_tracing)
+bench_app.command("batch")(bench_batch)
+bench_app.command("ray-serve")(bench_ray_serve)
+app.add_typer(review_app, name="review")
+bench_app.command("review")(bench_review)
+app.command("chat")(chat)
+app.add_typer(memory_app, name="memory")
+bench_app.command("memory")(bench_memory)
 
 
 def run(argv: list[str] | None = None) -> int:
     """Run the CLI and return its exit code; tests call this instead of spawning a process."""
     command = typer.main.get_command(app)
+    argv = optional_value(list(sys.argv[1:] if argv is None else argv), "--ray")
     try:
         rv = command.main(args=argv, prog_name="nativa", standalone_mode=False)
     except NativaError as exc:

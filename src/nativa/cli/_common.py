@@ -59,3 +59,32 @@ def read_json_file(path: Path, what: str) -> Any:
         return json.loads(text)
     except json.JSONDecodeError as exc:
         raise BadInputError(f"{what} {path} is not valid JSON: {exc.msg} at line {exc.lineno}") from None
+
+
+def optional_value(argv: list[str], flag: str) -> list[str]:
+    """Let `flag` be given without its value (`--ray` alone means Ray's default cluster): the vendored click
+    in Typer has no optional option values, so a bare `flag` becomes `flag=` here. A value is taken as one
+    when it looks like an address: `auto`, `local`, `HOST:PORT` or `scheme://...`."""
+    out: list[str] = []
+    for i, arg in enumerate(argv):
+        if arg == "--":
+            return out + argv[i:]
+        if arg == flag:
+            nxt = argv[i + 1] if i + 1 < len(argv) else None
+            if nxt is None or not (nxt in ("auto", "local") or ":" in nxt):
+                out.append(f"{flag}=")
+                continue
+        out.append(arg)
+    return out
+
+
+def read_source(file: Path, purpose: str = "to run") -> str:
+    """A Python source file's text, or one line naming the file and what is wrong with it."""
+    if not file.is_file():
+        raise BadInputError(f"{file} is not a file: give the path of a Python file {purpose}, e.g. script.py")
+    try:
+        return file.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise BadInputError(f"{file} is not UTF-8 text: give a Python source file") from None
+    except OSError as exc:
+        raise BadInputError(f"cannot read {file}: {exc.strerror}") from None

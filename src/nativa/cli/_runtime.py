@@ -44,3 +44,19 @@ def read_text_file(path: Path, what: str) -> str:
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
         raise BadInputError(f"cannot read {what} {path}: {reason}") from None
+
+
+def open_memory_store(cfg: Settings) -> Any:
+    """The sessions and memories the settings name (`NATIVA_MEMORY_URL`, default `$NATIVA_HOME/nativa.db`)."""
+    from nativa.memory import open_memory
+
+    return open_memory(cfg)
+
+
+def open_agent_session(cfg: Settings, name: str, model: ChatModel) -> Any:
+    """`--session NAME` of `nativa code` / `nativa run`: the session (created if new) around the agent's run."""
+    from nativa.memory.conversation import AgentSession
+
+    memory = open_memory_store(cfg)
+    return AgentSession(memory, memory.session(name, create=True), model.count_tokens,
+                        budget_tokens=max(256, cfg.n_ctx // 4))

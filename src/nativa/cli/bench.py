@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.table import Table
 
 from nativa.cli._common import err, out, print_json, settings
+from nativa.cli.batch import RAY_HELP
+
+if TYPE_CHECKING:
+    from nativa.bench.humaneval import ProblemResult
 
 bench_app = typer.Typer(help="Benchmarks: each compares nativa with a baseline measured in the same run.",
                         no_args_is_help=True)
@@ -52,9 +58,16 @@ def bench_humaneval(
     attempts: int = typer.Option(3, "--attempts", min=1, max=10, help="Agent attempts per problem (K)."),
     model: str | None = typer.Option(None, "--model", "-m", help="Model to use (default: small)."),
     compare: list[str] = typer.Option([], "--compare", help="Also run a peer on the same problems: smolagents."),
+    baseline: list[str] = typer.Option([], "--baseline", help="Also run a baseline on the same problems: plain "
+                                       "(one greedy chat completion, the script every user could write)."),
+    candidates: int = typer.Option(4, "--candidates", min=1, max=16,
+                                   help="Candidates each attempt after the first draws."),
     out_file: Path | None = typer.Option(None, "--out", help="Per-problem JSONL (default: bench-results/...)."),
     n_ctx: int = typer.Option(8192, "--n-ctx", min=2048, help="Context size for all systems (peers need room)."),
     json_out: bool = typer.Option(False, "--json", help="Print the summaries as JSON."),
+    ray: str | None = typer.Option(None, "--ray", metavar="[ADDRESS]", help=RAY_HELP),
+    workers: int = typer.Option(1, "--workers", "-w", min=1, max=1024,
+                                help="With --ray: actors, each with its own model and sandbox."),
 ) -> None:
     """pass@1 after attempt 1..K on HumanEval; hidden tests run in the sandbox only for scoring."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -67,42 +80,129 @@ def bench_humaneval(
     unknown = set(compare) - {"smolagents"}
     if unknown:
         raise BadInputError(f"--compare {', '.join(sorted(unknown))} is not supported; valid: smolagents")
+    if set(baseline) - {"plain"}:
+        raise BadInputError(f"--baseline {', '.join(sorted(set(baseline) - {'plain'}))} is not supported; valid: plain")
+    if ray is not None and (compare or baseline):
+        raise BadInputError("--compare and --baseline run on this machine only; drop --ray or them")
     cfg = settings().model_copy(update={"n_ctx": n_ctx})
-    chat_model = open_model(model, cfg)
-    sandbox = open_sandbox(cfg, pool_size=2)
+    if ray is None:
+        chat_model = open_model(model, cfg)
+        sandbox = open_sandbox(cfg, pool_size=2)
+        agent = CodeAgent(chat_model, sandbox, max_attempts=attempts, candidates=candidates,
+                          max_tokens=cfg.max_tokens, temperature=0.0, settings=cfg)
+    model_name = chat_model.name if ray is None else (model or cfg.model)
     problems = he.load_problems(limit)
-    path = out_file or Path("bench-results") / f"humaneval-{chat_model.name}-{he.timestamp()}.jsonl"
-    agent = CodeAgent(chat_model, sandbox, max_attempts=attempts, max_tokens=cfg.max_tokens, temperature=0.0,
-                      settings=cfg)
+    path = out_file or Path("bench-results") / f"humaneval-{model_name}-{he.timestamp()}.jsonl"
     summaries = []
-    systems = ["nativa"] + list(compare)
+    systems = list(baseline) + ["nativa"] + list(compare)
     for system in systems:
         done: list[he.ProblemResult] = []
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                       console=err, disable=json_out) as progress:
             task = progress.add_task(f"{system}: starting", total=len(problems))
 
-            def tick(r: he.ProblemResult) -> None:
+            def tick(r: he.ProblemResult, done: list[he.ProblemResult] = done, task: Any = task,
+                     system: str = system) -> None:
+                r.passed_after += [r.passed_after[-1]] * (attempts - len(r.passed_after))  # one-shot systems
                 done.append(r)
                 he.write_jsonl(path, [r])
                 rate = sum(x.passed_after[-1] for x in done) / len(done)
                 progress.update(task, advance=1, description=f"{system}: pass@1 {rate:.1%}")
 
-            if system == "nativa":
+            if system == "nativa" and ray is not None:
+                results = _humaneval_on_ray(ray or None, problems, model_name, cfg.max_tokens, n_ctx, attempts,
+                                            workers, tick, candidates)
+            elif system == "nativa":
                 results = he.run_nativa(problems, agent, sandbox, attempts=attempts, on_result=tick)
+            elif system == "plain":
+                from nativa.bench.plain import run_plain
+
+                results = run_plain(problems, chat_model, sandbox, max_tokens=cfg.max_tokens, on_result=tick)
             else:
                 from nativa.bench.compare import run_smolagents
 
                 results = run_smolagents(problems, chat_model, sandbox, max_steps=attempts,
                                          max_tokens=cfg.max_tokens, on_result=tick)
-        summaries.append(he.summarise(system, chat_model.name, results, attempts, path))
+        summaries.append(he.summarise(system, model_name, results, attempts, path))
     if json_out:
         print_json([s.to_dict() for s in summaries])
         return
     table = Table("system", "model", "problems", *[f"pass@1 after {k + 1}" for k in range(attempts)],
-                  "mean out tokens", "median s/problem", "agent overhead",
+                  "out tokens", "wall s", "median s/problem", "agent overhead", "precision of 'solved'",
                   title=f"HumanEval ({len(problems)} problems), per-problem results in {path}")
     for s in summaries:
+        precision = ", ".join(f"{k} {v['right']:.0f}/{v['claimed']:.0f}" for k, v in s.precision.items()) or "-"
         table.add_row(s.system, s.model, str(s.problems), *[f"{p:.1%}" for p in s.pass_at_1_after],
-                      f"{s.mean_output_tokens:.0f}", f"{s.median_wall_s:.1f}", f"{s.overhead_fraction:.2%}")
+                      str(s.total_output_tokens), f"{s.total_wall_s:.0f}", f"{s.median_wall_s:.1f}",
+                      f"{s.overhead_fraction:.2%}", precision)
     out.print(table)
+
+
+@bench_app.command("sentences")
+def bench_sentences(
+    limit: int | None = typer.Option(None, "--limit", min=1, help="Only the first N tasks."),
+    attempts: int = typer.Option(3, "--attempts", min=1, max=10, help="Agent attempts per task."),
+    candidates: int = typer.Option(4, "--candidates", min=1, max=16, help="Candidates per later attempt."),
+    model: str | None = typer.Option(None, "--model", "-m", help="Model to use (default: small)."),
+    out_file: Path | None = typer.Option(None, "--out", help="Per-task JSONL (default: bench-results/...)."),
+    json_out: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+) -> None:
+    """Tasks as users give them (one sentence + one assert via --tests): nativa vs one plain call with the
+    assert in its prompt, judged by hidden asserts in the sandbox."""
+    import json
+    from dataclasses import asdict
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from nativa.agent import CodeAgent
+    from nativa.bench import sentence
+    from nativa.bench.humaneval import timestamp
+    from nativa.cli._runtime import open_model, open_sandbox
+
+    cfg = settings()
+    chat_model = open_model(model, cfg)
+    sandbox = open_sandbox(cfg, pool_size=2)
+    tasks = sentence.load_sentence_tasks()[:limit] if limit else sentence.load_sentence_tasks()
+    path = out_file or Path("bench-results") / f"sentences-{chat_model.name}-{timestamp()}.jsonl"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    agent = CodeAgent(chat_model, sandbox, max_attempts=attempts, candidates=candidates,
+                      max_tokens=cfg.max_tokens, temperature=0.0, settings=cfg)
+    rows: dict[str, list[sentence.SentenceResult]] = {"plain": [], "nativa": []}
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=err, disable=json_out) as progress, path.open("a", encoding="utf-8") as fh:
+        bar = progress.add_task("sentences", total=len(tasks))
+        for t in tasks:
+            for r in (sentence.run_plain_task(t, chat_model, sandbox, cfg.max_tokens),
+                      sentence.run_nativa_task(t, agent, sandbox)):
+                rows[r.system].append(r)
+                fh.write(json.dumps(asdict(r)) + "\n")
+                fh.flush()
+            rates = " ".join(f"{k} {sum(x.passed for x in v) / len(v):.0%}" for k, v in rows.items())
+            progress.update(bar, advance=1, description=rates)
+    summary = {k: {"tasks": len(v), "passed": sum(x.passed for x in v),
+                   "pass_rate": sum(x.passed for x in v) / len(v) if v else 0.0,
+                   "output_tokens": sum(x.output_tokens for x in v), "wall_s": sum(x.wall_s for x in v),
+                   "claimed": sum(x.claimed for x in v),
+                   "claimed_and_right": sum(x.claimed and x.passed for x in v)} for k, v in rows.items()}
+    if json_out:
+        print_json({"model": chat_model.name, "results_file": str(path), "systems": summary})
+        return
+    table = Table("system", "tasks", "passed (hidden)", "pass rate", "claimed solved", "of those right",
+                  "out tokens", "wall s", title=f"sentence tasks on {chat_model.name}; per task: {path}")
+    for k, v in summary.items():
+        table.add_row(k, str(v["tasks"]), str(v["passed"]), f"{v['pass_rate']:.1%}", str(v["claimed"]),
+                      str(v["claimed_and_right"]), str(v["output_tokens"]), f"{v['wall_s']:.0f}")
+    out.print(table)
+
+
+def _humaneval_on_ray(address: str | None, problems: list[dict[str, Any]], model: str, max_tokens: int,
+                      n_ctx: int, attempts: int, workers: int,
+                      tick: Callable[[ProblemResult], None], candidates: int = 4) -> list[ProblemResult]:
+    """The same per-problem unit (`solve_problem`) on Ray actors, each loading the model once."""
+    from nativa.scale import WorkerSpec, make_backend
+    from nativa.scale.batch import run_humaneval
+
+    spec = WorkerSpec(model=model, settings={"n_ctx": n_ctx, "max_tokens": max_tokens}, pool_size=2,
+                      candidates=candidates)
+    backend = make_backend(spec, use_ray=True, ray_address=address, workers=workers)
+    return run_humaneval(backend, problems, attempts=attempts, workers=workers, on_result=tick)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.markup import escape
@@ -20,14 +21,18 @@ def code(
     tests: Path | None = typer.Option(None, "--tests", help="A Python file of asserts or test_* functions."),
     fix: Path | None = typer.Option(None, "--fix", help="A Python file to repair instead of writing new code."),
     max_attempts: int = typer.Option(3, "--max-attempts", min=1, max=20, help="Model attempts at most."),
+    candidates: int = typer.Option(4, "--candidates", min=1, max=16,
+                                   help="Candidates each attempt after the first draws; the evidence picks one."),
     model: str | None = typer.Option(None, "--model", "-m", help=MODEL_HELP),
     max_tokens: int | None = typer.Option(None, "--max-tokens", min=16, help="Tokens per model reply."),
     timeout: float = typer.Option(10.0, "--timeout", min=0.1, help="Seconds each sandboxed run may take."),
     json_out: bool = typer.Option(False, "--json", help="Print the AgentResult as JSON."),
+    session: str | None = typer.Option(None, "--session", help="Keep this run in a session and show the agent "
+                                       "what the session already holds (created if new)."),
 ) -> None:
     """Write (or --fix) Python with a model, run it in the sandbox, and repair it until it works."""
     from nativa.agent import CodeAgent
-    from nativa.cli._runtime import open_model, open_sandbox, read_text_file
+    from nativa.cli._runtime import open_agent_session, open_model, open_sandbox, read_text_file
     from nativa.errors import BadInputError
 
     if fix is None and not (task and task.strip()):
@@ -37,27 +42,46 @@ def code(
     cfg = settings()
     chat_model = open_model(model, cfg)
     sandbox = open_sandbox(cfg)
-    agent = CodeAgent(chat_model, sandbox, max_attempts=max_attempts, max_tokens=max_tokens or cfg.max_tokens,
+    recorder = open_agent_session(cfg, session, chat_model) if session else None
+    history = recorder.history() if recorder is not None else None
+    agent = CodeAgent(chat_model, sandbox, max_attempts=max_attempts, candidates=candidates,
+                      max_tokens=max_tokens or cfg.max_tokens,
                       temperature=cfg.temperature, timeout_s=timeout, settings=cfg,
                       on_event=None if json_out else _Progress())
-    result = agent.fix(fix_code, task=task, tests=test_code) if fix_code is not None else agent.solve(task or "", test_code)
+    if fix_code is not None:
+        result = agent.fix(fix_code, task=task, tests=test_code, context=history)
+    else:
+        result = agent.solve(task or "", test_code, context=history)
+    if recorder is not None:
+        recorder.record("code", task or f"repair {fix}", result.to_dict())
     if json_out:
         print_json(result.to_dict())
     else:
-        verdict = "[bold green]solved[/]" if result.success else f"[bold red]not solved[/] ({result.stop_reason})"
+        if result.success:
+            color = "yellow" if result.verified_by == "ran_only" else "green"
+            verdict = f"[bold {color}]solved[/]"
+        else:
+            verdict = f"[bold red]not solved[/] ({result.stop_reason})"
         err.print(f"{verdict} after {len(result.attempts)} attempt(s), {result.output_tokens} tokens, "
                   f"{result.wall_s:.1f} s" + (f", trace {result.trace_id}" if result.trace_id else ""))
+        if result.verification:
+            color = "green" if result.success and result.verified_by != "ran_only" else "yellow"
+            err.print(f"[{color}]verified by {escape(_EVIDENCE.get(result.verified_by or '', '-'))}: "
+                      f"{escape(result.verification)}[/]")
         if result.code:
             out.print(Syntax(result.code, "python", theme="ansi_dark", background_color="default"))
-        final = result.attempts[-1] if result.attempts else None
-        if final is not None and final.stdout.strip():
+        if result.stdout.strip():
             err.print("[bold]output:[/]")
-            out.print(escape(final.stdout.rstrip()))
+            out.print(escape(result.stdout.rstrip()))
     if not result.success:
         raise typer.Exit(1)
 
 
 _DIFF_LINES = 6
+
+
+_EVIDENCE = {"user_tests": "your tests", "task_examples": "the task's examples",
+             "generated_tests": "checks the model wrote first", "ran_only": "nothing"}
 
 
 class _Progress:
@@ -75,19 +99,33 @@ class _Progress:
                      "regenerate": "starting over with a new approach"}[attempt.strategy]
             err.print(f"[bold]attempt {attempt.number}[/]: {label}...")
         elif kind == "model_done" and attempt.strategy != "given":
-            lines = len(attempt.code.splitlines()) if attempt.code else 0
-            err.print(f"  model: {attempt.output_tokens} tokens in {attempt.model_s:.1f} s, {lines} lines of code")
-            if self.previous is not None and attempt.code is not None:
+            many = attempt.drafts
+            drawn = f"{many} candidates, " if many > 1 else ""
+            err.print(f"  model: {drawn}{attempt.output_tokens} tokens in {attempt.model_s:.1f} s")
+        elif kind == "run_done":
+            self._run_done(attempt)
+
+    def _run_done(self, attempt: Any) -> None:
+        if attempt.wrote_tests:
+            err.print("  checks the model wrote for the task (they may be wrong, so they rank, not veto):")
+            for line in attempt.wrote_tests.strip().splitlines():
+                err.print(f"    [dim]{escape(line)}[/]")
+        many = len(attempt.candidates)
+        if attempt.strategy != "given" and attempt.code is not None:
+            lines = len(attempt.code.splitlines())
+            err.print(f"  code: {lines} lines" + (" (the best of this attempt's candidates)" if many > 1 else ""))
+            if self.previous is not None:
                 for line in describe_change(self.previous, attempt.code):
                     err.print(f"  [dim]{escape(line)}[/]")
-        elif kind == "run_done":
-            line = f"  sandbox: {_SYMBOL.get(attempt.outcome, attempt.outcome)} in {attempt.sandbox_s:.2f} s"
-            if attempt.outcome != "passed" and (attempt.error_type or attempt.error_message):
-                first = (attempt.error_message or "").strip().splitlines()
-                line += f" - {escape(str(attempt.error_type))}: {escape(first[0][:160]) if first else ''}"
-            err.print(line)
-            if attempt.code is not None:
-                self.previous = attempt.code
+        line = f"  sandbox: {_SYMBOL.get(attempt.outcome, attempt.outcome)} in {attempt.sandbox_s:.2f} s"
+        if many > 1:
+            line += f" ({sum(c.outcome == 'passed' for c in attempt.candidates)} of {many} candidates passed)"
+        if attempt.outcome != "passed" and (attempt.error_type or attempt.error_message):
+            first = (attempt.error_message or "").strip().splitlines()
+            line += f" - {escape(str(attempt.error_type))}: {escape(first[0][:160]) if first else ''}"
+        err.print(line)
+        if attempt.code is not None:
+            self.previous = attempt.code
 
 
 def describe_change(before: str, after: str, limit: int = _DIFF_LINES) -> list[str]:

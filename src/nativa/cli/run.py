@@ -40,10 +40,12 @@ def run(
     max_steps: Annotated[int, typer.Option("--max-steps", min=1, max=20, help="Tool calls at most.")] = 6,
     model: Annotated[str | None, typer.Option("--model", "-m", help=MODEL_HELP)] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print {answer, steps, trace_id, ...} as JSON.")] = False,
+    session: Annotated[str | None, typer.Option("--session", help="Keep this run in a session and show the agent "
+                                                "what the session already holds (created if new).")] = None,
 ) -> None:
     """Answer a question with tools: the model picks a tool, sees the result, and repeats until it answers."""
     from nativa.agent.tool_agent import ToolAgent, ToolStep
-    from nativa.cli._runtime import open_model
+    from nativa.cli._runtime import open_agent_session, open_model
     from nativa.data import sample_db_url
     from nativa.errors import BadInputError
     from nativa.intent import IntentParser
@@ -55,6 +57,7 @@ def run(
         raise BadInputError("QUESTION is empty; ask something the tools can answer")
     cfg = settings()
     chat_model = open_model(model, cfg)
+    recorder = open_agent_session(cfg, session, chat_model) if session else None
     tools = build_tools(cfg, db=db or sample_db_url(), allow_hosts=allow_host or [], allow_private=allow_private,
                         allow_writes=allow_writes, python=python, mcp_servers=mcp or [])
 
@@ -68,9 +71,11 @@ def run(
     try:
         agent = ToolAgent(chat_model, tools, max_steps=max_steps, settings=cfg, intent_parser=parser,
                           on_event=None if json_out else show)
-        result = agent.run(question)
+        result = agent.run(recorder.task_text(question) if recorder else question)
     finally:
         close_tools(tools)
+    if recorder is not None:
+        recorder.record("run", question, result.to_dict())
     if json_out:
         print_json(result.to_dict())
     elif result.clarification:

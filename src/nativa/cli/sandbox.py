@@ -12,7 +12,7 @@ from pathlib import Path
 import typer
 from rich.markup import escape
 
-from nativa.cli._common import err, out, print_json, settings
+from nativa.cli._common import err, out, print_json, read_source, settings
 from nativa.errors import BadInputError
 
 sandbox_app = typer.Typer(help="Run Python in nativa's sandbox: the isolation model-written code gets.",
@@ -22,17 +22,6 @@ sandbox_app = typer.Typer(help="Run Python in nativa's sandbox: the isolation mo
 @sandbox_app.callback()
 def _sandbox() -> None:
     """Run Python in nativa's sandbox: the isolation model-written code gets."""
-
-
-def _read_source(file: Path) -> str:
-    if not file.is_file():
-        raise BadInputError(f"{file} is not a file: give the path of a Python file to run, e.g. script.py")
-    try:
-        return file.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise BadInputError(f"{file} is not UTF-8 text: give a Python source file") from None
-    except OSError as exc:
-        raise BadInputError(f"cannot read {file}: {exc.strerror}") from None
 
 
 def _read_stdin(stdin: Path | None) -> bytes | None:
@@ -69,7 +58,7 @@ def run_file(
     if max_output_bytes < 1:
         raise BadInputError(f"--max-output-bytes {max_output_bytes} is invalid: use a positive number of bytes")
     limits = Limits(timeout_s=timeout, memory_mb=memory_mb, max_output_bytes=max_output_bytes)
-    code = _read_source(file)
+    code = read_source(file)
     data = _read_stdin(stdin)
     sandbox = Sandbox(allow_weak=allow_weak or settings().sandbox_allow_weak, limits=limits)
     result = sandbox.run(code, stdin=data, allow_network=allow_network, filename=file.name)

@@ -154,6 +154,10 @@ class LocalModel:
         """The batched decoder this model's `complete_many` and `batch_stream` use (loads the model)."""
         return self._get().engine(self.name, self.max_batch, self.batch_seq_ctx, self.n_threads)
 
+    def llama(self) -> Any:
+        """The loaded llama-cpp-python `Llama`, for baselines that must call the library itself."""
+        return self._get().llm
+
     def _get(self) -> _Loaded:
         if self._handle is not None:
             return self._handle

@@ -18,6 +18,7 @@ from typing import Any
 from nativa.sandbox import _runtime, bwrap, cgroups
 
 RUNNER_PATH = str(Path(__file__).with_name("_runner.py"))
+SUPERVISOR_PATH = str(Path(__file__).with_name("_supervisor.py"))
 LANDLOCK_PATH = str(Path(__file__).with_name("landlock.py"))
 
 
@@ -49,26 +50,26 @@ def host_context(runtime_dir: str | os.PathLike[str] | None = None) -> HostConte
 
 
 _pyc_lock = threading.Lock()
-_pyc_paths: dict[str, str] = {}
+_pyc_paths: dict[tuple[str, str], str] = {}
 
 
-def runner_pyc(root: Path) -> str:
-    """The runner compiled once per version into the runtime dir: a script is otherwise re-compiled at every
-    start (~2 ms). Frames keep the in-sandbox name, so tracebacks can still tell the runner's frames apart."""
+def runner_pyc(root: Path, source: str = RUNNER_PATH, inside: str = bwrap.INSIDE_RUNNER) -> str:
+    """A runner module compiled once per version into the runtime dir: a script is otherwise re-compiled at
+    every start (~2 ms). Frames keep the in-sandbox name, so tracebacks can still tell the runner's frames apart."""
     with _pyc_lock:
-        cached = _pyc_paths.get(str(root))
+        cached = _pyc_paths.get((str(root), source))
         if cached and os.path.exists(cached):
             return cached
-        source = Path(RUNNER_PATH).read_bytes()
-        digest = hashlib.sha256(source + sys.version.encode()).hexdigest()[:16]
-        target = root / f"runner-{digest}.pyc"
+        data = Path(source).read_bytes()
+        digest = hashlib.sha256(data + sys.version.encode()).hexdigest()[:16]
+        target = root / f"{Path(source).stem.lstrip('_')}-{digest}.pyc"
         if not target.exists():
             tmp = root / f".runner-{os.getpid()}-{threading.get_ident()}.pyc"
-            py_compile.compile(RUNNER_PATH, cfile=str(tmp), dfile=bwrap.INSIDE_RUNNER, doraise=True,
+            py_compile.compile(source, cfile=str(tmp), dfile=inside, doraise=True,
                                invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH)
             os.chmod(tmp, 0o644)
             os.replace(tmp, target)
-        _pyc_paths[str(root)] = str(target)
+        _pyc_paths[(str(root), source)] = str(target)
         return str(target)
 
 

@@ -1,18 +1,17 @@
-"""The in-sandbox runner: the only nativa code that shares a process with model-written code.
+"""The in-sandbox executor: the only nativa code that shares a process with model-written code.
 
-It is started as `python -I -S -B -X utf8 runner.py BOOT_JSON` inside the sandbox, so it may use only the
-standard library, and it avoids modules that pull in `re` (json, base64, linecache, traceback): those cost
-~6 ms each at start-up, so the C halves (`_json`, `binascii`) are used directly and `traceback` is imported
-only when there is an error to format.
+The supervisor (`_supervisor.py`) loads this module by path and forks the process that runs it, after closing
+every fd but two: requests arrive on one (a JSON line each), and the report of each run leaves on the other,
+straight to the host. It may use only the standard library, and it avoids modules that pull in `re` (json,
+base64, linecache, traceback): those cost ~6 ms each at start-up, so the C halves (`_json`, `binascii`) are
+used directly and `traceback` is imported only when there is an error to format.
 
-Protocol: the host writes one JSON request per line on the control fd; the runner answers on the result
-fd with `{"e": "started"}` once limits and files are in place (the host starts the clock then) and
-`{"e": "done", ...}` with the outcome. Output goes to the real fds 1 and 2. In `oneshot` mode the runner
-then does what the interpreter does at exit (join threads, run atexit) and leaves with the code's exit
-status; in `session` mode it waits for the next request with the same globals.
+In `oneshot` mode the executor runs one request, then does what the interpreter does at exit (join threads,
+run atexit) and leaves with the code's exit status, which the supervisor observes and reports as the verdict;
+in `session` mode it waits for the next request with the same globals.
 
-Nothing here is trusted by the host beyond what the code itself could fake: the host caps the size of
-what it reads, and a snippet that tampers with this file only lies about its own result.
+Nothing here is trusted by the host: the report's error type, message, traceback and files are the code's own
+account, size-capped and type-checked by the host; in a one-shot run they can only add detail to a failure.
 """
 
 # ruff: noqa: BLE001, S102, S110, SIM115, RUF012
@@ -24,9 +23,6 @@ import io
 import os
 import resource
 import sys
-import time
-
-_BOOT = time.monotonic()
 
 # The file name in this runner's own frames (a .py, or the name compiled into the cached .pyc in tier A).
 _RUNNER = sys._getframe().f_code.co_filename
@@ -67,16 +63,6 @@ def _b64(data):
     return binascii.b2a_base64(data, newline=False).decode()
 
 
-def _confine(boot):
-    """Tier B / weak: confine this process with landlock.py's `confine`, loaded by path (no nativa here)."""
-    path = boot["landlock_path"]
-    with open(path, "rb") as fh:
-        src = fh.read()
-    ns = {"__name__": "nativa_sandbox_landlock", "__file__": path}
-    exec(compile(src, path, "exec"), ns)
-    ns["confine"](boot["confine"])
-
-
 def _apply_limits(lim, session):
     r = resource
 
@@ -113,44 +99,56 @@ def _write_files(files):
 
 
 def _snapshot():
-    """relative path -> (mtime, size, inode) of every regular file under the work dir, symlinks skipped."""
+    """relative path -> (mtime, size, inode) of the regular files under the work dir, symlinks skipped.
+
+    At most _MAX_FILES_LISTED entries are looked at in all, however they are spread over directories (a flat
+    directory of 100,000 files, a deep tree), so that listing costs a bounded time; the second value says
+    whether the cap was reached.
+    """
     out = {}
+    budget = _MAX_FILES_LISTED
     stack = [("", ".")]
-    while stack and len(out) < _MAX_FILES_LISTED:
+    while stack and budget > 0:
         rel, path = stack.pop()
         try:
-            entries = list(os.scandir(path))
+            it = os.scandir(path)
         except OSError:
             continue
-        for entry in entries:
-            name = rel + entry.name
-            try:
-                if entry.is_symlink():
+        with it:
+            for entry in it:
+                budget -= 1
+                if budget < 0:
+                    break
+                name = rel + entry.name
+                try:
+                    if entry.is_symlink():
+                        continue
+                    if entry.is_dir(follow_symlinks=False):
+                        if name.count("/") < 16:
+                            stack.append((name + "/", entry.path))
+                    elif entry.is_file(follow_symlinks=False):
+                        st = entry.stat(follow_symlinks=False)
+                        out[name] = (st.st_mtime_ns, st.st_size, st.st_ino)
+                except OSError:
                     continue
-                if entry.is_dir(follow_symlinks=False):
-                    if name.count("/") < 16:
-                        stack.append((name + "/", entry.path))
-                elif entry.is_file(follow_symlinks=False):
-                    st = entry.stat(follow_symlinks=False)
-                    out[name] = (st.st_mtime_ns, st.st_size, st.st_ino)
-            except OSError:
-                continue
-    return out
+    return out, budget < 0 or bool(stack)
 
 
 def _collect(before, budget):
     """The files the code created or changed, smallest first until `budget` bytes; flag what did not fit."""
-    after = _snapshot()
+    after, truncated = _snapshot()
+    truncated = truncated or before[1]
+    before = before[0]
     changed = sorted((after[p][1], p) for p in after if before.get(p) != after[p])
-    files, truncated = {}, False
+    files = {}
     for size, name in changed:
         if size > budget:
             truncated = True
             continue
         try:
-            fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
             with open(fd, "rb") as fh:
-                data = fh.read(budget + 1)
+                data = fh.read(budget + 1) if _regular(fd) else b""
         except OSError:
             continue
         if len(data) > budget:
@@ -159,6 +157,13 @@ def _collect(before, budget):
         budget -= len(data)
         files[name] = _b64(data)
     return files, truncated
+
+
+def _regular(fd):
+    """A file swapped for a FIFO or device after the listing must not block or feed the collection."""
+    import stat
+
+    return stat.S_ISREG(os.fstat(fd).st_mode)
 
 
 def _type_name(exc):
@@ -299,18 +304,19 @@ def _install_builtins():
     builtins.quit = _sitebuiltins.Quitter("quit", "Ctrl-D (i.e. EOF)")
 
 
-def _serve(boot):
-    session = boot["mode"] == "session"
-    ctl, res = boot["ctl"], boot["res"]
-    reader = open(ctl, "rb", closefd=False)
+def serve(mode, req_fd, det_fd, path):
+    """Run requests from `req_fd` until it closes (session) or once (oneshot); report each on `det_fd`."""
+    session = mode == "session"
+    for fd in (req_fd, det_fd):
+        os.set_inheritable(fd, False)
+    sys.path[:0] = [os.getcwd()] + list(path)
+    _install_builtins()
+    reader = open(req_fd, "rb", closefd=False)
     ns = _new_main()
-    clk = boot.get("clk")
-    if boot.get("announce"):
-        _send(res, {"e": "ready"})  # a pool hands this sandbox out only once it is this far
     while True:
         line = reader.readline()
         if not line:
-            os._exit(0)  # the host closed the session (or died)
+            os._exit(0)  # the supervisor closed the session (or died)
         req = _loads(line.decode())
         _apply_limits(req["limits"], session)
         refused = _write_files(req.get("files") or {})
@@ -322,54 +328,25 @@ def _serve(boot):
         _SOURCES[filename] = code
         ns["__file__"] = filename
         sys.argv = [filename]
-        t0 = time.monotonic()
-        if clk is not None:
-            _send(clk, {"e": "started", "t": t0})  # the host's deadline counts from here
         outcome = refused or _execute(code, filename, ns, session)
         if not session:
+            if not outcome["ok"]:
+                # On record before atexit handlers and threads get their turn: a failure stays a failure even
+                # if one of them then ends the process with status 0 (the host fails a run on any failed report).
+                _send(det_fd, dict(outcome, e="result", seq=req.get("seq"), files={}, files_truncated=False))
             try:
                 _interpreter_exit()
             except BaseException:
                 pass
         _flush()
-        outcome["t0"], outcome["t1"], outcome["tb"] = t0, time.monotonic(), _BOOT
         try:
             files, truncated = _collect(before, int(req.get("max_files_out", 0)))
         except BaseException:
             files, truncated = {}, True
-        if not session and boot.get("reap") and os.getuid() != 0:
-            # A script's run ends with its process: take down whatever it left running (daemons included).
-            # Safe only where kill(-1) can reach nothing but this sandbox: a pid namespace, a uid of its
-            # own, or a Landlock signal scope; the host says which in "reap".
-            try:
-                os.kill(-1, 9)
-            except OSError:
-                pass
-        outcome["e"] = "done"
+        outcome["e"] = "result"
+        outcome["seq"] = req.get("seq")
         outcome["files"] = files
         outcome["files_truncated"] = truncated
-        _send(res, outcome)
+        _send(det_fd, outcome)
         if not session:
             os._exit(outcome["exit_code"])
-
-
-def main():
-    boot = _loads(sys.argv[1])
-    for fd in boot.get("cg", ()):
-        try:
-            os.write(fd, b"0")
-        finally:
-            os.close(fd)
-    if boot.get("confine") is not None:
-        _confine(boot)
-    for fd in (boot["ctl"], boot["res"], boot.get("clk")):
-        if fd is not None:
-            os.set_inheritable(fd, False)
-    os.chdir(boot["work"])
-    sys.path[:0] = [boot["work"]] + list(boot.get("path") or ())
-    _install_builtins()
-    _serve(boot)
-
-
-if __name__ == "__main__":
-    main()

@@ -14,15 +14,17 @@ import contextlib
 import fcntl
 import itertools
 import os
-import shutil
+import platform
 import signal
 import stat
 import tempfile
 import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 from nativa.errors import SandboxError
-from nativa.sandbox import cgroups
+from nativa.sandbox import cgroups, workdir
 
 UID_BASE = 1_600_000_000
 """First uid of the private range: far above distribution users and the usual subuid ranges."""
@@ -133,10 +135,100 @@ def _is_zombie(proc_path: str) -> bool:
     return stat[stat.rfind(b")") + 2: stat.rfind(b")") + 3] in (b"Z", b"X")
 
 
+def _state(pid: int) -> bytes:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            data = fh.read()
+    except OSError:
+        return b"X"
+    return data[data.rfind(b")") + 2: data.rfind(b")") + 3]
+
+
+def stop_processes(list_pids: Callable[[], list[int]], rounds: int = 200) -> list[int] | None:
+    """SIGSTOP every process `list_pids` finds, until one listing finds all of them stopped.
+
+    A process forked while the others were being stopped shows up in the next listing; once a listing holds
+    only stopped (or dead) processes, nothing is left that could fork or run. None when that never happens.
+    SIGSTOP, unlike a v1 cgroup freezer, leaves a SIGKILL (the host's, or a parent-death signal) effective.
+    """
+    for i in range(rounds):
+        pids = list_pids()
+        running = [pid for pid in pids if _state(pid) not in (b"T", b"t", b"Z", b"X")]
+        if not running:
+            return pids
+        for pid in running:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGSTOP)
+        if i:
+            time.sleep(0.0005 * min(i, 10))  # the signal takes effect when the process is next scheduled
+    return None
+
+
+_READ_SYSCALL = {"x86_64": 0, "aarch64": 63}.get(platform.machine())
+_PYTHON_SIGINT = 1 << (signal.SIGINT - 1)
+
+
+def idle_reader(pid: int) -> bool:
+    """Whether `pid` is single-threaded and blocked in read() on a pipe, with no POSIX timer and no signal
+    handler but Python's own SIGINT one: it cannot run again until someone writes to that pipe.
+
+    Stopping a session's processes costs milliseconds on a loaded host; when the only process besides the
+    supervisor is the interpreter waiting for its next request, there is nothing to stop.
+    """
+    if _READ_SYSCALL is None:
+        return False
+    try:
+        call = _read_text(f"/proc/{pid}/syscall")
+        parts = call.split()
+        if int(parts[0]) != _READ_SYSCALL:
+            return False  # "running", or another syscall
+        status = dict(line.split(":", 1) for line in _read_text(f"/proc/{pid}/status").splitlines() if ":" in line)
+        if status["Threads"].strip() != "1" or int(status["SigCgt"], 16) & ~_PYTHON_SIGINT:
+            return False
+        if _read_text(f"/proc/{pid}/timers").strip():
+            return False
+        if not os.readlink(f"/proc/{pid}/fd/{int(parts[1], 16)}").startswith("pipe:"):
+            return False
+        return _read_text(f"/proc/{pid}/syscall") == call  # the same read() throughout these checks
+    except (OSError, ValueError, IndexError, KeyError):
+        return False
+
+
+def uid_of(pid: int) -> int | None:
+    try:
+        return os.stat(f"/proc/{pid}").st_uid
+    except OSError:
+        return None
+
+
+def children(pid: int) -> list[int]:
+    try:
+        return [int(x) for x in _read_text(f"/proc/{pid}/task/{pid}/children").split()]
+    except (OSError, ValueError):
+        return []
+
+
+def start_time(pid: int) -> int:
+    """When the process started, in clock ticks since boot (set by the kernel at fork: it cannot be faked)."""
+    try:
+        return int(_read_text(f"/proc/{pid}/stat").rsplit(")", 1)[1].split()[19])
+    except (OSError, ValueError, IndexError):
+        return 1 << 62
+
+
+def _read_text(path: str) -> str:
+    with open(path) as fh:
+        return fh.read()
+
+
+def continue_processes(pids: list[int]) -> None:
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGCONT)
+
+
 def kill_uid(uid: int, rounds: int = 50) -> None:
     """SIGKILL every process of `uid` until none is left (tiers without a pid namespace need this)."""
-    import time
-
     for _ in range(rounds):
         pids = uid_processes({uid})
         if not pids:
@@ -166,10 +258,10 @@ def sweep(root: Path, support: cgroups.CgroupSupport | None) -> dict[str, int]:
     with contextlib.suppress(OSError):
         for entry in os.scandir(root / "work"):
             if entry.name.startswith("sb-") and not owner_alive(entry.name):
-                shutil.rmtree(entry.path, ignore_errors=True)
+                workdir.remove(Path(entry.path))
                 stats["work_dirs"] += 1
     if support is not None:
-        for parent in dict.fromkeys(p for p in (support.memory, support.pids) if p):
+        for parent in support.parents:
             with contextlib.suppress(OSError):
                 for entry in os.scandir(parent):
                     stale = entry.is_dir() and entry.name.startswith("sb-") and not owner_alive(entry.name)

@@ -18,6 +18,7 @@ from pathlib import Path
 
 INSIDE_WORK = "/work"
 INSIDE_RUNNER = "/.nativa/runner.py"
+INSIDE_SUPERVISOR = "/.nativa/supervisor.py"
 
 _NETWORK_ETC = ("/etc/resolv.conf", "/etc/hosts", "/etc/nsswitch.conf", "/etc/ssl", "/etc/ca-certificates",
                 "/etc/gai.conf", "/etc/host.conf")
@@ -56,9 +57,9 @@ def host_interpreter() -> Interpreter:
     return Interpreter(executable=exe, prefix=prefix, version=sys.version)
 
 
-def interpreter_argv(interp: Interpreter, runner: str, boot: str) -> list[str]:
+def interpreter_argv(interp: Interpreter, script: str, *args: str) -> list[str]:
     """`-I -S`: no environment, no site, no user site: start-up is ~7 ms and nothing outside the stdlib leaks in."""
-    return [interp.executable, "-I", "-S", "-B", "-X", "utf8", runner, boot]
+    return [interp.executable, "-I", "-S", "-B", "-X", "utf8", script, *args]
 
 
 def setpriv_argv(uid: int) -> list[str]:
@@ -101,6 +102,7 @@ def build_argv(
     *,
     interp: Interpreter,
     runner_host_path: str,
+    supervisor_host_path: str,
     boot: str,
     uid: int,
     is_root: bool,
@@ -110,7 +112,7 @@ def build_argv(
     extra_ro: Sequence[str] = (),
     env: dict[str, str],
 ) -> list[str]:
-    """The full `bwrap ... -- [setpriv ...] python -I -S runner.py BOOT` command for one sandbox."""
+    """The full `bwrap ... -- [setpriv ...] python -I -S supervisor.py RUNNER BOOT` command for one sandbox."""
     t = _Tree()
     t.ro_bind("/usr")
     for name in ("bin", "sbin", "lib", "lib32", "lib64", "libx32"):
@@ -125,8 +127,9 @@ def build_argv(
         t.ro_bind(path)
     for etc in ("/etc/ld.so.cache", "/etc/localtime") + (_NETWORK_ETC if allow_network else ()):
         t.ro_bind(etc, try_=True)
-    runner_inside = INSIDE_RUNNER + ("c" if runner_host_path.endswith(".pyc") else "")
-    t.ro_bind(runner_host_path, runner_inside)
+    t.ro_bind(runner_host_path, runner_inside(runner_host_path))
+    supervisor_inside = INSIDE_SUPERVISOR + ("c" if supervisor_host_path.endswith(".pyc") else "")
+    t.ro_bind(supervisor_host_path, supervisor_inside)
     t.add("--proc", "/proc", "--dev", "/dev")
     t.add("--size", str(tmpfs_bytes), "--perms", "1777", "--tmpfs", "/tmp")
     t.add("--size", str(tmpfs_bytes), "--perms", "1777", "--tmpfs", "/dev/shm")
@@ -149,5 +152,10 @@ def build_argv(
     argv.append("--")
     if is_root:
         argv += setpriv_argv(uid)
-    argv += interpreter_argv(interp, runner_inside, boot)
+    argv += interpreter_argv(interp, supervisor_inside, runner_inside(runner_host_path), boot)
     return argv
+
+
+def runner_inside(runner_host_path: str) -> str:
+    """Where the executor module appears inside a tier A sandbox (its .pyc keeps the suffix)."""
+    return INSIDE_RUNNER + ("c" if runner_host_path.endswith(".pyc") else "")

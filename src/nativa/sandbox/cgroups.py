@@ -1,7 +1,10 @@
-"""Per-sandbox cgroups: a memory ceiling that counts every process and tmpfs page, and a pids ceiling.
+"""Per-sandbox cgroups: a memory ceiling that counts every process and tmpfs page, a pids ceiling, and the
+CPU time of all the sandbox's processes together.
 
-rlimits are per process (a fork gets a fresh RLIMIT_AS) and RLIMIT_NPROC is per uid; a cgroup is the only
-limit that holds for a sandbox as a whole, and the only complete list of its processes to kill. Both
+rlimits are per process (a fork gets a fresh RLIMIT_AS and a fresh RLIMIT_CPU count) and RLIMIT_NPROC is per
+uid; a cgroup is the only limit that holds for a sandbox as a whole, the only complete CPU account of a run
+(exited processes included), and the only complete list of its processes to kill. CPU time is read from
+cgroup v1's `cpuacct.usage` or v2's `cpu.stat` (present in every v2 cgroup, controller enabled or not). Both
 cgroup v1 (one hierarchy per controller, as on these machines) and v2 (one unified tree) are handled;
 where neither is writable the layer is simply absent and the probe says so.
 
@@ -31,10 +34,17 @@ class CgroupSupport:
     memory: Path | None = None
     pids: Path | None = None
     notes: list[str] = field(default_factory=list)
+    cpu: Path | None = None
 
     @property
     def layers(self) -> list[str]:
-        return [name for name, p in (("cgroup-memory", self.memory), ("cgroup-pids", self.pids)) if p]
+        return [name for name, p in (("cgroup-memory", self.memory), ("cgroup-pids", self.pids),
+                                     ("cgroup-cpu", self.cpu)) if p]
+
+    @property
+    def parents(self) -> list[Path]:
+        """Each distinct parent directory (one in v2, one per controller in v1)."""
+        return list(dict.fromkeys(p for p in (self.memory, self.pids, self.cpu) if p))
 
 
 def _mounts() -> list[tuple[str, str, set[str]]]:
@@ -70,26 +80,28 @@ def detect() -> CgroupSupport:
     """Find writable memory and pids controllers; v1 per-controller mounts win over v2's unified tree."""
     own = _own_paths()
     notes: list[str] = []
-    mem = pids = None
-    version = None
+    found: dict[str, Path] = {}
     for mount, fstype, opts in _mounts():
         if fstype != "cgroup":
             continue
-        for ctl in ("memory", "pids"):
-            if ctl in opts and ctl in own:
+        for ctl in ("memory", "pids", "cpuacct"):
+            if ctl in opts and ctl in own and ctl not in found:
                 parent = Path(mount + own[ctl].rstrip("/")) / _PARENT
                 if _prepare(parent):
-                    mem, pids = (parent, pids) if ctl == "memory" else (mem, parent)
-                    version = 1
+                    found[ctl] = parent
                 else:
                     notes.append(f"cgroup v1 {ctl} at {parent.parent} is not writable")
-    if mem is None and pids is None:
+    if not found:
         v2 = _detect_v2(own, notes)
         if v2 is not None:
             return v2
-    if mem is None and pids is None and not notes:
-        notes.append("no cgroup memory/pids controller found")
-    return CgroupSupport(version=version, memory=mem, pids=pids, notes=notes)
+        if not notes:
+            notes.append("no cgroup memory/pids/cpuacct controller found")
+        return CgroupSupport(notes=notes)
+    if "cpuacct" not in found:
+        notes.append("no writable cgroup v1 cpuacct controller: CPU time is bounded per process only")
+    return CgroupSupport(version=1, memory=found.get("memory"), pids=found.get("pids"), cpu=found.get("cpuacct"),
+                         notes=notes)
 
 
 def _detect_v2(own: dict[str, str], notes: list[str]) -> CgroupSupport | None:
@@ -119,7 +131,7 @@ def _detect_v2(own: dict[str, str], notes: list[str]) -> CgroupSupport | None:
             mem = parent if "memory" in active else None
             pids = parent if "pids" in active else None
             if mem or pids:
-                return CgroupSupport(version=2, memory=mem, pids=pids, notes=notes)
+                return CgroupSupport(version=2, memory=mem, pids=pids, notes=notes, cpu=parent)
         notes.append(f"cgroup v2 at {mount}: memory/pids cannot be delegated to a nativa cgroup")
     return None
 
@@ -132,7 +144,8 @@ class SandboxCgroup:
         self.dirs: list[Path] = []
         self.memory_dir: Path | None = None
         self.pids_dir: Path | None = None
-        for parent in dict.fromkeys(p for p in (support.memory, support.pids) if p):
+        self.cpu_dir: Path | None = None
+        for parent in support.parents:
             d = parent / name
             d.mkdir()
             self.dirs.append(d)
@@ -140,6 +153,8 @@ class SandboxCgroup:
                 self.memory_dir = d
             if parent == support.pids:
                 self.pids_dir = d
+            if parent == support.cpu:
+                self.cpu_dir = d
         self.set_memory(memory_bytes)
         if self.pids_dir is not None:
             _write(self.pids_dir / "pids.max", str(max_pids))
@@ -160,10 +175,11 @@ class SandboxCgroup:
                 _write(d / "memory.swap.max", "0")
 
     def join_fds(self) -> list[int]:
-        """Write-only fds on `cgroup.procs`: the runner writes "0" to each to move itself in, then closes them.
+        """Write-only fds on `cgroup.procs`: the supervisor writes "0" to each to move itself in, then closes them.
 
         Joining from inside avoids a `preexec_fn` (unsafe with threads, and it forbids vfork). The fds are
-        opened by root, so the runner must close them before any user code runs; it does.
+        opened by root, so they must be closed before any user code runs; the supervisor does that before it
+        forks the executor.
         """
         return [os.open(d / "cgroup.procs", os.O_WRONLY | os.O_CLOEXEC) for d in self.dirs]
 
@@ -190,6 +206,22 @@ class SandboxCgroup:
         except (OSError, ValueError):
             pass
         return 0
+
+    def cpu_usage_s(self) -> float | None:
+        """CPU seconds used by every process that has been in this cgroup (None: no CPU accounting here)."""
+        d = self.cpu_dir
+        if d is None:
+            return None
+        try:
+            if self.support.version == 1:
+                return int((d / "cpuacct.usage").read_text()) / 1e9
+            for line in (d / "cpu.stat").read_text().splitlines():
+                key, _, value = line.partition(" ")
+                if key == "usage_usec":
+                    return int(value) / 1e6
+        except (OSError, ValueError):
+            pass
+        return None
 
     def pids(self) -> list[int]:
         found: set[int] = set()

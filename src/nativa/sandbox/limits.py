@@ -1,10 +1,12 @@
 """The limits of one run, validated at the boundary so a bad value is a `BadInputError`, not a hung sandbox.
 
 Each limit is enforced by the layer that can enforce it without trusting the code: wall-clock time by the
-host (it kills the whole sandbox), memory by RLIMIT_AS (an allocation fails with MemoryError) *and* the
-memory cgroup (which also counts children and tmpfs pages), processes by RLIMIT_NPROC on a uid of the
-sandbox's own plus the pids cgroup, output by the host reading the pipes, files by RLIMIT_FSIZE and sized
-tmpfs mounts.
+host (it kills the whole sandbox, counting from a start record only the sandbox's supervisor can write), CPU
+time of all the run's processes together by the host reading the CPU cgroup (RLIMIT_CPU per process as a
+backstop), memory by RLIMIT_AS (an allocation fails with MemoryError) *and* the memory cgroup (which also
+counts children and tmpfs pages), processes by RLIMIT_NPROC on a uid of the sandbox's own plus the pids
+cgroup, output by the host reading the pipes, files by RLIMIT_FSIZE and sized tmpfs mounts (or, in tier B
+where the host cannot mount, a budget the host checks while the code runs).
 """
 
 from __future__ import annotations
@@ -37,6 +39,10 @@ class Limits:
     """Largest single file (RLIMIT_FSIZE), and the size of the work dir and /tmp tmpfs mounts (tier A)."""
     max_files_out_bytes: int = 10_000_000
     """Total size of files handed back in `RunResult.files_out`; the rest is dropped and flagged."""
+    max_cpu_s: float | None = None
+    """CPU seconds of all the run's processes together (None: `timeout_s`, one CPU for the whole run)."""
+    max_inodes: int = 10_000
+    """Files and directories in the work dir, and again in /tmp (tier B; tier A's are bounded by memory)."""
 
     def __post_init__(self) -> None:
         _positive(self.timeout_s, "timeout_s", "a number of seconds > 0, e.g. 10")
@@ -48,6 +54,11 @@ class Limits:
         _int_at_least(self.max_open_files, "max_open_files", 16)
         _int_at_least(self.max_file_mb, "max_file_mb", 1)
         _int_at_least(self.max_files_out_bytes, "max_files_out_bytes", 0)
+        _int_at_least(self.max_inodes, "max_inodes", 16)
+        if self.max_cpu_s is not None:
+            _positive(self.max_cpu_s, "max_cpu_s", "a number of CPU seconds > 0, or None for timeout_s")
+            if not math.isfinite(self.max_cpu_s) or self.max_cpu_s > 86_400:
+                raise BadInputError(f"max_cpu_s={self.max_cpu_s!r} is out of range: use 0 < max_cpu_s <= 86400")
 
     def with_overrides(self, **kw: Any) -> Limits:
         """A copy with the given non-None fields replaced (and validated)."""
@@ -57,6 +68,11 @@ class Limits:
     def memory_bytes(self) -> int:
         return self.memory_mb * 1024 * 1024
 
+    @property
+    def cpu_budget_s(self) -> float:
+        """The CPU seconds the host allows the run's processes in total."""
+        return self.max_cpu_s if self.max_cpu_s is not None else self.timeout_s
+
     def runner_limits(self) -> dict[str, int]:
         """The rlimits the runner sets on itself before it runs the code (it cannot raise them again)."""
         return {
@@ -64,7 +80,7 @@ class Limits:
             "fsize": self.max_file_mb * 1024 * 1024,
             "nofile": self.max_open_files,
             "nproc": self.max_processes,
-            "cpu": math.ceil(self.timeout_s) + 1,
+            "cpu": math.ceil(max(self.timeout_s, self.cpu_budget_s)) + 1,
         }
 
     def to_dict(self) -> dict[str, Any]:

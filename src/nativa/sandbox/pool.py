@@ -153,7 +153,7 @@ class SandboxPool:
                 if worker.cgroup is not None:
                     worker.cgroup.set_memory(limits.memory_bytes)
                 raw = worker.execute(request, timeout_s=limits.timeout_s, max_output_bytes=limits.max_output_bytes,
-                                     max_result_bytes=max_result_bytes(limits))
+                                     max_result_bytes=max_result_bytes(limits), cpu_budget_s=limits.cpu_budget_s)
             except (SandboxError, OSError):
                 # The pre-started sandbox died while idle: the run has not started, so start it cold.
                 self._retired.put(worker)

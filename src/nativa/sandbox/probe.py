@@ -18,7 +18,7 @@ import threading
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-from nativa.sandbox import cgroups, landlock, seccomp
+from nativa.sandbox import cgroups, landlock, seccomp, workdir
 from nativa.sandbox.bwrap import Interpreter, host_interpreter
 
 Tier = Literal["A", "B", "weak", "none"]
@@ -44,6 +44,8 @@ class ProbeReport:
     interpreter: dict[str, str] = field(default_factory=dict)
     interpreter_b: dict[str, str] | None = None
     notes: list[str] = field(default_factory=list)
+    workdir_tmpfs: bool = False
+    """Whether tiers B and weak put each sandbox's work dir and /tmp on a capped tmpfs of its own."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -58,14 +60,18 @@ class ProbeReport:
             abi = self.landlock_abi
             layers = ["landlock-fs"] + (["landlock-net"] if abi >= 4 else []) + (["landlock-scope"] if abi >= 6 else [])
             layers += (["uid-drop", "caps-dropped"] if self.is_root else []) + ["no-new-privs", "seccomp",
-                                                                               "no-inet-sockets"]
+                                                                               "no-inet-sockets", "no-unix-sockets"]
+            layers.append("tmpfs-workdir" if self.workdir_tmpfs else "disk-budget")
         elif tier == "weak":
             layers = (["uid-drop", "caps-dropped"] if self.is_root and self.interpreter_b else [])
-            layers += ["no-new-privs"] + (["seccomp", "no-inet-sockets"] if self.seccomp else [])
+            layers += ["no-new-privs"] + (["seccomp", "no-inet-sockets", "no-unix-sockets"] if self.seccomp else [])
+            layers.append("tmpfs-workdir" if self.workdir_tmpfs else "disk-budget")
         else:
             layers = []
         if allow_network:
             layers = [x for x in layers if x not in ("net-ns", "landlock-net", "no-inet-sockets")]
+            if tier == "A" and "seccomp" in layers:
+                layers.insert(layers.index("seccomp") + 1, "no-unix-sockets")  # the host's abstract sockets
         return layers + _BASE_LAYERS + list(self.cgroup_layers) if tier != "none" else ["rlimits"]
 
 
@@ -109,6 +115,7 @@ def _probe() -> ProbeReport:
         tier="none", layers=[], available=[], is_root=is_root, bwrap=bw_version, setpriv=has_setpriv,
         seccomp=has_seccomp, landlock_abi=abi, cgroup_version=cg.version, cgroup_layers=cg.layers,
         interpreter=asdict(interp), interpreter_b=asdict(interp_b) if interp_b else None, notes=notes,
+        workdir_tmpfs=workdir.can_mount(),
     )
     available: list[Tier] = []
     if bw and has_seccomp and (has_setpriv or not is_root):

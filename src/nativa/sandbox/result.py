@@ -1,16 +1,20 @@
 """`RunResult`: everything one sandboxed run produced, typed and JSON-safe.
 
 `killed_by` says which limit ended the run, precisely:
-- "timeout": the wall-clock limit passed (or the CPU-time backstop, SIGXCPU); the sandbox was killed.
+- "timeout": the wall-clock limit passed, or the run's processes together used more CPU time than
+  `Limits.cpu_budget_s` (the message says which; SIGXCPU, the per-process backstop, reads the same); the
+  sandbox was killed.
 - "memory": the memory limit ended the run: either an allocation failed under RLIMIT_AS and the
   MemoryError left the code (error_type "MemoryError"), or the cgroup's OOM killer killed a process of
   a run that then failed.
 - "output": stdout or stderr passed `max_output_bytes`; the sandbox was killed, what fit is kept.
 - "signal": a process died of a signal nativa did not send (a segfault in ctypes code, say).
+- "disk": tier B without a mountable tmpfs only: the work dir or /tmp passed its byte or file budget,
+  which the host checks while the code runs (elsewhere a full tmpfs fails the write with ENOSPC instead).
 - None: the code ended on its own, successfully or not.
 
 For runs the sandbox ended, `error_type` carries a Python-like name ("TimeoutError", "MemoryError",
-"OutputLimitExceeded", "Killed") so an agent can feed every failure back the same way.
+"OutputLimitExceeded", "DiskLimitExceeded", "Killed") so an agent can feed every failure back the same way.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ import base64
 from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
-KilledBy = Literal["timeout", "memory", "output", "signal"]
+KilledBy = Literal["timeout", "memory", "output", "signal", "disk"]
 
 
 @dataclass(frozen=True)
@@ -37,13 +41,16 @@ class RunResult:
     traceback: str | None = None
     """The code's traceback as Python prints it, with the runner's frames removed."""
     duration_s: float = 0.0
-    """From the moment the code started (limits and files in place) to its end."""
+    """From when the host handed the request over (or, for a sandbox still starting, when it became ready:
+    the same moment the time limit counts from) to the end of the code's process or snippet."""
     killed_by: KilledBy | None = None
     tier: str = ""
     layers: list[str] = field(default_factory=list)
     files_out: dict[str, bytes] = field(default_factory=dict)
     """Files the code created or changed in its work dir, up to `max_files_out_bytes` in total."""
     files_out_truncated: bool = False
+    cpu_s: float | None = None
+    """CPU seconds all the run's processes used, as the host read them from the CPU cgroup (None: no cgroup)."""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe: file contents become base64 strings."""

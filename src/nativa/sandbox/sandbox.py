@@ -122,11 +122,12 @@ def build_result(raw: RawOutcome, *, tier: Tier, layers: list[str], limits: Limi
             elif sig:
                 killed = "signal"
         exit_code = -sig if sig else status
-        ok = killed is None and status == 0
+        ok = killed is None and status == 0 and not raw.lost
         if not ok and killed is None:
-            error_message = f"the process exited with status {status} before finishing"
+            error_message = (f"the process exited with status {status} before finishing" if not raw.lost or status
+                             else "the sandbox ended without a verdict (its supervisor was stopped or killed)")
     if killed is not None and error_type is None:
-        error_type, error_message = _killed_error(killed, limits, sig)
+        error_type, error_message = _killed_error(killed, limits, sig, raw)
     elif killed == "memory" and not error_message:
         error_message = f"an allocation was refused: the code reached its {limits.memory_mb} MB memory limit"
     return RunResult(
@@ -135,12 +136,20 @@ def build_result(raw: RawOutcome, *, tier: Tier, layers: list[str], limits: Limi
         stdout_truncated=raw.stdout_truncated, stderr_truncated=raw.stderr_truncated,
         error_type=error_type, error_message=error_message, traceback=tb, duration_s=round(raw.duration_s, 6),
         killed_by=killed, tier=tier, layers=list(layers), files_out=files, files_out_truncated=files_truncated,
+        cpu_s=raw.cpu_s,
     )
 
 
-def _killed_error(killed: str, limits: Limits, sig: int) -> tuple[str, str]:
+def _killed_error(killed: str, limits: Limits, sig: int, raw: RawOutcome) -> tuple[str, str]:
+    if killed == "timeout" and raw.kill_detail == "cpu":
+        return "TimeoutError", (f"the code used more than {limits.cpu_budget_s:g} s of CPU time (all its processes "
+                                "together) and was killed")
     if killed == "timeout":
         return "TimeoutError", f"the code ran past its {limits.timeout_s:g} s time limit and was killed"
+    if killed == "disk":
+        why = f" ({raw.notes[-1]})" if raw.notes else ""
+        return "DiskLimitExceeded", (f"the code wrote more than {limits.max_file_mb} MB or {limits.max_inodes} files "
+                                     f"to its work dir or /tmp and was killed{why}")
     if killed == "memory":
         return "MemoryError", f"the code exceeded its {limits.memory_mb} MB memory limit and was killed"
     if killed == "output":
@@ -246,7 +255,7 @@ class Sandbox:
                             self.ctx)
             try:
                 raw = worker.execute(request, timeout_s=limits.timeout_s, max_output_bytes=limits.max_output_bytes,
-                                     max_result_bytes=max_result_bytes(limits))
+                                     max_result_bytes=max_result_bytes(limits), cpu_budget_s=limits.cpu_budget_s)
             finally:
                 worker.close()
             result = build_result(raw, tier=self.tier, layers=layers, limits=limits)

@@ -2,7 +2,12 @@
 
 The filter is a deny-list on top of the other layers, not the only wall: it refuses the calls that turn a
 bug in one layer into an escape (new namespaces, mounts, ptrace, kernel keyrings, BPF, io_uring, module
-loading) and every socket family but AF_UNIX unless the caller asked for the network. Refused calls fail
+loading) and every socket family but AF_UNIX unless the caller asked for the network. Where the sandbox
+has no mount namespace (tier B, weak) or shares the host's network namespace (network allowed), AF_UNIX
+goes too (`deny_unix`): seccomp cannot read connect()'s address, and Landlock has no rule for connecting
+to a socket by path, so the socket itself is refused. `socketpair()` stays (asyncio, multiprocessing pipes)
+for connected stream and seqpacket pairs; a datagram pair is refused, since sendto() on it can name any
+socket path. Refused calls fail
 with EPERM (clone3 with ENOSYS, so libc falls back to clone, whose flags *can* be inspected), which the
 code sees as an ordinary `PermissionError` instead of a mysterious kill.
 
@@ -37,7 +42,11 @@ _TIOCSTI = 0x5412  # push characters into the terminal's input queue
 _TIOCLINUX = 0x541C
 _AF_UNIX = 1
 
-_cache: dict[bool, bytes] = {}
+_SOCK_TYPE_MASK = 0xF  # SOCK_NONBLOCK / SOCK_CLOEXEC live in the upper bits of socket()'s type
+_SOCK_STREAM = 1
+_SOCK_SEQPACKET = 5
+
+_cache: dict[tuple[bool, bool], bytes] = {}
 _lock = threading.Lock()
 
 
@@ -50,15 +59,16 @@ def available() -> bool:
     return True
 
 
-def bpf_program(*, allow_network: bool) -> bytes:
-    """The compiled filter for one network setting; cached, since building it costs ~1 ms."""
+def bpf_program(*, allow_network: bool, deny_unix: bool = False) -> bytes:
+    """The compiled filter for one network and AF_UNIX setting; cached, since building it costs ~1 ms."""
+    key = (allow_network, deny_unix)
     with _lock:
-        if allow_network not in _cache:
-            _cache[allow_network] = _build(allow_network)
-        return _cache[allow_network]
+        if key not in _cache:
+            _cache[key] = _build(allow_network, deny_unix)
+        return _cache[key]
 
 
-def _build(allow_network: bool) -> bytes:
+def _build(allow_network: bool, deny_unix: bool = False) -> bytes:
     import pyseccomp as sc
 
     eperm = sc.ERRNO(errno.EPERM)
@@ -82,6 +92,11 @@ def _build(allow_network: bool) -> bytes:
     if not allow_network:
         add(sc.ERRNO(errno.EPERM), "socket", sc.Arg(0, sc.NE, _AF_UNIX))
         add(sc.ERRNO(errno.EPERM), "socketpair", sc.Arg(0, sc.NE, _AF_UNIX))
+    if deny_unix:
+        add(eperm, "socket", sc.Arg(0, sc.EQ, _AF_UNIX))
+        for kind in range(_SOCK_TYPE_MASK + 1):
+            if kind not in (_SOCK_STREAM, _SOCK_SEQPACKET):
+                add(eperm, "socketpair", sc.Arg(0, sc.EQ, _AF_UNIX), sc.Arg(1, sc.MASKED_EQ, _SOCK_TYPE_MASK, kind))
     fd = os.memfd_create("nativa-seccomp", os.MFD_CLOEXEC)
     try:
         with os.fdopen(os.dup(fd), "wb") as fh:

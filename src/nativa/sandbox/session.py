@@ -95,9 +95,11 @@ class SandboxSession:
             assert worker is not None
             with traced("session", self.tier) as attrs:
                 raw = worker.execute(request, timeout_s=limits.timeout_s, max_output_bytes=limits.max_output_bytes,
-                                     max_result_bytes=max_result_bytes(limits))
+                                     max_result_bytes=max_result_bytes(limits), cpu_budget_s=limits.cpu_budget_s)
                 result = build_result(raw, tier=self.tier, layers=self.layers, limits=limits)
                 record(attrs, result)
+            if not worker.dead:
+                worker.pause()  # nothing of the session runs (or spends CPU) until the next snippet
             if worker.dead:
                 worker.close()
             return result

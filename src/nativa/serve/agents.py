@@ -14,7 +14,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 
-from nativa.serve import tasks
+from nativa.serve import memory, tasks
 from nativa.serve.errors import ApiError
 from nativa.serve.jobs import Emit, JobControl, RunningJob
 from nativa.serve.schemas import CodeRequest, CodeResponse, RunRequest, RunResponse
@@ -34,13 +34,20 @@ async def code(body: CodeRequest, request: Request) -> Any:
     slot = state.slot(body.model)
     settings = state.settings
     max_tokens = body.max_tokens or settings.max_tokens
+    kept = memory.agent_session(request, body.session) if body.session else None  # 404 before any work
 
     def work(control: JobControl, emit: Emit) -> dict[str, Any]:
         sandbox = state.sandbox()
         model = slot.get()
-        return tasks.code(model, sandbox, task=body.task, code_to_fix=body.code, tests=body.tests,
-                          max_attempts=body.max_attempts, max_tokens=max_tokens, timeout_s=body.timeout_s,
-                          settings=settings, control=control, emit=emit if body.stream else None)
+        recorder = kept(model) if kept else None
+        asked = body.task or "repair the given code"
+        result = tasks.code(model, sandbox, task=body.task, context=recorder.history() if recorder else None,
+                            code_to_fix=body.code, tests=body.tests, max_attempts=body.max_attempts,
+                            candidates=body.candidates, max_tokens=max_tokens, timeout_s=body.timeout_s,
+                            settings=settings, control=control, emit=emit if body.stream else None)
+        if recorder:
+            recorder.record("code", asked, result)
+        return result
 
     return await _respond(state, slot, request, work, "/v1/code", body.stream)
 
@@ -60,12 +67,17 @@ async def run(body: RunRequest, request: Request) -> Any:
         raise ApiError(422, f"allow_hosts: {', '.join(refused)} not allowed by this server; valid: "
                             f"{', '.join(allowed) or 'none (the server allows no hosts)'}", param="allow_hosts")
     slot = state.slot(body.model)
+    kept = memory.agent_session(request, body.session) if body.session else None
 
     def work(control: JobControl, emit: Emit) -> dict[str, Any]:
         model = slot.get()
-        return tasks.run_tools(model, question=body.question, max_steps=body.max_steps, db=state.config.run_db,
-                               allow_hosts=body.allow_hosts, settings=state.settings, control=control,
-                               emit=emit if body.stream else None)
+        recorder = kept(model) if kept else None
+        result = tasks.run_tools(model, question=recorder.task_text(body.question) if recorder else body.question,
+                                 max_steps=body.max_steps, db=state.config.run_db, allow_hosts=body.allow_hosts,
+                                 settings=state.settings, control=control, emit=emit if body.stream else None)
+        if recorder:
+            recorder.record("run", body.question, result)
+        return result
 
     return await _respond(state, slot, request, work, "/v1/run", body.stream)
 

@@ -30,7 +30,7 @@ from starlette.middleware.cors import CORSMiddleware
 from nativa import __version__, tracing
 from nativa.config import Settings, load_settings
 from nativa.models.registry import resolve_model
-from nativa.serve import agents, chat
+from nativa.serve import agents, chat, memory
 from nativa.serve.config import ServeConfig, load_serve_config
 from nativa.serve.errors import install_handlers, log
 from nativa.serve.metrics import ServerMetrics
@@ -82,10 +82,11 @@ def create_app(settings: Settings | None = None, *, config: ServeConfig | None =
     guarded = [Depends(check_key)]
     app.include_router(chat.router, dependencies=guarded)
     app.include_router(agents.router, dependencies=guarded)
+    app.include_router(memory.router, dependencies=guarded)  # /v1/sessions, /v1/memories
     _health_routes(app, guarded)
     install_handlers(app, list(slots))
     routes = {p for p in app.openapi()["paths"]} | {app.docs_url or "", app.openapi_url or ""}
-    app.add_middleware(BodyLimitMiddleware, max_bytes=config.max_body_bytes)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=config.max_body_bytes, body_timeout_s=config.body_deadline_s)
     app.add_middleware(RequestMiddleware, metrics=metrics, routes=routes)
     if config.cors_origins:  # off by default: browsers on other origins get no access
         app.add_middleware(CORSMiddleware, allow_origins=list(config.cors_origins), allow_methods=["GET", "POST"],

@@ -21,7 +21,7 @@ from fastapi.responses import StreamingResponse
 
 from nativa import tracing
 from nativa.models.base import Completion, Message
-from nativa.serve import tasks
+from nativa.serve import memory, tasks
 from nativa.serve.jobs import Emit, JobControl, RunningJob
 from nativa.serve.schemas import (
     AssistantMessage,
@@ -61,10 +61,15 @@ async def chat_completions(body: ChatCompletionRequest, request: Request) -> Any
                                 stop=body.stops(), json_schema=body.json_schema(),
                                 seed=settings.seed if body.seed is None else body.seed)
     stream = body.stream
+    kept = memory.chat_session(request, body.session, messages) if body.session else None  # 404 before work
 
     def work(control: JobControl, emit: Emit) -> Completion:
         model = slot.get()
-        return tasks.chat(model, messages, options, settings, control, emit if stream else None)
+        sent = kept.messages(model, max_tokens) if kept else messages
+        completion = tasks.chat(model, sent, options, settings, control, emit if stream else None)
+        if kept:
+            kept.record(model, completion.text)
+        return completion
 
     job: RunningJob[Completion] | None = None
     try:

@@ -35,6 +35,10 @@ class ServeConfig(BaseModel):
     concurrency: int = Field(1, ge=1, le=256, description="Model jobs run at once (1 for the embedded model).")
     request_timeout_s: float = Field(300.0, gt=0, le=86_400)
     max_body_bytes: int = Field(DEFAULT_MAX_BODY, ge=1024, le=1 << 30)
+    header_timeout_s: float = Field(10.0, gt=0, le=3600, description=(
+        "Seconds a connection may take to send a request's headers, and may sit idle between requests."))
+    body_timeout_s: float = Field(20.0, gt=0, le=3600, description="Seconds a client may take to send a body.")
+    max_connections: int = Field(128, ge=1, le=100_000, description="Open connections at once; beyond: 503.")
     cors_origins: tuple[str, ...] = ()
     preload: bool = False
     graceful_timeout_s: float = Field(30.0, ge=0, le=3600)
@@ -49,6 +53,16 @@ class ServeConfig(BaseModel):
     def to_env_json(self) -> str:
         """The options as JSON for worker processes, the key included (it travels like NATIVA_API_KEY)."""
         return self.model_dump_json(exclude={"api_key"})[:-1] + f', "api_key": {json.dumps(self.key)}}}'
+
+    @property
+    def head_deadline_s(self) -> float:
+        """Time to receive a request's headers: the header timeout, within the request timeout."""
+        return min(self.header_timeout_s, self.request_timeout_s)
+
+    @property
+    def body_deadline_s(self) -> float:
+        """Time to receive a request's body: the body timeout, within the request timeout."""
+        return min(self.body_timeout_s, self.request_timeout_s)
 
     def served_models(self, settings: Settings) -> tuple[str, ...]:
         return self.models or (settings.model,)
@@ -69,6 +83,9 @@ ENV: dict[str, str] = {
     "concurrency": "NATIVA_SERVE_CONCURRENCY",
     "request_timeout_s": "NATIVA_SERVE_TIMEOUT_S",
     "max_body_bytes": "NATIVA_SERVE_MAX_BODY_BYTES",
+    "header_timeout_s": "NATIVA_SERVE_HEADER_TIMEOUT_S",
+    "body_timeout_s": "NATIVA_SERVE_BODY_TIMEOUT_S",
+    "max_connections": "NATIVA_SERVE_MAX_CONNECTIONS",
     "cors_origins": "NATIVA_SERVE_CORS_ORIGINS",
     "preload": "NATIVA_SERVE_PRELOAD",
     "models": "NATIVA_SERVE_MODELS",

@@ -34,7 +34,7 @@ from nativa.serve.slots import ModelUnavailableError
 log = logging.getLogger("nativa.serve")
 
 _TYPES = {400: "invalid_request_error", 401: "authentication_error", 404: "not_found_error",
-          405: "invalid_request_error", 413: "invalid_request_error", 422: "invalid_request_error",
+          405: "invalid_request_error", 408: "timeout", 413: "invalid_request_error", 422: "invalid_request_error",
           429: "rate_limit_error", 501: "not_implemented", 502: "upstream_error", 503: "unavailable",
           504: "timeout"}
 

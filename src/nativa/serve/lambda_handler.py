@@ -5,6 +5,12 @@ The app, its model and the sandbox live in the container (module state), built o
 the model loads once per container (the cold start) and every later invocation reuses it. Mangum runs
 with its lifespan off: it would otherwise start and stop the app around every invocation. Spans are
 flushed before returning because a frozen container exports nothing.
+
+Every answer follows the Lambda proxy convention, `{"statusCode": N, "headers": {...}, "body": "<json>"}`:
+an event that looks like HTTP (it has `httpMethod` or `requestContext`) but that Mangum cannot turn into a
+request (a field missing or of the wrong type) is answered 400 in that shape, never a traceback; a direct
+or S3/SQS invocation carries its payload (`results`, or the `error` object) JSON-encoded in `body`, and,
+as before, also at the top level.
 """
 
 from __future__ import annotations
@@ -50,15 +56,53 @@ class LambdaContainer:
     def __call__(self, event: Any, context: Any = None) -> dict[str, Any]:
         try:
             if is_http_event(event):
+                problem = self.http_event_problem(event, context)
+                if problem is not None:
+                    return http_answer(400, error_body(400, problem, code="invalid_event"))
                 return self.http(event, context)  # type: ignore[no-any-return]
-            return self.events.handle(event)
+            return with_body(self.events.handle(event))
         finally:
             tracing.force_flush(_FLUSH_S)
+
+    def http_event_problem(self, event: dict[str, Any], context: Any) -> str | None:
+        """Why Mangum could not serve this HTTP-like event, or None; checked with Mangum's own handler
+        for the event's shape before any request is made from it."""
+        shapes = "API Gateway REST (v1) or HTTP (v2), a function URL or ALB"
+        try:
+            handler = self.http.infer(event, context)
+        except RuntimeError:
+            return (f"the event looks like HTTP (it has {_http_markers(event)}) but is no {shapes} event; "
+                    "send a complete one, or a direct event such as {\"text\": \"...\"}")
+        try:
+            handler.scope  # noqa: B018 - building the scope and body is the check
+            handler.body  # noqa: B018
+        except KeyError as exc:
+            return f"the HTTP event is incomplete: it has no {exc.args[0]!r} (needed for a {shapes} event)"
+        except (TypeError, AttributeError, ValueError) as exc:
+            return f"the HTTP event is malformed ({type(exc).__name__}: {exc}); send a complete {shapes} event"
+        return None
 
 
 def is_http_event(event: Any) -> bool:
     """API Gateway v1/v2 and ALB events carry `requestContext` (v1 also `httpMethod`)."""
     return isinstance(event, dict) and ("requestContext" in event or "httpMethod" in event)
+
+
+def _http_markers(event: dict[str, Any]) -> str:
+    return " and ".join(f"'{k}'" for k in ("httpMethod", "requestContext") if k in event)
+
+
+def http_answer(status: int, payload: dict[str, Any]) -> dict[str, Any]:
+    """An answer in the Lambda proxy convention, for API Gateway, function URLs and ALB."""
+    return {"statusCode": status, "headers": {"content-type": "application/json"}, "body": json.dumps(payload),
+            "isBase64Encoded": False}
+
+
+def with_body(out: dict[str, Any]) -> dict[str, Any]:
+    """An event's answer in the proxy convention too: its payload (results or error) JSON-encoded in
+    `body`, next to the same fields at the top level that callers already read."""
+    payload = {k: v for k, v in out.items() if k != "statusCode"}
+    return {**out, "headers": {"content-type": "application/json"}, "body": json.dumps(payload)}
 
 
 _container: LambdaContainer | None = None
@@ -89,9 +133,8 @@ def handler(event: Any, context: Any = None) -> dict[str, Any]:
         error_id = report_fault(exc, "lambda container start")
         body = error_body(500, fault_message(error_id), error_id=error_id)
         if is_http_event(event):
-            return {"statusCode": 500, "headers": {"content-type": "application/json"}, "body": json.dumps(body),
-                    "isBase64Encoded": False}
-        return {"statusCode": 500, **body}
+            return http_answer(500, body)
+        return with_body({"statusCode": 500, **body})
     return box(event, context)
 
 
@@ -99,6 +142,6 @@ def handle_event(event: Any) -> dict[str, Any]:
     """Event-driven work (S3 ObjectCreated, SQS, `{"text": ...}`) without HTTP; see `events`."""
     box = container()
     try:
-        return box.events.handle(event)
+        return with_body(box.events.handle(event))
     finally:
         tracing.force_flush(_FLUSH_S)

@@ -1,26 +1,21 @@
 """Readers for the objects that storage events point at: a local directory, or any S3-compatible store.
 
 The reader is pluggable because where uploads land differs by deployment (a mounted volume, AWS S3,
-MinIO, R2). The S3 reader signs with AWS Signature V4 itself over httpx instead of pulling in boto3 for
-one GET. Both cap what they read: an event must not make the function load a multi-gigabyte object.
+MinIO, R2). The S3 reader makes one GET over httpx, signed with AWS Signature V4 by botocore's signer (boto3's
+client machinery is not needed for one GET). Both cap what they read: an event must not make the function load a multi-gigabyte object.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import hashlib
-import hmac
 import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Protocol
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 import httpx
 
 from nativa.errors import BadInputError, NativaError
-
-EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 
 
 class ObjectNotFoundError(BadInputError):
@@ -58,40 +53,18 @@ class LocalObjectReader:
         return path.read_bytes()
 
 
-def _hmac(key: bytes, text: str) -> bytes:
-    return hmac.new(key, text.encode("utf-8"), hashlib.sha256).digest()
-
-
 def sigv4_headers(method: str, url: str, headers: Mapping[str, str], *, access_key: str, secret_key: str,
-                  region: str, service: str = "s3", now: dt.datetime | None = None,
-                  payload_sha256: str = EMPTY_SHA256, session_token: str | None = None) -> dict[str, str]:
-    """The headers to add so `method url` carries an AWS Signature V4 (header-based, no query string)."""
-    moment = (now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
-    amz_date = moment.strftime("%Y%m%dT%H%M%SZ")
-    day = amz_date[:8]
-    parts = urlsplit(url)
-    host = parts.netloc
-    signed: dict[str, str] = {k.lower(): " ".join(str(v).split()) for k, v in headers.items()}
-    signed.update({"host": host, "x-amz-date": amz_date, "x-amz-content-sha256": payload_sha256})
-    if session_token:
-        signed["x-amz-security-token"] = session_token
-    names = sorted(signed)
-    canonical = "\n".join([
-        method.upper(),
-        quote(parts.path or "/", safe="/-_.~%"),
-        parts.query,
-        "".join(f"{n}:{signed[n]}\n" for n in names),
-        ";".join(names),
-        payload_sha256,
-    ])
-    scope = f"{day}/{region}/{service}/aws4_request"
-    to_sign = "\n".join(["AWS4-HMAC-SHA256", amz_date, scope, hashlib.sha256(canonical.encode()).hexdigest()])
-    key = _hmac(_hmac(_hmac(_hmac(("AWS4" + secret_key).encode(), day), region), service), "aws4_request")
-    signature = hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
-    out = {n: signed[n] for n in names if n != "host"}
-    out["Authorization"] = (f"AWS4-HMAC-SHA256 Credential={access_key}/{scope}, SignedHeaders={';'.join(names)}, "
-                            f"Signature={signature}")
-    return out
+                  region: str, service: str = "s3", session_token: str | None = None) -> dict[str, str]:
+    """The headers to add so `method url` carries an AWS Signature V4 (header-based, empty payload), signed by
+    botocore's own S3 signer: the signing rules are AWS's to keep, not ours."""
+    from botocore.auth import S3SigV4Auth, SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    request = AWSRequest(method=method.upper(), url=url, headers=dict(headers))
+    signer = S3SigV4Auth if service == "s3" else SigV4Auth
+    signer(Credentials(access_key, secret_key, session_token), service, region).add_auth(request)
+    return {k: v for k, v in request.headers.items() if k.lower() != "host"}
 
 
 class S3ObjectReader:

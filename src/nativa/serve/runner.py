@@ -3,10 +3,16 @@
 uvicorn's own graceful shutdown (stop accepting, wait `graceful_timeout_s` for open requests, then cancel
 them) runs before the app's lifespan shutdown, which then stops whatever model work is left and flushes
 traces; so Ctrl-C or SIGTERM never leaves a half-written trace file or a model thread decoding for nobody.
+
+Hostile clients are bounded here too: at most `max_connections` open connections (uvicorn's
+`limit_concurrency`: requests beyond get 503), each request head within `header_timeout_s`
+(`protocol.GuardedH11Protocol`), and every request task starts from an empty context (uvicorn's
+`reset_contextvars`, where this uvicorn has it), so nothing one request set leaks into the next.
 """
 
 from __future__ import annotations
 
+import inspect
 import logging
 import os
 import socket
@@ -20,12 +26,22 @@ from fastapi import FastAPI
 from nativa.config import Settings
 from nativa.serve.app import CONFIG_ENV, create_app
 from nativa.serve.config import ServeConfig
+from nativa.serve.protocol import IMPORT_PATH
+
+
+def _guards(config: ServeConfig) -> dict[str, Any]:
+    """uvicorn options that bound what clients can hold: connections, head time, leaked context."""
+    options: dict[str, Any] = {"http": IMPORT_PATH, "limit_concurrency": config.max_connections,
+                               "timeout_keep_alive": config.head_deadline_s}
+    if "reset_contextvars" in inspect.signature(uvicorn.Config).parameters:
+        options["reset_contextvars"] = True
+    return options
 
 
 def _uvicorn_config(app: Any, config: ServeConfig, log_level: str, **extra: Any) -> uvicorn.Config:
     return uvicorn.Config(app, host=config.host, port=config.port, log_level=log_level,
                           timeout_graceful_shutdown=config.graceful_timeout_s or None,
-                          limit_concurrency=None, proxy_headers=False, server_header=False, **extra)
+                          proxy_headers=False, server_header=False, **_guards(config), **extra)
 
 
 def serve(settings: Settings, config: ServeConfig, *, log_level: str = "info") -> None:
@@ -39,7 +55,8 @@ def serve(settings: Settings, config: ServeConfig, *, log_level: str = "info") -
         os.environ[CONFIG_ENV] = config.to_env_json()
         uvicorn.run("nativa.serve.app:create_app_from_env", factory=True, workers=config.workers,
                     host=config.host, port=config.port, log_level=log_level,
-                    timeout_graceful_shutdown=config.graceful_timeout_s or None, server_header=False)
+                    timeout_graceful_shutdown=config.graceful_timeout_s or None, server_header=False,
+                    **_guards(config))
         return
     app = create_app(settings, config=config)
     uvicorn.Server(_uvicorn_config(app, config, log_level)).run()
@@ -59,7 +76,9 @@ class ServerThread:
                  graceful_timeout_s: float = 5.0, log_level: str = "warning") -> None:
         self.host = host
         self.port = port or free_port(host)
-        cfg = ServeConfig(host=host, port=self.port, graceful_timeout_s=graceful_timeout_s)
+        served = getattr(getattr(app, "state", None), "nativa", None)  # an app from create_app: its limits
+        base = served.config if served is not None else ServeConfig()
+        cfg = base.model_copy(update={"host": host, "port": self.port, "graceful_timeout_s": graceful_timeout_s})
         self.server = uvicorn.Server(_uvicorn_config(app, cfg, log_level))
         self.thread = threading.Thread(target=self.server.run, name="nativa-serve", daemon=True)
 

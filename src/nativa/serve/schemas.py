@@ -85,6 +85,8 @@ class ChatCompletionRequest(BaseModel):
     response_format: ResponseFormat | None = None
     n: int = Field(1, ge=1, le=1, description="Only one choice per request is supported.")
     logprobs: bool | None = Field(None, description="Not supported: must be false or absent.")
+    session: str | None = Field(None, min_length=1, max_length=200, description=(
+        "nativa: a session (POST /v1/sessions) that keeps the history; send only the new message"))
 
     @model_validator(mode="after")
     def _supported(self) -> ChatCompletionRequest:
@@ -160,10 +162,13 @@ class CodeRequest(BaseModel):
     code: str | None = Field(None, max_length=200_000, description="Code to repair instead of writing new.")
     tests: str | None = Field(None, max_length=200_000, description="Python asserts or test_* functions.")
     max_attempts: int = Field(3, ge=1, le=10)
+    candidates: int = Field(4, ge=1, le=16, description="Candidates each attempt after the first draws.")
     max_tokens: int | None = Field(None, ge=16, le=8192)
     timeout_s: float = Field(10.0, gt=0, le=120, description="Seconds each sandboxed run may take.")
     model: str | None = Field(None, min_length=1, max_length=512)
     stream: bool = False
+    session: str | None = Field(None, min_length=1, max_length=200,
+                                description="A session (POST /v1/sessions) to keep this in and take context from.")
 
     @model_validator(mode="after")
     def _task_or_code(self) -> CodeRequest:
@@ -189,6 +194,11 @@ class CodeResponse(BaseModel):
     model_s: float = 0.0
     sandbox_s: float = 0.0
     overhead_s: float = 0.0
+    verified_by: Literal["user_tests", "task_examples", "generated_tests", "ran_only"] | None = Field(
+        None, description="The evidence the success (or the best try) rests on.")
+    verification: str = Field("", description="The same in words: 'passed 3 generated checks'.")
+    tests: str | None = None
+    generated_tests: str | None = Field(None, description="Checks the model wrote for a task that came with none.")
 
 
 class RunRequest(BaseModel):
@@ -200,6 +210,8 @@ class RunRequest(BaseModel):
                                    description="Hosts the HTTP tool may reach; each must be allowed by the server.")
     model: str | None = Field(None, min_length=1, max_length=512)
     stream: bool = False
+    session: str | None = Field(None, min_length=1, max_length=200,
+                                description="A session (POST /v1/sessions) to keep this in and take context from.")
 
 
 class StepOut(BaseModel):

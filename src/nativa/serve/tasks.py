@@ -53,7 +53,7 @@ def chat(model: ChatModel, messages: Sequence[Message], options: GenerationOptio
 
 def code(model: ChatModel, sandbox: Any, *, task: str | None, code_to_fix: str | None, tests: str | None,
          max_attempts: int, max_tokens: int, timeout_s: float, settings: Settings | None, control: JobControl,
-         emit: Emit | None = None) -> dict[str, Any]:
+         emit: Emit | None = None, candidates: int = 4, context: str | None = None) -> dict[str, Any]:
     """The self-correcting code agent (`nativa code`); attempts go to `emit` as they start and finish."""
     from nativa.agent import CodeAgent
 
@@ -62,13 +62,14 @@ def code(model: ChatModel, sandbox: Any, *, task: str | None, code_to_fix: str |
         if emit is not None:
             emit(("event", kind, asdict(attempt)))
 
-    agent = CodeAgent(CancellableModel(model, control), sandbox, max_attempts=max_attempts, max_tokens=max_tokens,
+    agent = CodeAgent(CancellableModel(model, control), sandbox, max_attempts=max_attempts, candidates=candidates,
+                      max_tokens=max_tokens,
                       temperature=settings.temperature if settings else 0.0, timeout_s=timeout_s,
                       settings=settings, on_event=on_event)
     if code_to_fix and code_to_fix.strip():
-        result = agent.fix(code_to_fix, task=task, tests=tests)
+        result = agent.fix(code_to_fix, task=task, tests=tests, context=context)
     else:
-        result = agent.solve(task or "", tests)
+        result = agent.solve(task or "", tests, context=context)
     return result.to_dict()
 
 

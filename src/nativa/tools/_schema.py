@@ -10,39 +10,41 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import jsonref
+
 from nativa.errors import SchemaError
 
-_NESTED_MAPS = ("properties", "$defs", "definitions", "patternProperties")
+_NESTED_MAPS = ("properties", "patternProperties")
+_DROPPED = ("title", "$defs", "definitions", "examples")
 
 
 def clean_schema(schema: Mapping[str, Any]) -> dict[str, Any]:
-    """A copy of `schema` with `$ref`s inlined and annotation-only keys removed."""
-    defs = dict(schema.get("$defs") or {}) | dict(schema.get("definitions") or {})
-    return _clean(schema, defs, ())
+    """A copy of `schema` with `$ref`s inlined (by `jsonref`, sibling keys merged) and annotation-only keys
+    removed; a recursive type, which no grammar can bound, is refused."""
+    try:
+        inlined = jsonref.replace_refs(dict(schema), merge_props=True, proxies=False, lazy_load=False)
+    except jsonref.JsonRefError as exc:
+        ref = exc.reference.get("$ref") if isinstance(exc.reference, Mapping) else exc.reference
+        raise SchemaError(f"unresolvable $ref {ref!r}; only local #/$defs references are supported") from None
+    return _clean(inlined, ())
 
 
-def _clean(node: Any, defs: Mapping[str, Any], seen: tuple[str, ...]) -> Any:
+def _clean(node: Any, path: tuple[int, ...]) -> Any:
     if isinstance(node, list):
-        return [_clean(x, defs, seen) for x in node]
+        return [_clean(x, path) for x in node]
     if not isinstance(node, Mapping):
         return node
-    if "$ref" in node:
-        ref = str(node["$ref"])
-        name = ref.rsplit("/", 1)[-1]
-        if name in seen:
-            raise SchemaError(f"tool arguments may not be recursive types; {name!r} refers to itself")
-        if name not in defs:
-            raise SchemaError(f"unresolvable $ref {ref!r}; only local #/$defs references are supported")
-        merged = dict(defs[name]) | {k: v for k, v in node.items() if k != "$ref"}
-        return _clean(merged, defs, (*seen, name))
+    if id(node) in path:  # an inlined reference that contains itself
+        raise SchemaError("tool arguments may not be recursive types; a $ref refers to itself")
+    inner = (*path, id(node))
     out: dict[str, Any] = {}
     for key, value in node.items():
-        if key in ("title", "$defs", "definitions", "examples"):
+        if key in _DROPPED:
             continue
         if key in _NESTED_MAPS and isinstance(value, Mapping):
-            out[key] = {k: _clean(v, defs, seen) for k, v in value.items()}
+            out[key] = {k: _clean(v, inner) for k, v in value.items()}
         else:
-            out[key] = _clean(value, defs, seen)
+            out[key] = _clean(value, inner)
     return out
 
 

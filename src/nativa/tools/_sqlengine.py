@@ -5,7 +5,10 @@ The parser (`_sqlguard`) explains refusals; this layer makes them hold even if t
   every write, ATTACH/DETACH, setting PRAGMAs and file/extension functions, statement by statement.
 - DuckDB: `read_only=True`, and `enable_external_access=false` so queries cannot read other files.
 - PostgreSQL: every transaction is READ ONLY (`default_transaction_read_only`) and `statement_timeout` is set.
-A query that runs past its time limit is interrupted (SQLite/DuckDB `interrupt()`, PostgreSQL's timeout).
+A query that runs past its time limit is interrupted (SQLite/DuckDB `interrupt()`, PostgreSQL's timeout and
+a cancel request). Resources are capped where the engine can: SQLite's length limit (`SQLITE_LIMIT_LENGTH`,
+no string or blob over the cell cap is ever built), DuckDB's `memory_limit`, `threads` and no spilling to a
+temporary directory (`temp_directory=''`: a query over the limit fails instead of writing to disk).
 """
 
 from __future__ import annotations
@@ -14,7 +17,8 @@ import sqlite3
 import threading
 import urllib.parse
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -50,17 +54,29 @@ def backend_of(url: str) -> str:
     return backend
 
 
-def open_engine(url: str, *, allow_writes: bool, timeout_s: float) -> tuple[Engine, str]:
+@dataclass(frozen=True, slots=True)
+class EngineLimits:
+    """What the engine itself enforces on every connection (see the module docstring)."""
+
+    timeout_s: float = 10.0
+    max_value_bytes: int = 1_048_576
+    memory_limit_mb: int = 512
+    threads: int = 2
+
+
+def open_engine(url: str, *, allow_writes: bool, timeout_s: float,
+                limits: EngineLimits | None = None) -> tuple[Engine, str]:
     """An engine for `url` that enforces read-only at the database unless `allow_writes`."""
     backend = backend_of(url)
+    limits = limits or EngineLimits(timeout_s=timeout_s)
     if backend == "sqlite":
-        return _sqlite(url, allow_writes), backend
+        return _sqlite(url, allow_writes, limits), backend
     if backend == "duckdb":
-        return _duckdb(url, allow_writes), backend
+        return _duckdb(url, allow_writes, limits), backend
     return _postgres(url, allow_writes, timeout_s), backend
 
 
-def _sqlite(url: str, allow_writes: bool) -> Engine:
+def _sqlite(url: str, allow_writes: bool, limits: EngineLimits) -> Engine:
     database = make_url(url).database
     memory = database in (None, "", ":memory:")
     if not memory:
@@ -75,6 +91,7 @@ def _sqlite(url: str, allow_writes: bool) -> Engine:
 
     def connect() -> sqlite3.Connection:
         conn = sqlite3.connect(target, uri=True, check_same_thread=False)
+        conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, limits.max_value_bytes)
         if not allow_writes:
             conn.execute("PRAGMA query_only=ON")
         conn.set_authorizer(_authorizer(allow_writes))
@@ -102,15 +119,22 @@ def _authorizer(allow_writes: bool) -> Any:
     return authorize
 
 
-def _duckdb(url: str, allow_writes: bool) -> Engine:
+def _duckdb(url: str, allow_writes: bool, limits: EngineLimits) -> Engine:
     database = make_url(url).database
     memory = database in (None, "", ":memory:")
     if not memory and not Path(database).expanduser().is_file():  # type: ignore[arg-type]
         raise BadInputError(f"no DuckDB database at {database} (from --db {url!r}); give the path of an existing file")
-    args: dict[str, Any] = {"config": {"enable_external_access": False}}
+    args: dict[str, Any] = {"config": {"enable_external_access": False, "memory_limit": f"{limits.memory_limit_mb}MB",
+                                       "threads": limits.threads, "temp_directory": ""}}
     if not memory:
         args["read_only"] = not allow_writes
-    return create_engine(url, connect_args=args, poolclass=StaticPool if memory else NullPool)
+    engine = create_engine(url, connect_args=args, poolclass=StaticPool if memory else NullPool)
+
+    @event.listens_for(engine, "connect")
+    def _session(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.execute("SET enable_progress_bar = false")  # a per-connection option: no bars on stdout
+
+    return engine
 
 
 def _postgres(url: str, allow_writes: bool, timeout_s: float) -> Engine:
@@ -134,12 +158,14 @@ def _postgres(url: str, allow_writes: bool, timeout_s: float) -> Engine:
 def deadline(dbapi_conn: Any, timeout_s: float) -> Iterator[threading.Event]:
     """Interrupt the running statement after `timeout_s`; the yielded event says whether it fired."""
     fired = threading.Event()
-    interrupt = getattr(dbapi_conn, "interrupt", None)
+    # SQLite and DuckDB stop the running statement; psycopg sends PostgreSQL a cancel request.
+    interrupt = getattr(dbapi_conn, "interrupt", None) or getattr(dbapi_conn, "cancel_safe", None)
 
     def stop() -> None:
         fired.set()
         if callable(interrupt):
-            interrupt()
+            with suppress(Exception):  # a failed cancel still leaves the statement timeout and the row checks
+                interrupt()
 
     timer = threading.Timer(timeout_s, stop)
     timer.daemon = True

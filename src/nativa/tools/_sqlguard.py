@@ -30,6 +30,7 @@ class SQLRefused(ToolError):
 class CheckedSQL:
     sql: str
     kind: str  # "query" | "write"
+    wrappable: bool = False  # a query that can stand as a subquery (not a PRAGMA), so limits can wrap it
 
 
 _QUERY_ROOTS = (exp.Select, exp.SetOperation, exp.Subquery, exp.Values)
@@ -76,17 +77,22 @@ READ_PRAGMAS = ("table_info", "table_xinfo", "table_list", "index_list", "index_
                 "foreign_key_list")
 _PRAGMA_NAME = re.compile(r"^\s*pragma\s+(?:\w+\s*\.\s*)?(\w+)", re.IGNORECASE)
 HINT = "only one read-only query per call (SELECT ... ; WITH ... SELECT ...)"
+MAX_SQL_CHARS = 100_000  # a query a model writes is short; a megabyte of SQL is an attack on the parser
 
 
 def check_sql(sql: str, backend: str, *, allow_writes: bool = False) -> CheckedSQL:
     """The statement (trailing semicolon removed) if allowed; otherwise `SQLRefused` saying why."""
     if not isinstance(sql, str) or not sql.strip():
         raise SQLRefused(f"the SQL statement is empty; send {HINT}")
+    if len(sql) > MAX_SQL_CHARS:
+        raise SQLRefused(f"the SQL statement is {len(sql)} characters; at most {MAX_SQL_CHARS} are accepted")
     dialect = DIALECTS.get(backend)
     if dialect is None:
         raise SQLRefused(f"unsupported database backend {backend!r}; valid: {', '.join(DIALECTS)}")
     try:
         parsed = [e for e in sqlglot.parse(sql, read=dialect) if e is not None and not isinstance(e, exp.Semicolon)]
+    except RecursionError:
+        raise SQLRefused("the SQL is nested too deeply to check; write it with fewer nested parentheses") from None
     except (ParseError, TokenError) as exc:
         first = str(exc).splitlines()[0][:300]
         raise SQLRefused(f"the SQL could not be parsed ({first}); check the syntax ({dialect} dialect)") from None
@@ -98,7 +104,7 @@ def check_sql(sql: str, backend: str, *, allow_writes: bool = False) -> CheckedS
     root = parsed[0]
     kind = _check_root(root, sql, allow_writes)
     _check_nodes(root, allow_writes)
-    return CheckedSQL(sql=_strip_semicolons(sql), kind=kind)
+    return CheckedSQL(sql=_strip_semicolons(sql), kind=kind, wrappable=isinstance(root, _QUERY_ROOTS))
 
 
 def _check_root(root: exp.Expression, sql: str, allow_writes: bool) -> str:

@@ -8,24 +8,33 @@
 Every hop, the first request and each redirect, is checked the same way (`_netguard.vet`): the scheme is
 http(s), the URL carries no credentials, the host is on the allow-list, and every address the host resolves
 to is public; the connection then goes to the checked address (Host header and TLS SNI keep the name).
-Timeouts, a response size cap and a redirect limit bound the cost. No credentials are sent unless the user
-configured them for that exact host; environment proxies and .netrc are ignored. Without `allow_writes` only
-GET is offered to the model.
+One total time limit (connect, headers and body of every hop, `_httpwire.DeadlineBackend`), a response size
+cap applied while the body is decoded (`_httpwire.read_body`, at most two encodings) and a redirect limit
+bound the cost. Credentials are sent only to the origin (scheme, host, port) they were configured for;
+environment proxies and .netrc are ignored. Without `allow_writes` only GET is offered to the model.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import httpx
 
 from nativa.errors import BadInputError
+from nativa.tools._httpwire import (
+    ACCEPT_ENCODING,
+    content_encodings,
+    deadline_transport,
+    read_body,
+    total_deadline,
+)
 from nativa.tools._netguard import HostRule, RequestRefused, Resolver, normalize_host, system_resolver, vet
 from nativa.tools.base import Tool, ToolError
 
+Origin = tuple[str, str, int]  # (scheme, host, port): what credentials are keyed by
 _REDIRECTS = (301, 302, 303, 307, 308)
 _TEXT_TYPES = ("text/", "json", "xml", "javascript", "csv", "yaml", "x-www-form-urlencoded")
 
@@ -68,10 +77,10 @@ class HTTPFetcher:
         self.timeout_s = timeout_s
         self.max_bytes = max_bytes
         self.max_redirects = max_redirects
-        self.credentials = {normalize_host(h): dict(v) for h, v in (credentials or {}).items()}
+        self.credentials = _Credentials(credentials or {})
         self.resolver = resolver or system_resolver
-        self._client = httpx.Client(transport=transport, trust_env=False, follow_redirects=False,
-                                    timeout=httpx.Timeout(timeout_s), verify=True)
+        self._client = httpx.Client(transport=transport or deadline_transport(), trust_env=False,
+                                    follow_redirects=False, timeout=httpx.Timeout(timeout_s), verify=True)
 
     # -- checks ----------------------------------------------------------------------------------
     def check(self, url: str) -> tuple[httpx.URL, str, int]:
@@ -109,11 +118,19 @@ class HTTPFetcher:
             raise RequestRefused(f"method {method} is refused: only GET and HEAD without the user's grant "
                                  "(--allow-writes)")
         start = time.perf_counter()
+        with total_deadline(self.timeout_s):
+            return self._fetch(url, method, body, start)
+
+    def _fetch(self, url: str, method: str, body: str | None, start: float) -> HTTPResponse:
         redirects: list[str] = []
         current = url
+        first: Origin | None = None
         while True:
             parsed, ip, port = self.check(current)
-            response = self._send(parsed, ip, port, method, body, start)
+            origin = _origin(parsed, port)
+            first = first or origin
+            headers = self.credentials.for_hop(origin, first)
+            response = self._send(parsed, ip, port, method, body, start, headers)
             try:
                 location = response.headers.get("location")
                 if response.status_code in _REDIRECTS and location:
@@ -132,14 +149,14 @@ class HTTPFetcher:
                 response.close()
 
     def _send(self, parsed: httpx.URL, ip: str, port: int, method: str, body: str | None,
-              start: float) -> httpx.Response:
+              start: float, credentials: dict[str, str]) -> httpx.Response:
         host = normalize_host(parsed.host)
         remaining = self.timeout_s - (time.perf_counter() - start)
         if remaining <= 0:
             raise HTTPFetchError(f"{_safe(parsed)}: timed out after {self.timeout_s:g} s")
         headers = {"Host": parsed.netloc.decode("ascii"), "User-Agent": "nativa-http-tool",
-                   "Accept": "application/json, text/*;q=0.9, */*;q=0.5"}
-        headers |= self.credentials.get(host, {})
+                   "Accept": "application/json, text/*;q=0.9, */*;q=0.5", "Accept-Encoding": ACCEPT_ENCODING}
+        headers |= credentials
         pinned = parsed.copy_with(host=ip)
         extensions: dict[str, Any] = {"timeout": httpx.Timeout(remaining).as_dict()}
         if parsed.scheme == "https":
@@ -155,21 +172,19 @@ class HTTPFetcher:
 
     def _read(self, response: httpx.Response, parsed: httpx.URL, redirects: list[str],
               start: float) -> HTTPResponse:
-        chunks: list[bytes] = []
-        size = 0
-        truncated = False
+        def check_clock() -> None:
+            if time.perf_counter() - start > self.timeout_s:
+                raise HTTPFetchError(f"{_safe(parsed)}: timed out after {self.timeout_s:g} s reading the body")
+
         try:
-            for chunk in response.iter_bytes():
-                if time.perf_counter() - start > self.timeout_s:
-                    raise HTTPFetchError(f"{_safe(parsed)}: timed out after {self.timeout_s:g} s reading the body")
-                chunks.append(chunk)
-                size += len(chunk)
-                if size > self.max_bytes:
-                    truncated = True
-                    break
+            encodings = content_encodings(response.headers.get_list("content-encoding"))
+            data, truncated = read_body(_raw_chunks(response), encodings, self.max_bytes, check_clock)
+        except ValueError as exc:
+            raise HTTPFetchError(f"{_safe(parsed)}: {exc}") from None
+        except httpx.TimeoutException:
+            raise HTTPFetchError(f"{_safe(parsed)}: timed out after {self.timeout_s:g} s reading the body") from None
         except httpx.HTTPError as exc:
             raise HTTPFetchError(f"{_safe(parsed)}: reading the response failed: {exc}") from None
-        data = b"".join(chunks)[: self.max_bytes]
         ctype = response.headers.get("content-type", "").split(";")[0].strip()
         if not ctype or any(t in ctype for t in _TEXT_TYPES):
             text = data.decode(response.encoding or "utf-8", errors="replace")
@@ -213,6 +228,54 @@ class HTTPFetcher:
 
     def close(self) -> None:
         self._client.close()
+
+
+class _Credentials:
+    """Headers per origin. A key `https://host[:port]` names one origin exactly. A bare `host` or `host:port`
+    (the older form) holds for the origin the call starts at on that host, never for a redirect to another
+    scheme or port of it: a redirect from https to http, or to another port, drops them."""
+
+    def __init__(self, configured: Mapping[str, Mapping[str, str]]) -> None:
+        self.origins: dict[Origin, dict[str, str]] = {}
+        self.hosts: dict[tuple[str, int | None], dict[str, str]] = {}
+        for key, headers in configured.items():
+            if "://" in key:
+                try:
+                    url = httpx.URL(key)
+                except httpx.InvalidURL as exc:
+                    raise BadInputError(f"credentials key {key!r} is not an origin ({exc}); "
+                                        "give https://host[:port] or a host") from None
+                self.origins[_origin(url, url.port or _default_port(url.scheme))] = dict(headers)
+            else:
+                try:
+                    rule = HostRule.parse(key)
+                except ValueError as exc:
+                    raise BadInputError(f"credentials key {key!r}: {exc}") from None
+                self.hosts[(rule.host, rule.port)] = dict(headers)
+
+    def for_hop(self, origin: Origin, first: Origin) -> dict[str, str]:
+        if origin in self.origins:
+            return self.origins[origin]
+        if origin != first:
+            return {}
+        _, host, port = origin
+        return self.hosts.get((host, port)) or self.hosts.get((host, None)) or {}
+
+
+def _raw_chunks(response: httpx.Response) -> Iterator[bytes]:
+    """The body as it came off the wire; a response built in memory (a test transport) is already read."""
+    try:
+        yield from response.iter_raw()
+    except httpx.StreamConsumed:
+        yield response.content
+
+
+def _default_port(scheme: str) -> int:
+    return 443 if scheme == "https" else 80
+
+
+def _origin(url: httpx.URL, port: int) -> Origin:
+    return (url.scheme, normalize_host(url.host), port)
 
 
 def _safe(url: httpx.URL) -> str:

@@ -7,12 +7,14 @@
 
 Read-only holds twice: `_sqlguard` parses each statement (sqlglot) and refuses, with the reason, anything
 but one query; `_sqlengine` opens the database so that it refuses writes itself. Results come back as a
-compact text table with a row limit, and every query has a time limit. A SQL error is a `ToolError` whose
-message the agent feeds back, so the model can repair its query like it repairs code.
+compact text table with a row limit, a byte cap per value and per result, and one time limit over the whole
+call (`_sqlfetch`). A SQL error is a `ToolError` whose message the agent feeds back, so the model can repair
+its query like it repairs code.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import decimal
 import time
@@ -22,7 +24,9 @@ from typing import Any
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
-from nativa.tools._sqlengine import backend_of, deadline, open_engine
+from nativa.tools import _sqlfetch
+from nativa.tools._sqlengine import EngineLimits, backend_of, deadline, open_engine
+from nativa.tools._sqlfetch import DEFAULT_MAX_CELL_BYTES, DEFAULT_MAX_RESULT_BYTES, Limits, OversizedValue
 from nativa.tools._sqlguard import DIALECTS, SQLRefused, check_sql
 from nativa.tools._sqlschema import SchemaInfo, introspect
 from nativa.tools.base import Tool, ToolError
@@ -36,7 +40,11 @@ class SQLExecutionError(ToolError):
 
 @dataclass(slots=True)
 class QueryResult:
-    """Rows of one query (at most `max_rows`), or the row count of a granted write."""
+    """Rows of one query (at most `max_rows`, within the byte budget), or the row count of a granted write.
+
+    `truncated` says rows were left out; `cut_reason` says why when it was the byte budget rather than the
+    row limit. A value over the cell cap stands in `rows` as an `OversizedValue` marker.
+    """
 
     sql: str
     columns: list[str] = field(default_factory=list)
@@ -44,6 +52,7 @@ class QueryResult:
     truncated: bool = False
     rowcount: int | None = None
     duration_s: float = 0.0
+    cut_reason: str | None = None
 
     def to_observation(self) -> str:
         """`a | b` header, one line per row, and the count: compact, so small models can read it."""
@@ -52,19 +61,26 @@ class QueryResult:
         lines = [" | ".join(self.columns)]
         lines += [" | ".join(format_cell(v) for v in row) for row in self.rows]
         n = len(self.rows)
-        tail = f"({n} rows; more rows exist, only the first {n} are shown)" if self.truncated else \
-            f"({n} row{'s' if n != 1 else ''})"
+        if self.cut_reason:
+            tail = f"({n} row{'s' if n != 1 else ''}; {self.cut_reason})"
+        elif self.truncated:
+            tail = f"({n} rows; more rows exist, only the first {n} are shown)"
+        else:
+            tail = f"({n} row{'s' if n != 1 else ''})"
         return "\n".join(lines + [tail])
 
     def to_dict(self) -> dict[str, Any]:
         return {"sql": self.sql, "columns": self.columns, "rows": [[format_cell(v) for v in r] for r in self.rows],
-                "truncated": self.truncated, "rowcount": self.rowcount, "duration_s": self.duration_s}
+                "truncated": self.truncated, "rowcount": self.rowcount, "duration_s": self.duration_s,
+                "cut_reason": self.cut_reason}
 
 
 def format_cell(value: Any) -> str:
     """Floats to at most 4 decimals (sums of REALs carry binary noise), long text cut, NULL spelled out."""
     if value is None:
         return "NULL"
+    if isinstance(value, OversizedValue):
+        return str(value)
     if isinstance(value, float):
         text = f"{value:.4f}".rstrip("0").rstrip(".")
         return text if text not in ("-0", "") else "0"
@@ -82,13 +98,19 @@ class SQLDatabase:
     """A database the agent may query; holds one engine, opened read-only unless writes were granted."""
 
     def __init__(self, url: str, *, allow_writes: bool = False, max_rows: int = 50, timeout_s: float = 10.0,
-                 sample_rows: int = 2) -> None:
+                 sample_rows: int = 2, max_cell_bytes: int = DEFAULT_MAX_CELL_BYTES,
+                 max_result_bytes: int = DEFAULT_MAX_RESULT_BYTES, memory_limit_mb: int = 512,
+                 threads: int = 2) -> None:
         self.url = url
         self.backend = backend_of(url)
         self.allow_writes = allow_writes
         self.max_rows = max_rows
         self.timeout_s = timeout_s
         self.sample_rows = sample_rows
+        self.limits = Limits(max_rows=max_rows, timeout_s=timeout_s, max_cell_bytes=max_cell_bytes,
+                             max_result_bytes=max_result_bytes)
+        self.engine_limits = EngineLimits(timeout_s=timeout_s, max_value_bytes=max_cell_bytes,
+                                          memory_limit_mb=memory_limit_mb, threads=threads)
         self._engine: Engine | None = None
         self._schema: SchemaInfo | None = None
         self.engine  # noqa: B018 - open now, so a bad URL or missing file fails at construction
@@ -101,7 +123,8 @@ class SQLDatabase:
     @property
     def engine(self) -> Engine:
         if self._engine is None:
-            self._engine, _ = open_engine(self.url, allow_writes=self.allow_writes, timeout_s=self.timeout_s)
+            self._engine, _ = open_engine(self.url, allow_writes=self.allow_writes, timeout_s=self.timeout_s,
+                                          limits=self.engine_limits)
         return self._engine
 
     def schema(self) -> SchemaInfo:
@@ -118,38 +141,39 @@ class SQLDatabase:
         return check_sql(sql, self.backend, allow_writes=self.allow_writes).sql
 
     def query(self, sql: str) -> QueryResult:
-        """Check, run with the time limit, fetch at most `max_rows` rows; errors become `ToolError`s."""
-        checked = check_sql(sql, self.backend, allow_writes=self.allow_writes)
+        """Check, run and fetch within the limits, all under one deadline; errors become `ToolError`s."""
         start = time.perf_counter()
-        result = QueryResult(sql=checked.sql)
+        ends = time.monotonic() + self.timeout_s  # the whole call: checking, running and building the result
+        checked = check_sql(sql, self.backend, allow_writes=self.allow_writes)
+        limits = dataclasses.replace(self.limits, max_rows=self.max_rows, timeout_s=self.timeout_s)
         with self.engine.connect() as conn:
             dbapi_conn = conn.connection.dbapi_connection
-            with deadline(dbapi_conn, self.timeout_s) as fired:
+            with deadline(dbapi_conn, max(0.0, ends - time.monotonic())) as fired:
                 try:
-                    cursor = conn.exec_driver_sql(checked.sql)
-                    if cursor.returns_rows:
-                        result.columns = list(cursor.keys())
-                        rows = cursor.fetchmany(self.max_rows + 1)
-                        result.truncated = len(rows) > self.max_rows
-                        result.rows = [tuple(r) for r in rows[: self.max_rows]]
-                        cursor.close()
-                    else:
-                        result.rowcount = cursor.rowcount
-                    if checked.kind == "write":
+                    fetched = _sqlfetch.run(conn, checked, self.backend, limits, ends)
+                    if checked.kind == "write" and not fetched.timed_out:
                         conn.commit()
                     else:
                         conn.rollback()
                 except DBAPIError as exc:
                     conn.rollback()
                     if fired.is_set():
-                        raise SQLExecutionError(
-                            f"the query ran longer than the {self.timeout_s:g} s limit and was stopped; "
-                            "make it cheaper (filter earlier, aggregate, add a LIMIT)") from None
+                        raise self._timeout() from None
                     message = _db_message(exc)
+                    limit = _limit_message(message, self.limits, self.engine_limits)
+                    if limit:
+                        raise SQLExecutionError(limit) from None
                     hint = self._hint(message, checked.sql)
                     raise SQLExecutionError(f"SQL error: {message}" + (f"\nHint: {hint}" if hint else "")) from None
-        result.duration_s = time.perf_counter() - start
-        return result
+        if fetched.timed_out or time.monotonic() > ends:
+            raise self._timeout()
+        return QueryResult(sql=checked.sql, columns=fetched.columns, rows=fetched.rows, truncated=fetched.truncated,
+                           rowcount=fetched.rowcount, duration_s=time.perf_counter() - start,
+                           cut_reason=fetched.cut_reason)
+
+    def _timeout(self) -> SQLExecutionError:
+        return SQLExecutionError(f"the query ran longer than the {self.timeout_s:g} s limit and was stopped; "
+                                 "make it cheaper (filter earlier, aggregate, add a LIMIT)")
 
     def _hint(self, message: str, sql: str) -> str | None:
         """Where the missing column or table really is, or the dialect's spelling of a missing function."""
@@ -276,6 +300,19 @@ def _notes(backend: str, schema: SchemaInfo) -> str:
         col = dates[-1] if dates else "date_column"
         text += f"\nSQLite: dates are text 'YYYY-MM-DD'; there is no YEAR(): use strftime('%Y', {col}) = '2024'."
     return text
+
+
+def _limit_message(message: str, limits: Limits, engine: EngineLimits) -> str | None:
+    """The database refused because a cap of ours was reached: say which, and how to stay under it."""
+    lowered = message.lower()
+    if "string or blob too big" in lowered:
+        return (f"a value in this query is larger than the {limits.max_cell_bytes}-byte limit per value (fewer "
+                "when a row has many columns) and SQLite refused to build it (string or blob too big); select "
+                "part of it (substr(col, 1, 200)), its length(col), or fewer columns")
+    if "out of memory" in lowered:
+        return (f"the query needed more memory than the database may use (limit {engine.memory_limit_mb} MB) and "
+                f"was stopped ({message[:200]}); filter earlier, aggregate, or select fewer columns")
+    return None
 
 
 def _db_message(exc: SQLAlchemyError) -> str:

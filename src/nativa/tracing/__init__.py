@@ -35,10 +35,12 @@ from nativa.tracing._setup import (
 from nativa.tracing.genai import (
     AgentSpan,
     ModelSpan,
+    ReviewSpan,
     ToolSpan,
     agent_span,
     attempt_span,
     model_span,
+    review_span,
     tool_span,
 )
 from nativa.tracing.sandbox import SandboxSpan, sandbox_attributes, sandbox_span
@@ -48,6 +50,7 @@ __all__ = [
     "EXPORTER_NAMES",
     "AgentSpan",
     "ModelSpan",
+    "ReviewSpan",
     "SandboxSpan",
     "Span",
     "SpanKind",
@@ -64,6 +67,7 @@ __all__ = [
     "model_span",
     "prometheus_text",
     "record_error",
+    "review_span",
     "sandbox_attributes",
     "sandbox_span",
     "setup",

@@ -312,3 +312,63 @@ def attempt_span(number: int, attributes: Attributes | None = None) -> _Operatio
     scope = _OperationSpan(f"attempt {number}", SpanKind.INTERNAL, attrs)
     scope.operation = "attempt"
     return scope
+
+
+REVIEW_PREFIX: Final = "nativa.review."
+_REVIEW_FINDINGS_MAX_CHARS = 4000
+
+
+class ReviewSpan(_OperationSpan):
+    """One review step: `review code` / `review tool sql` carry a policy verdict, `review approval` a decision.
+
+    Findings are recorded always (they name rules, lines, hosts and paths, not the code itself), as JSON
+    cut to 4000 characters; results are read duck-typed, since tracing imports none of nativa's packages.
+    """
+
+    operation = "review"
+
+    def __init__(self, subject: str, attributes: dict[str, AttributeValue]) -> None:
+        super().__init__(f"review {subject}", SpanKind.INTERNAL, attributes)
+
+    def __enter__(self) -> Self:
+        super().__enter__()
+        return self
+
+    def set_verdict(self, verdict: object) -> None:
+        """Copy a verdict's max risk, rule ids and findings (`rule, risk, line, message, target`)."""
+        findings = list(getattr(verdict, "findings", ()) or ())
+        rows = [f.to_dict() if hasattr(f, "to_dict") else dict(f) for f in findings]
+        self.span.set_attributes({
+            REVIEW_PREFIX + "max_risk": str(getattr(verdict, "max_risk", "none")),
+            REVIEW_PREFIX + "finding_count": len(rows),
+            REVIEW_PREFIX + "rules": sorted({str(r.get("rule")) for r in rows}),
+            REVIEW_PREFIX + "findings": truncate(json.dumps(rows, ensure_ascii=False, default=str),
+                                                 _REVIEW_FINDINGS_MAX_CHARS),
+        })
+        duration = getattr(verdict, "duration_s", None)
+        if isinstance(duration, float):
+            self.span.set_attribute(REVIEW_PREFIX + "duration_s", duration)
+
+    def set_decision(self, *, status: str, approved: bool, scope: str | None, who: str,
+                     mode: str | None = None) -> None:
+        """Record what was decided, by whom, and for how long the approval holds."""
+        attrs: dict[str, AttributeValue] = {REVIEW_PREFIX + "decision": status, REVIEW_PREFIX + "approved": approved,
+                                            REVIEW_PREFIX + "who": who}
+        if scope is not None:
+            attrs[REVIEW_PREFIX + "scope"] = scope
+        if mode is not None:
+            attrs[REVIEW_PREFIX + "mode"] = mode
+        self.span.set_attributes(attrs)
+
+
+def review_span(subject: str, *, code_hash: str | None = None, session: str | None = None,
+                attributes: Attributes | None = None) -> ReviewSpan:
+    """Span for one review step, named `review {subject}` (`review code`, `review tool sql`, `review approval`)."""
+    attrs: dict[str, AttributeValue] = {REVIEW_PREFIX + "subject": subject}
+    if code_hash is not None:
+        attrs[REVIEW_PREFIX + "code_hash"] = code_hash
+    if session is not None:
+        attrs[REVIEW_PREFIX + "session"] = session
+    if attributes:
+        attrs.update(attributes)
+    return ReviewSpan(subject, attrs)

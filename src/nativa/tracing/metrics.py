@@ -17,6 +17,7 @@ import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from opentelemetry.metrics import Counter, Histogram, Meter
 from opentelemetry.sdk.metrics.export import Histogram as HistogramData
@@ -24,7 +25,6 @@ from opentelemetry.sdk.metrics.export import (
     HistogramDataPoint,
     InMemoryMetricReader,
     MetricsData,
-    NumberDataPoint,
     Sum,
 )
 from opentelemetry.sdk.trace import ReadableSpan
@@ -172,76 +172,73 @@ _PROM_UNITS = {"s": "seconds", "{token}": "tokens", "{error}": "", "By": "bytes"
 
 
 def _prom_name(name: str, unit: str, is_counter: bool) -> str:
+    """OpenTelemetry name and unit to a Prometheus name: `gen_ai.client.token.usage` + `{token}` becomes
+    `gen_ai_client_token_usage_tokens` (counters get `_total` from the exposition itself)."""
     base = _PROM_NAME_BAD.sub("_", name)
     suffix = _PROM_UNITS.get(unit, "" if unit.startswith("{") else _PROM_NAME_BAD.sub("_", unit))
     if suffix and not base.endswith("_" + suffix):
         base = f"{base}_{suffix}"
-    if is_counter and not base.endswith("_total"):
-        base += "_total"
-    return base
+    return base.removesuffix("_total") if is_counter else base
 
 
-def _prom_escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
-
-
-def _prom_labels(
-    attributes: Mapping[str, AttributeValue] | None, extra: Iterable[tuple[str, str]] = ()
-) -> str:
-    pairs = [(_PROM_NAME_BAD.sub("_", k), str(v)) for k, v in (attributes or {}).items()]
-    pairs.extend(extra)
-    if not pairs:
-        return ""
-    return "{" + ",".join(f'{k}="{_prom_escape(v)}"' for k, v in pairs) + "}"
-
-
-def _prom_float(value: float) -> str:
-    if math.isinf(value):
-        return "+Inf" if value > 0 else "-Inf"
-    return repr(float(value)) if isinstance(value, float) else str(value)
+def _prom_labels(attributes: Mapping[str, AttributeValue] | None) -> dict[str, str]:
+    return {_PROM_NAME_BAD.sub("_", k): str(v) for k, v in (attributes or {}).items()}
 
 
 def render_prometheus(data: MetricsData | None) -> str:
-    """Prometheus text exposition (version 0.0.4) of collected OpenTelemetry metrics."""
+    """Prometheus text exposition (version 0.0.4) of collected OpenTelemetry metrics, written by
+    `prometheus_client` (escaping, number formats, cumulative buckets are its business)."""
     if data is None:
         return ""
-    lines: list[str] = []
+    from prometheus_client import CollectorRegistry, generate_latest
+    from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+
+    families: list[Any] = []
     for resource_metrics in data.resource_metrics:
         for scope_metrics in resource_metrics.scope_metrics:
             for metric in scope_metrics.metrics:
                 point_data = metric.data
+                unit = metric.unit or ""
                 if isinstance(point_data, HistogramData):
-                    name = _prom_name(metric.name, metric.unit or "", is_counter=False)
-                    lines.append(f"# HELP {name} {metric.description}")
-                    lines.append(f"# TYPE {name} histogram")
-                    for hp in point_data.data_points:
-                        assert isinstance(hp, HistogramDataPoint)
-                        cumulative = 0
-                        for bound, count in zip(
-                            list(hp.explicit_bounds) + [math.inf], hp.bucket_counts, strict=True
-                        ):
-                            cumulative += count
-                            labels = _prom_labels(hp.attributes, [("le", _prom_float(float(bound)))])
-                            lines.append(f"{name}_bucket{labels} {cumulative}")
+                    points = [p for p in point_data.data_points if isinstance(p, HistogramDataPoint)]
+                    keys = list(dict.fromkeys(k for p in points for k in _prom_labels(p.attributes)))
+                    family = HistogramMetricFamily(_prom_name(metric.name, unit, False), metric.description,
+                                                   labels=keys)
+                    for hp in points:
                         labels = _prom_labels(hp.attributes)
-                        lines.append(f"{name}_sum{labels} {_prom_float(float(hp.sum))}")
-                        lines.append(f"{name}_count{labels} {hp.count}")
-                elif isinstance(point_data, Sum):
-                    is_counter = point_data.is_monotonic
-                    name = _prom_name(metric.name, metric.unit or "", is_counter=is_counter)
-                    lines.append(f"# HELP {name} {metric.description}")
-                    lines.append(f"# TYPE {name} {'counter' if is_counter else 'gauge'}")
-                    for np_ in point_data.data_points:
-                        assert isinstance(np_, NumberDataPoint)
-                        lines.append(f"{name}{_prom_labels(np_.attributes)} {_prom_float(np_.value)}")
-                else:  # gauges
-                    name = _prom_name(metric.name, metric.unit or "", is_counter=False)
-                    lines.append(f"# HELP {name} {metric.description}")
-                    lines.append(f"# TYPE {name} gauge")
-                    for gp in point_data.data_points:
-                        value = getattr(gp, "value", 0)
-                        lines.append(f"{name}{_prom_labels(gp.attributes)} {_prom_float(value)}")
-    return "\n".join(lines) + ("\n" if lines else "")
+                        cumulative, buckets = 0, []
+                        for bound, count in zip([*hp.explicit_bounds, math.inf], hp.bucket_counts, strict=True):
+                            cumulative += count
+                            buckets.append((_bound(bound), cumulative))
+                        family.add_metric([labels.get(k, "") for k in keys], buckets, float(hp.sum))
+                    families.append(family)
+                else:
+                    points = list(point_data.data_points)
+                    keys = list(dict.fromkeys(k for p in points for k in _prom_labels(p.attributes)))
+                    counter = isinstance(point_data, Sum) and point_data.is_monotonic
+                    cls = CounterMetricFamily if counter else GaugeMetricFamily
+                    family = cls(_prom_name(metric.name, unit, counter), metric.description, labels=keys)
+                    for p in points:
+                        labels = _prom_labels(p.attributes)
+                        family.add_metric([labels.get(k, "") for k in keys], float(getattr(p, "value", 0)))
+                    families.append(family)
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(_Families(families))
+    return generate_latest(registry).decode()
+
+
+def _bound(bound: float) -> str:
+    return "+Inf" if math.isinf(bound) else repr(float(bound))
+
+
+class _Families:
+    """A prometheus_client collector over families already built (one scrape's worth)."""
+
+    def __init__(self, families: list[Any]) -> None:
+        self.families = families
+
+    def collect(self) -> Iterable[Any]:
+        return iter(self.families)
 
 
 def collect_prometheus(reader: InMemoryMetricReader | None) -> str:

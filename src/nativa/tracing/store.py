@@ -5,7 +5,6 @@ Typed results (dataclasses) so the CLI can print them as tables or as JSON witho
 
 from __future__ import annotations
 
-import math
 import re
 import time
 from collections import defaultdict
@@ -26,6 +25,7 @@ from nativa.tracing.genai import (
     TOOL_NAME,
 )
 from nativa.tracing.jsonl import read_records
+from nativa.tracing.stats import percentile
 
 MIN_PREFIX: Final = 6
 _HEX = re.compile(r"^[0-9a-f]+$")
@@ -155,16 +155,6 @@ def parse_since(text: str) -> float:
     return float(match.group(1)) * _UNIT_S[match.group(2)]
 
 
-def percentile(sorted_values: Sequence[float], q: float) -> float:
-    """Linear-interpolated percentile (q in 0..100) of already sorted values; 0.0 for none."""
-    if not sorted_values:
-        return 0.0
-    rank = (len(sorted_values) - 1) * q / 100.0
-    low = math.floor(rank)
-    high = min(low + 1, len(sorted_values) - 1)
-    return sorted_values[low] + (sorted_values[high] - sorted_values[low]) * (rank - low)
-
-
 def summarize(trace_id: str, spans: Sequence[SpanRecord]) -> TraceSummary:
     ids = {s.span_id for s in spans}
     roots = sorted(
@@ -267,9 +257,9 @@ class TraceStore:
                     count=len(members),
                     errors=errors,
                     error_rate=errors / len(members),
-                    p50_ms=percentile(durations, 50),
-                    p95_ms=percentile(durations, 95),
-                    p99_ms=percentile(durations, 99),
+                    p50_ms=percentile(durations, 50, empty=0.0),
+                    p95_ms=percentile(durations, 95, empty=0.0),
+                    p99_ms=percentile(durations, 99, empty=0.0),
                     input_tokens=sum(s.tokens[0] for s in members),
                     output_tokens=sum(s.tokens[1] for s in members),
                 )

@@ -10,6 +10,8 @@ import pytest
 
 from nativa.bench.sandbox import run_sandbox_bench
 
+pytestmark = pytest.mark.integration
+
 Invoke = Callable[[list[str]], int]
 
 

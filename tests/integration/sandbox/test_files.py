@@ -7,6 +7,8 @@ import pytest
 from nativa.errors import BadInputError
 from nativa.sandbox import Limits, Sandbox
 
+pytestmark = pytest.mark.integration
+
 
 def test_files_in_are_readable_and_only_written_files_come_back(sandbox: Sandbox) -> None:
     code = ("print(open('data.txt').read())\nprint(open('sub/dir/cfg.json').read())\n"

@@ -6,6 +6,8 @@ import pytest
 
 from nativa.sandbox import Sandbox
 
+pytestmark = pytest.mark.integration
+
 
 def test_stdout_is_cut_at_the_cap_and_the_run_killed(sandbox: Sandbox) -> None:
     r = sandbox.run("print('a' * 5000)\nprint('never')\n", max_output_bytes=1000)

@@ -12,6 +12,8 @@ import pytest
 from nativa.errors import SandboxError
 from nativa.sandbox import RunResult, Sandbox, SandboxPool, SandboxSession
 
+pytestmark = pytest.mark.integration
+
 
 def test_pooled_runs_use_prestarted_sandboxes_and_share_nothing(tier: str) -> None:
     with SandboxPool(2, sandbox=Sandbox(tier=tier)) as pool:  # type: ignore[arg-type]

@@ -9,6 +9,8 @@ import pytest
 from nativa.errors import SandboxError
 from nativa.sandbox import SandboxSession
 
+pytestmark = pytest.mark.integration
+
 
 @pytest.fixture
 def session(tier: str) -> SandboxSession:

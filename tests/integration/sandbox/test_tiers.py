@@ -11,6 +11,8 @@ import pytest
 
 from nativa.sandbox import Sandbox, probe
 
+pytestmark = pytest.mark.integration
+
 
 @pytest.mark.skipif(os.environ.get("CI", "").lower() != "true", reason="tier A is required under CI=true only")
 def test_ci_requires_tier_a() -> None:

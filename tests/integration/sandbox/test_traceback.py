@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
+
 from nativa.sandbox import Sandbox, SandboxSession
+
+pytestmark = pytest.mark.integration
 
 RUNNER_MARKERS = ("_runner", "runner.py", "/.nativa", "nativa/sandbox", "_execute", "_serve")
 

@@ -13,6 +13,8 @@ from nativa import tracing
 from nativa.config import Settings
 from nativa.sandbox import Sandbox
 
+pytestmark = pytest.mark.integration
+
 
 @pytest.fixture
 def spans(tmp_path: Path) -> Iterator[InMemorySpanExporter]:

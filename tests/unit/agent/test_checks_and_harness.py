@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from nativa.agent.checks import Check, derive_checks
-from nativa.agent.harness import build_program, failed_count, rewrite_asserts
+from nativa.agent.harness import REPORT_FILE, build_program, read_report, suite_from_checks, suite_from_tests
 from nativa.agent.task import TaskContext
 
 STUB = '''from typing import List
@@ -60,22 +60,31 @@ def test_given_tests_replace_derived_checks() -> None:
     assert ctx.checks == [] and ctx.tests
 
 
-def test_rewritten_asserts_report_both_sides() -> None:
-    src = rewrite_asserts("assert f(1) == 2\nassert g, 'kept message'\n")
-    namespace: dict = {"f": lambda x: x + 2, "g": True}
-    try:
-        exec(compile(src, "<tests>", "exec"), namespace)  # test-authored code only, never model output
-    except AssertionError as exc:
-        assert str(exc) == "assert f(1) == 2: left is 3, right is 2"
-    else:
-        raise AssertionError("the rewritten assert should have failed")
+def test_tests_split_into_setup_and_one_test_per_assert_or_function() -> None:
+    suite = suite_from_tests("import math\nx = 2\nassert f(x) == 4\ndef test_b():\n    assert f(1) == 2\n", "user")
+    kinds = [what for what, _ in suite.steps]
+    assert kinds == ["setup", "setup", "test", "setup", "test"]
+    assert [t.label for t in suite.tests] == ["assert f(x) == 4", "test_b()"]
+    assert suite.count("user") == 2 and suite.count("generated") == 0
 
 
-def test_program_layout_puts_candidate_code_first() -> None:
-    program = build_program("def f():\n    return 1", checks=[Check("f()", "1")], tests="def test_a():\n    assert f() == 1")
-    assert program.source.startswith("def f():\n    return 1\n")
-    assert program.code_lines == 2
-    assert "__nativa_check('f()'" in program.source and "test_" in program.source
+def test_tests_that_do_not_parse_fail_as_one_test() -> None:
+    suite = suite_from_tests("assert f(1 == 2", "user")
+    assert len(suite.tests) == 1 and suite.tests[0].source == "assert f(1 == 2"
+
+
+def test_program_holds_the_candidate_as_its_own_file() -> None:
+    program = build_program("def f():\n    return 1", suite_from_checks([Check("f()", "1")]))
+    assert program.files == {"solution.py": "def f():\n    return 1"}
+    assert "def f()" not in program.source and program.nonce in program.source
+
+
+def test_a_report_without_this_runs_nonce_is_not_read() -> None:
+    forged = b'{"nonce": "0000", "tests": [{"kind": "user", "label": "x", "ok": true}]}'
+    assert read_report({REPORT_FILE: forged}, "1234") is None
+    assert read_report({}, "1234") is None
+    good = read_report({REPORT_FILE: forged}, "0000")
+    assert good is not None and good.tests[0].ok
 
 
 FORMS = '''def pick(arr, k):
@@ -118,10 +127,3 @@ def test_single_argument_under_another_name_is_passed_by_position() -> None:
 def test_comments_do_not_leak_into_checks() -> None:
     task = 'def f(x):\n    """\n    >>> round(f(2), 2) # f(x) = x / 2\n    1.0\n    f(3) ==> 24 # sum of 21 + 3\n    """\n'
     assert derive_checks(task, "f") == [Check("round(f(2), 2)", "1.0"), Check("f(3)", "24")]
-
-
-def test_failed_count_reads_the_harness_messages() -> None:
-    assert failed_count("AssertionError", "2 of 5 checks failed: f(1) returned 2, expected 3") == 2
-    assert failed_count("AssertionError", "1 test(s) failed: test_a: AssertionError") == 1
-    assert failed_count("AssertionError", "assert x == 1") is None
-    assert failed_count("ValueError", "2 of 5 checks failed") is None

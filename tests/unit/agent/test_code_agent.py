@@ -20,6 +20,9 @@ def sandbox() -> Sandbox:
 
 
 def agent(model: ScriptedModel, sandbox: Sandbox, **kw: object) -> CodeAgent:
+    """One candidate per attempt and no generated tests unless a test asks: each reply is scripted."""
+    kw.setdefault("candidates", 1)
+    kw.setdefault("generate_tests", "never")
     return CodeAgent(model, sandbox, timeout_s=kw.pop("timeout_s", 5.0), **kw)  # type: ignore[arg-type]
 
 

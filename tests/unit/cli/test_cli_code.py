@@ -38,7 +38,7 @@ def test_unsolved_run_exits_1(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     tests.write_text("assert add(2, 3) == 5\n")
     model = ScriptedModel(["```python\ndef add(a, b):\n    return a * b\n```"] * 3)
     monkeypatch.setattr("nativa.cli._runtime.open_model", lambda name, cfg: model)
-    assert run(["code", "write add(a, b)", "--tests", str(tests), "--max-attempts", "3"]) == 1
+    assert run(["code", "write add(a, b)", "--tests", str(tests), "--max-attempts", "3", "--candidates", "1"]) == 1
     err = capsys.readouterr().err
     assert "left is 6, right is 5" in err and "not solved" in err
     assert "change: none (the same code again)" in err

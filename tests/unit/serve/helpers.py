@@ -3,15 +3,20 @@ loads and cancellations, and a sandbox that judges code without running it."""
 
 from __future__ import annotations
 
+import json
+import re
+
 import threading
 import time
 from collections.abc import Iterator
 from typing import Any
 
 from fastapi import FastAPI
+from support.embedder import WordHashEmbedder
 
 from nativa.config import Settings
 from nativa.errors import ModelNotFoundError
+from nativa.memory import open_memory
 from nativa.models.base import Completion, Delta, GenerationOptions, MessagesLike, as_messages, collect
 from nativa.sandbox.result import RunResult
 from nativa.serve import ServeConfig, create_app
@@ -94,18 +99,28 @@ class LoadingEchoModel(EchoModel):
 
 
 class FakeSandbox:
-    """Passes code that contains `good`, fails the rest with an AssertionError (no process is started)."""
+    """Passes code that contains `good`, fails the rest with an AssertionError (no process is started).
+
+    It answers the agent's harness as the real one would: a report carrying the run's nonce, with one
+    caller test that passed or failed."""
 
     def __init__(self, good: str = "return a + b") -> None:
         self.good = good
         self.runs = 0
 
-    def run(self, code: str, **_: Any) -> RunResult:
+    def run(self, code: str, *, files: dict[str, Any] | None = None, **_: Any) -> RunResult:
         self.runs += 1
-        if self.good in code:
-            return RunResult(ok=True, exit_code=0, stdout="ok\n", tier="fake")
+        candidate = str((files or {}).get("solution.py", code))
+        ok = self.good in candidate
+        nonce = re.search(r"\"nonce\": '([0-9a-f]+)'", code)
+        report = {"nonce": nonce.group(1) if nonce else "", "exited": None, "setup_errors": [],
+                  "tests": [{"kind": "user", "label": "assert add(2, 3) == 5", "ok": ok,
+                             **({} if ok else {"error": "assert add(2, 3) == 5: left is 6, right is 5"})}]}
+        files_out = {"__nativa_report.json": json.dumps(report).encode()}
+        if ok:
+            return RunResult(ok=True, exit_code=0, stdout="ok\n", tier="fake", files_out=files_out)
         return RunResult(ok=False, exit_code=1, error_type="AssertionError", error_message="add(2, 3) == 6",
-                         traceback="AssertionError: add(2, 3) == 6", tier="fake")
+                         traceback="AssertionError: add(2, 3) == 6", tier="fake", files_out=files_out)
 
 
 def make_app(settings: Settings, model: Any, *, sandbox: Any = None, **config: Any) -> FastAPI:
@@ -116,8 +131,11 @@ def make_app(settings: Settings, model: Any, *, sandbox: Any = None, **config: A
         return model
 
     cfg = ServeConfig(models=(model.name,), **config)
-    return create_app(settings, config=cfg, model_factory=factory,
-                      sandbox_factory=(lambda: sandbox) if sandbox is not None else None)
+    app = create_app(settings, config=cfg, model_factory=factory,
+                     sandbox_factory=(lambda: sandbox) if sandbox is not None else None)
+    # sessions and memories in a real SQLite file under the test's home, embedded by the test embedder
+    app.state.nativa_memory = open_memory(settings, embedder=WordHashEmbedder())
+    return app
 
 
 def fenced(code: str) -> str:

@@ -39,7 +39,7 @@ def code_client(settings: Settings, replies: list[str]) -> tuple[TestClient, Fak
 def test_code_repairs_and_returns_the_agent_result_with_trace_id(settings: Settings) -> None:
     client, sandbox = code_client(settings, [fenced("def add(a, b):\n    return a * b"),
                                              fenced("def add(a, b):\n    return a + b")])
-    r = client.post("/v1/code", json={"task": "add two numbers", "tests": "assert add(2, 3) == 5"})
+    r = client.post("/v1/code", json={"task": "add two numbers", "tests": "assert add(2, 3) == 5", "candidates": 1})
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["success"] and body["stop_reason"] == "passed" and len(body["attempts"]) == 2
@@ -56,7 +56,8 @@ def test_code_fix_mode_runs_given_code_first(settings: Settings) -> None:
 def test_code_stream_sends_each_attempt_then_the_result(settings: Settings) -> None:
     client, _ = code_client(settings, [fenced("def add(a, b):\n    return a - b"),
                                        fenced("def add(a, b):\n    return a + b")])
-    r = client.post("/v1/code", json={"task": "add", "stream": True})
+    r = client.post("/v1/code", json={"task": "add", "tests": "assert add(2, 3) == 5", "candidates": 1,
+                                      "stream": True})
     assert r.status_code == 200 and r.headers["x-trace-id"]
     events = sse_events(r.text)
     names = [n for n, _ in events]
@@ -78,7 +79,8 @@ def test_code_model_failure_is_500_or_an_error_event_without_details(settings: S
     r = client.post("/v1/code", json={"task": "add"})
     assert r.status_code == 500 and r.json()["error"]["error_id"] and "boom" not in r.text
     client, _ = code_client(settings, [fenced("def add(a, b):\n    return a * b"), RuntimeError("boom")])
-    r = client.post("/v1/code", json={"task": "add", "stream": True})
+    r = client.post("/v1/code", json={"task": "add", "tests": "assert add(2, 3) == 5", "candidates": 1,
+                                      "stream": True})
     events = sse_events(r.text)  # the stream had started (attempt 1): the fault is its last event
     assert r.status_code == 200 and events[-2][0] == "error" and events[-2][1]["error"]["error_id"]
     assert "boom" not in r.text

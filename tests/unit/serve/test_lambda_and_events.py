@@ -158,11 +158,12 @@ def test_module_handler_uses_the_installed_container(box: LambdaContainer) -> No
         lambda_handler.set_container(None)
 
 
-def test_sigv4_matches_the_aws_documentation_example() -> None:
+def test_sigv4_matches_the_aws_documentation_example(monkeypatch: pytest.MonkeyPatch) -> None:
     """AWS S3 docs, 'Example: GET Object' (header-based SigV4), with its published signature."""
+    monkeypatch.setattr("botocore.auth.get_current_datetime", lambda: dt.datetime(2013, 5, 24))
     headers = sigv4_headers("GET", "https://examplebucket.s3.amazonaws.com/test.txt", {"Range": "bytes=0-9"},
                             access_key="AKIAIOSFODNN7EXAMPLE", secret_key="wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
-                            region="us-east-1", now=dt.datetime(2013, 5, 24, tzinfo=dt.UTC))
+                            region="us-east-1")
     assert headers["Authorization"] == (
         "AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20130524/us-east-1/s3/aws4_request, "
         "SignedHeaders=host;range;x-amz-content-sha256;x-amz-date, "
@@ -192,3 +193,45 @@ def test_s3_reader_gets_signed_ranged_objects_from_a_compatible_store() -> None:
             reader.read("b", "docs/report one.txt", 5)
         with pytest.raises(Exception, match="no object"):
             reader.read("b", "missing.txt", 5)
+
+
+@pytest.mark.parametrize("event", [
+    {"httpMethod": "GET", "requestContext": {}},  # issue 11, finding 12
+    {"httpMethod": "GET"},
+    {"requestContext": {"requestId": "r"}},
+    {"version": "2.0", "requestContext": {}},
+    {"version": "2.0", "requestContext": {"http": {"method": "GET"}}, "rawPath": "/healthz"},
+    {"resource": "/", "httpMethod": "GET", "requestContext": {}},
+    {"resource": "/", "path": "/healthz", "httpMethod": "GET", "requestContext": "not an object"},
+    {"requestContext": {"elb": {"targetGroupArn": "arn"}}, "path": "/healthz"},
+    {**v1_event("!!not base64!!", b64=True)},
+], ids=["method-and-empty-context", "method-only", "context-only", "v2-empty-context", "v2-no-source-ip",
+        "v1-no-path", "v1-context-not-object", "alb-no-method", "v1-bad-base64"])
+def test_incomplete_http_events_are_400_in_the_proxy_convention(box: LambdaContainer, event: dict[str, Any]) -> None:
+    r = box(event, None)
+    assert r["statusCode"] == 400 and r["headers"]["content-type"] == "application/json"
+    error = json.loads(r["body"])["error"]
+    assert error["code"] == "invalid_event" and "event" in error["message"]
+
+
+def test_direct_invocations_answer_in_the_proxy_convention(box: LambdaContainer,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    ok = box({"text": "hello"})
+    assert ok["statusCode"] == 200 and json.loads(ok["body"])["results"][0]["output"] == "echo hello"
+    bad = box({"foo": 1})
+    assert bad["statusCode"] == 400 and json.loads(bad["body"])["error"]["param"] == "text"
+    assert bad["error"]["param"] == "text"  # the fields callers read before stay where they were
+    lambda_handler.set_container(box)
+    try:
+        assert json.loads(lambda_handler.handle_event({})["body"])["error"]["param"] == "text"
+    finally:
+        lambda_handler.set_container(None)
+
+    def broken() -> LambdaContainer:
+        raise RuntimeError("no model cache")
+
+    monkeypatch.setattr(lambda_handler, "container", broken)
+    failed = lambda_handler.handler({"text": "x"})
+    assert failed["statusCode"] == 500 and json.loads(failed["body"])["error"]["error_id"].startswith("err_")
+    http_failed = lambda_handler.handler(v2_event(None))
+    assert http_failed["statusCode"] == 500 and "no model cache" not in http_failed["body"]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import pytest
@@ -70,17 +69,24 @@ def test_token_usage_and_durations(recorded: Recorded) -> None:
 
 
 def test_prometheus_text(recorded: Recorded) -> None:
+    from prometheus_client.parser import text_string_to_metric_families
+
     _run()
     text = tracing.prometheus_text()
-    assert "# TYPE gen_ai_client_token_usage_tokens histogram" in text
-    assert re.search(r'gen_ai_client_token_usage_tokens_sum\{[^}]*gen_ai_token_type="input"[^}]*\} 150', text)
-    assert 'nativa_errors_total{nativa_operation="chat",error_type="TimeoutError"} 1' in text
+    families = {f.name: f for f in text_string_to_metric_families(text)}  # a real Prometheus parse
+    assert families["gen_ai_client_token_usage_tokens"].type == "histogram"
+    (input_sum,) = [s.value for s in families["gen_ai_client_token_usage_tokens"].samples
+                    if s.name.endswith("_sum") and s.labels.get("gen_ai_token_type") == "input"]
+    assert input_sum == 150
+    errors = {(s.labels["nativa_operation"], s.labels["error_type"]): s.value
+              for s in families["nativa_errors"].samples if s.name == "nativa_errors_total"}
+    assert errors[("chat", "TimeoutError")] == 1
     # buckets are cumulative and end at +Inf with the count
-    buckets = re.findall(r'nativa_sandbox_duration_seconds_bucket\{[^}]*le="([^"]+)"\} (\d+)', text)
-    counts = [int(c) for _, c in buckets]
-    assert counts == sorted(counts) and buckets[-1] == ("+Inf", "1")
-    assert buckets[[le for le, _ in buckets].index("2.5")][1] == "1"
-    assert buckets[[le for le, _ in buckets].index("1.0")][1] == "0"
+    buckets = [(s.labels["le"], s.value) for s in families["nativa_sandbox_duration_seconds"].samples
+               if s.name.endswith("_bucket")]
+    counts = [c for _, c in buckets]
+    assert counts == sorted(counts) and buckets[-1] == ("+Inf", 1)
+    assert dict(buckets)["2.5"] == 1 and dict(buckets)["1.0"] == 0
 
 
 def test_no_metrics_without_setup() -> None:

@@ -1,0 +1,81 @@
+"""uvicorn's HTTP/1.1 protocol with a deadline on every request head.
+
+uvicorn closes a keep-alive connection that stays idle after a response, but nothing bounds a connection
+that has not finished sending a request's headers: a new connection that sends nothing, or one that drips
+a header byte now and then, is held open forever before the app (and its key check) ever sees it. Here each
+wait for a request head (from the connection's start, and again from the first byte after a response) has
+`timeout_keep_alive` seconds (`nativa serve --header-timeout`); when it passes, a client that had started
+a head gets `408` and the connection is closed, an idle one is just closed. The body's own deadline is the
+ASGI middleware's (`middleware.BodyLimitMiddleware`), so it holds under any server.
+
+uvicorn builds protocols from an importable class (`http="nativa.serve.protocol:GuardedH11Protocol"`), so
+this works with `--workers N` too; the time comes from uvicorn's own config.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from uvicorn.protocols.http.h11_impl import H11Protocol
+
+from nativa.serve.errors import error_body
+
+IMPORT_PATH = "nativa.serve.protocol:GuardedH11Protocol"
+
+
+def _timeout_response() -> bytes:
+    body = json.dumps(error_body(408, "the request's headers did not arrive in time (--header-timeout); the "
+                                      "connection is closed", code="request_timeout")).encode()
+    head = (b"HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json\r\nconnection: close\r\n"
+            b"content-length: " + str(len(body)).encode() + b"\r\n\r\n")
+    return head + body
+
+
+class GuardedH11Protocol(H11Protocol):
+    """`H11Protocol` whose every wait for a request head ends after `timeout_keep_alive` seconds."""
+
+    _head_timer: asyncio.TimerHandle | None = None
+    _head_started = False  # some bytes of the awaited head have arrived
+
+    def connection_made(self, transport: Any) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._arm()
+
+    def data_received(self, data: bytes) -> None:
+        waiting_before = self._waiting_for_head()
+        super().data_received(data)
+        if self._waiting_for_head():
+            self._head_started = self._head_started or waiting_before
+            self._arm()
+        else:
+            self._disarm()
+
+    def on_response_complete(self) -> None:
+        self._head_started = False
+        super().on_response_complete()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        super().connection_lost(exc)
+
+    def _waiting_for_head(self) -> bool:
+        return self.cycle is None or self.cycle.response_complete
+
+    def _arm(self) -> None:
+        if self._head_timer is None:
+            self._head_timer = self.loop.call_later(self.timeout_keep_alive, self._head_timed_out)
+
+    def _disarm(self) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
+
+    def _head_timed_out(self) -> None:
+        self._head_timer = None
+        if self.transport.is_closing() or not self._waiting_for_head():
+            return
+        if self._head_started:
+            self.transport.write(_timeout_response())
+        self.transport.close()
