@@ -181,6 +181,7 @@ class FakeBatchingModel:
         return self.engine.submit(self._prompt(messages), opts).result()[0]
 
     def complete_many(self, messages: MessagesLike, options: GenerationOptions | None = None,
-                      n: int = 1) -> list[Completion]:
+                      n: int = 1, *, should_stop: Any = None) -> list[Completion]:
         opts = options or GenerationOptions()
-        return self.engine.submit(self._prompt(messages), with_seed(opts, 0), n=check_n(n)).result()
+        return self.engine.submit(self._prompt(messages), with_seed(opts, 0), n=check_n(n),
+                                  should_stop=should_stop).result()

@@ -39,6 +39,7 @@ from nativa.models.base import (
     MessagesLike,
     as_messages,
     check_n,
+    collect,
     with_seed,
 )
 from nativa.models.batch import BatchEngine, BatchTicket
@@ -202,29 +203,31 @@ class LocalModel:
         return last
 
     def complete_many(self, messages: MessagesLike, options: GenerationOptions | None = None,
-                      n: int = 1) -> list[Completion]:
+                      n: int = 1, *, should_stop: Callable[[], bool] | None = None) -> list[Completion]:
         """n samples of one prompt, decoded together: the prompt is evaluated once, its KV cache copied to
         every sequence, and one `llama_decode` per step advances all of them (up to `max_batch` at a time).
 
         Sample i is drawn with seed `options.seed + i` at `options.temperature`. With temperature 0 all n
         are the greedy answer, so it is generated once and returned n times. A prompt whose token budget
-        does not fit a batched sequence is drawn one sample after another instead.
+        does not fit a batched sequence is drawn one sample after another instead. `should_stop` (the
+        server's cancellation) is checked before every step; once it says stop, the draw's sequences leave
+        the batch and a `ModelError` says the generation was cancelled.
         """
         check_n(n)
         opts = options or GenerationOptions()
         msgs = as_messages(messages)
         if n == 1 or opts.temperature == 0.0:
-            first = self.complete(msgs, opts)
+            first = collect(_stoppable(self.stream(msgs, opts), should_stop))
             return [first] + [replace(first) for _ in range(n - 1)]
         plan = self._batch_plan(msgs, opts)
         if plan is None:
-            return [self.complete(msgs, with_seed(opts, i)) for i in range(n)]
+            return [collect(_stoppable(self.stream(msgs, with_seed(opts, i)), should_stop)) for i in range(n)]
         engine, tokens, fitted, grammar = plan
         tickets: list[BatchTicket] = []
         try:
             for start in range(0, n, self.max_batch):
-                tickets.append(engine.submit(tokens, with_seed(fitted, start),
-                                             n=min(self.max_batch, n - start), grammar=grammar))
+                tickets.append(engine.submit(tokens, with_seed(fitted, start), n=min(self.max_batch, n - start),
+                                             grammar=grammar, should_stop=should_stop))
             return [c for ticket in tickets for c in ticket.result()]
         finally:
             for ticket in tickets:
@@ -350,6 +353,19 @@ def _load(path: Path, n_ctx: int, n_threads: int) -> _Loaded:
     bos = llm._model.token_get_text(llm.token_bos()) if llm.token_bos() >= 0 else ""
     formatter = Jinja2ChatFormatter(template=template, eos_token=eos, bos_token=bos)
     return _Loaded(llm=llm, formatter=formatter, load_s=time.perf_counter() - start)
+
+
+def _stoppable(deltas: Iterator[Delta], should_stop: Callable[[], bool] | None) -> Iterator[Delta]:
+    """The single-sequence stream, ended between tokens once `should_stop` says so (as the batch does)."""
+    try:
+        for delta in deltas:
+            if should_stop is not None and should_stop():
+                raise ModelError("the generation was cancelled")
+            yield delta
+    finally:
+        close = getattr(deltas, "close", None)
+        if close is not None:
+            close()  # ends llama.cpp's generator on this thread, releasing the model's lock
 
 
 def _open_backend(llm: Any, n_seq: int, seq_ctx: int, n_threads: int) -> Any:

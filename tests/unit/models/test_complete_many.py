@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from support.fake_batch import FakeBatchingModel
 from support.openai_server import ServerScript, StandInServer
 from support.tracing_fixtures import _no_otel_env  # noqa: F401  (autouse pytest fixture)
+from support.waiting import wait_for
 
 from nativa import tracing
 from nativa.config import Settings
@@ -97,3 +99,15 @@ def test_a_cancelled_job_gets_no_candidates() -> None:
     control.cancel("disconnect")
     with pytest.raises(Cancelled):
         model.complete_many("task", HOT, n=2)
+
+
+def test_cancelling_a_job_mid_draw_drops_its_sequences_from_the_batch() -> None:
+    control = JobControl()
+    inner = FakeBatchingModel(max_batch=4, step_delay_s=0.01, reply="x" * 400)
+    model = CancellableModel(inner, control)
+    threading.Timer(0.2, control.cancel, args=("disconnect",)).start()
+    with pytest.raises(Cancelled):
+        model.complete_many("task", GenerationOptions(max_tokens=400, temperature=0.8, seed=1), n=3)
+    assert wait_for(lambda: inner.batch_running == 0)
+    assert len(inner.backend.steps) < 300  # it stopped; it did not decode 400 tokens for nobody
+    assert [c.text for c in inner.complete_many("again", GenerationOptions(max_tokens=5), n=2)] == ["xxxxx"] * 2
