@@ -68,3 +68,25 @@ def test_a_full_batch_and_queue_refuse_with_429_not_a_crash(real_settings: Setti
         assert int(refused.headers["retry-after"]) >= 1
         assert [r.status_code for r in done] == [200, 200]
         assert httpx.post(url, json=body("Say OK."), timeout=300).status_code == 200
+
+
+def test_a_request_past_a_sequences_kv_budget_runs_alone_and_one_past_the_context_is_a_clear_400(
+        real_settings: Settings) -> None:
+    settings = real_settings.model_copy(update={"max_batch": 2, "batch_n_ctx": 256})  # 128 KV cells a sequence
+    model = resolve_model("small", settings)
+    assert isinstance(model, LocalModel)
+    with ServerThread(create_app(settings, config=ServeConfig(models=("small",), preload=True))) as server:
+        url = server.url + "/v1/chat/completions"
+        engine = model.batch_engine
+        fits = body("Say OK.", max_tokens=8)
+        past_budget = body("Count from 1 to 300, one number per line.", max_tokens=160)  # prompt + 160 > 128
+        with cf.ThreadPoolExecutor(2) as pool:
+            small, big = list(pool.map(lambda b: httpx.post(url, json=b, timeout=300), [fits, past_budget]))
+        assert small.status_code == 200 and big.status_code == 200
+        usage = big.json()["usage"]
+        assert big.json()["choices"][0]["finish_reason"] == "length" and usage["completion_tokens"] == 160
+        assert engine.rows <= 8  # only the request that fits a sequence went through the batch
+        past_context = httpx.post(url, json=body("word " * 3000), timeout=300)  # > the 2048-token context
+        assert past_context.status_code == 400 and "does not fit" in past_context.json()["error"]["message"]
+        assert "Traceback" not in past_context.text
+        assert httpx.post(url, json=fits, timeout=300).status_code == 200
