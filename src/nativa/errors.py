@@ -39,6 +39,12 @@ class ModelError(NativaError):
     """A model failed to load or to answer."""
 
 
+class BatchCapacityError(ModelError):
+    """The batched decoder has no room for more work right now (its KV cache is full): retry shortly."""
+
+    retry_after_s: int = 1
+
+
 class ServerUnreachableError(ModelError):
     """A remote OpenAI-compatible server could not be reached or kept failing after retries."""
 

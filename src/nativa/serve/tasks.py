@@ -18,6 +18,7 @@ from nativa.config import Settings
 from nativa.errors import BadInputError, ModelError
 from nativa.models.base import ChatModel, Completion, GenerationOptions, Message
 from nativa.serve.jobs import CancellableModel, Emit, JobControl
+from nativa.serve.scheduler import stream_for
 
 if TYPE_CHECKING:
     from nativa.agent.result import AgentResult
@@ -31,14 +32,15 @@ _OVERFLOW_HINT = "does not fit"  # LocalModel's wording when the prompt exceeds 
 
 def chat(model: ChatModel, messages: Sequence[Message], options: GenerationOptions, settings: Settings | None,
          control: JobControl, emit: Emit | None = None) -> Completion:
-    """One chat completion under a GenAI model span; each text delta goes to `emit` when streaming."""
+    """One chat completion under a GenAI model span; each text delta goes to `emit` when streaming. A model
+    that batches runs it as one sequence of its running batch."""
     completion: Completion | None = None
     with tracing.model_span(model=model.name, provider=model.provider, remote=model.remote,
                             temperature=options.temperature, max_tokens=options.max_tokens,
                             settings=settings) as span:
         span.set_input_messages([m.to_dict() for m in messages])
         try:
-            for delta in CancellableModel(model, control).stream(list(messages), options):
+            for delta in stream_for(model, control)(messages, options):
                 if delta.text:
                     span.first_token()
                     if emit is not None:
