@@ -35,7 +35,7 @@ from nativa.agent.testgen import Interface, interface_of, parse_tests, root_func
 from nativa.config import Settings
 from nativa.errors import BadInputError
 from nativa.models.base import ChatModel, Completion, GenerationOptions, Message, collect
-from nativa.models.traced import traced_stream
+from nativa.models.traced import traced_complete_many, traced_stream
 from nativa.review.approvals import Answer
 from nativa.sandbox.protocol import SandboxLike
 
@@ -250,13 +250,13 @@ class CodeAgent:
 
     def _complete(self, messages: list[Message], options: GenerationOptions, n: int,
                   prompt: Prompt) -> list[Completion]:
-        """n answers to one prompt, each in its own model span; sample i is seeded `seed + i`."""
-        out = []
-        for i in range(n):
-            opts = options if n == 1 or options.seed is None else replace(options, seed=options.seed + i)
-            out.append(collect(traced_stream(self.model, messages, opts, prompt_file=prompt.file,
-                                             prompt_hash=prompt.hash, settings=self.settings)))
-        return out
+        """n answers to one prompt; sample i is seeded `seed + i`. Several are drawn together in one call (the
+        embedded model evaluates the prompt once and advances every sample in the same decode step)."""
+        if n == 1:
+            return [collect(traced_stream(self.model, messages, options, prompt_file=prompt.file,
+                                          prompt_hash=prompt.hash, settings=self.settings))]
+        return traced_complete_many(self.model, messages, options, n, prompt_file=prompt.file,
+                                    prompt_hash=prompt.hash, settings=self.settings)
 
     def _prompt(self, strategy: Strategy, ctx: TaskContext, previous: Attempt | None) -> Prompt:
         if previous is not None and previous.outcome == "rejected":
