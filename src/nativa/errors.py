@@ -39,6 +39,12 @@ class ModelError(NativaError):
     """A model failed to load or to answer."""
 
 
+class BatchCapacityError(ModelError):
+    """The batched decoder has no room for more work right now (its KV cache is full): retry shortly."""
+
+    retry_after_s: int = 1
+
+
 class ServerUnreachableError(ModelError):
     """A remote OpenAI-compatible server could not be reached or kept failing after retries."""
 
@@ -69,6 +75,18 @@ class ReviewError(NativaError):
 
 class ReviewUnavailableError(ReviewError):
     """A review needs a person but there is no one to ask (no terminal): the action is refused, never run."""
+
+
+class PendingRunNotFoundError(BadInputError):
+    """No run paused for approval with that id (for this API key)."""
+
+
+class PendingRunConflictError(BadInputError):
+    """The paused run is not awaiting an answer any more (approved, rejected, running or done): nothing reruns."""
+
+
+class PendingRunExpiredError(PendingRunConflictError):
+    """The paused run waited past its expiry (`NATIVA_REVIEW_APPROVAL_TTL_S`) without an answer; nothing ran."""
 
 
 class AuditError(NativaError):

@@ -24,10 +24,25 @@ def bench_model(
     models: list[str] = typer.Option(["small", "large"], "--model", "-m", help="Embedded models to measure."),
     runs: int = typer.Option(3, "--runs", min=1, help="Alternating runs per side."),
     max_tokens: int = typer.Option(128, "--max-tokens", min=8),
+    batch: str | None = typer.Option(None, "--batch", help=(
+        "Instead: n samples of one prompt decoded together for each n (e.g. 1,2,4,8), vs one sample and "
+        "vs the host's ceiling for n.")),
     json_out: bool = typer.Option(False, "--json"),
 ) -> None:
     """Tokens/s and time to first token through nativa vs raw llama-cpp-python, same prompt, same run."""
     from nativa.bench.model import render, run_model_bench
+
+    if batch is not None:
+        from nativa.bench import batch as batch_bench
+
+        points = batch_bench.run_batch_bench(settings(), models, batch_bench.parse_batch(batch), runs=runs,
+                                             max_tokens=max_tokens,
+                                             log=lambda msg: out.print(f"[dim]{msg}[/]") if not json_out else None)
+        if json_out:
+            print_json([p.to_dict() for p in points])
+        else:
+            out.print(batch_bench.render(points))
+        return
 
     results = run_model_bench(settings(), models, runs=runs, max_tokens=max_tokens,
                               log=lambda msg: out.print(f"[dim]{msg}[/]") if not json_out else None)
@@ -53,6 +68,8 @@ def bench_humaneval(
     ray: str | None = typer.Option(None, "--ray", metavar="[ADDRESS]", help=RAY_HELP),
     workers: int = typer.Option(1, "--workers", "-w", min=1, max=1024,
                                 help="With --ray: actors, each with its own model and sandbox."),
+    resume: bool = typer.Option(False, "--resume", help="Keep the results already in --out and run only the "
+                                "problems each system has not finished (a run stopped halfway goes on)."),
 ) -> None:
     """pass@1 after attempt 1..K on HumanEval; hidden tests run in the sandbox only for scoring."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -69,6 +86,9 @@ def bench_humaneval(
         raise BadInputError(f"--baseline {', '.join(sorted(set(baseline) - {'plain'}))} is not supported; valid: plain")
     if ray is not None and (compare or baseline):
         raise BadInputError("--compare and --baseline run on this machine only; drop --ray or them")
+    if resume and out_file is None:
+        raise BadInputError("--resume needs --out: the file whose finished problems to keep")
+    earlier = he.read_jsonl(out_file) if resume and out_file is not None else {}
     cfg = settings().model_copy(update={"n_ctx": n_ctx})
     if ray is None:
         chat_model = open_model(model, cfg)
@@ -81,10 +101,12 @@ def bench_humaneval(
     summaries = []
     systems = list(baseline) + ["nativa"] + list(compare)
     for system in systems:
-        done: list[he.ProblemResult] = []
+        kept = {p["task_id"]: earlier[(system, p["task_id"])] for p in problems if (system, p["task_id"]) in earlier}
+        todo = [p for p in problems if p["task_id"] not in kept]
+        done: list[he.ProblemResult] = list(kept.values())
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                       console=err, disable=json_out) as progress:
-            task = progress.add_task(f"{system}: starting", total=len(problems))
+            task = progress.add_task(f"{system}: starting", total=len(problems), completed=len(kept))
 
             def tick(r: he.ProblemResult, done: list[he.ProblemResult] = done, task: Any = task,
                      system: str = system) -> None:
@@ -95,19 +117,22 @@ def bench_humaneval(
                 progress.update(task, advance=1, description=f"{system}: pass@1 {rate:.1%}")
 
             if system == "nativa" and ray is not None:
-                results = _humaneval_on_ray(ray or None, problems, model_name, cfg.max_tokens, n_ctx, attempts,
+                results = _humaneval_on_ray(ray or None, todo, model_name, cfg.max_tokens, n_ctx, attempts,
                                             workers, tick, candidates)
             elif system == "nativa":
-                results = he.run_nativa(problems, agent, sandbox, attempts=attempts, on_result=tick)
+                results = he.run_nativa(todo, agent, sandbox, attempts=attempts, on_result=tick)
             elif system == "plain":
                 from nativa.bench.plain import run_plain
 
-                results = run_plain(problems, chat_model, sandbox, max_tokens=cfg.max_tokens, on_result=tick)
+                results = run_plain(todo, chat_model, sandbox, max_tokens=cfg.max_tokens, on_result=tick)
             else:
                 from nativa.bench.compare import run_smolagents
 
-                results = run_smolagents(problems, chat_model, sandbox, max_steps=attempts,
+                results = run_smolagents(todo, chat_model, sandbox, max_steps=attempts,
                                          max_tokens=cfg.max_tokens, on_result=tick)
+        fresh = {r.task_id: r for r in results}
+        results = [kept.get(p["task_id"]) or fresh[p["task_id"]] for p in problems
+                   if p["task_id"] in kept or p["task_id"] in fresh]
         summaries.append(he.summarise(system, model_name, results, attempts, path))
     if json_out:
         print_json([s.to_dict() for s in summaries])

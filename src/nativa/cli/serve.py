@@ -3,6 +3,7 @@ llama.cpp's own OpenAI-compatible server)."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -26,6 +27,9 @@ def serve(
     max_queue: int | None = typer.Option(None, "--max-queue", min=0, help="Requests that may wait (default 16)."),
     concurrency: int | None = typer.Option(None, "--concurrency", min=1,
                                            help="Model jobs at once per model (default 1)."),
+    max_batch: int | None = typer.Option(None, "--max-batch", min=1, max=64, help=(
+        "Chat requests an embedded model decodes together, one sequence each per step (default 4, "
+        "NATIVA_MAX_BATCH; 1: one at a time).")),
     timeout: float | None = typer.Option(None, "--timeout", min=0.1, help="Seconds per request (default 300)."),
     max_body_bytes: int | None = typer.Option(None, "--max-body-bytes", min=1024, help="Default 1 MiB."),
     header_timeout: float | None = typer.Option(
@@ -59,6 +63,9 @@ def serve(
     from nativa.serve.runner import serve as run_server
 
     cfg = settings()
+    if max_batch is not None:
+        cfg = cfg.model_copy(update={"max_batch": max_batch})
+        os.environ["NATIVA_MAX_BATCH"] = str(max_batch)  # what `--workers` processes read their settings from
     config = load_serve_config(
         cfg, host=host, port=port, models=model or None, preload=preload or None, api_key=api_key,
         max_queue=max_queue, concurrency=concurrency, request_timeout_s=timeout, max_body_bytes=max_body_bytes,
@@ -73,7 +80,8 @@ def serve(
     models = ", ".join(config.served_models(cfg))
     err.print(f"nativa serving {models} on http://{config.host}:{config.port} "
               f"({'preloading' if config.preload else 'model loads on first request'}; "
-              f"auth {'on' if config.key else 'off (loopback only)'}; queue {config.max_queue})")
+              f"auth {'on' if config.key else 'off (loopback only)'}; queue {config.max_queue}; "
+              f"batch {cfg.max_batch})")
     run_server(cfg, config, log_level=log_level)
 
 
@@ -121,6 +129,8 @@ def bench_serve(
     cold_runs: int = typer.Option(2, "--cold-runs", min=0, help="Process starts per cold-start mode."),
     rounds: int = typer.Option(1, "--rounds", min=1, help="Alternating rounds per client count."),
     peer: bool = typer.Option(True, "--peer/--no-peer", help="Also measure llama-cpp-python's server."),
+    max_batch: int | None = typer.Option(None, "--max-batch", min=1, max=64,
+                                         help="nativa's --max-batch (default: NATIVA_MAX_BATCH, 4)."),
     model: str | None = typer.Option(None, "--model", "-m", help="Embedded model (default: small)."),
     out_file: Annotated[Path | None, typer.Option("--out", help="Also write the JSON result here.")] = None,
     json_out: bool = typer.Option(False, "--json"),
@@ -131,7 +141,7 @@ def bench_serve(
     from nativa.bench.serve import render, run_serve_bench
 
     result = run_serve_bench(settings(), model=model, requests=requests, clients=clients or [1, 4, 16], max_tokens=max_tokens,
-                             cold_runs=cold_runs, rounds=rounds, peer=peer,
+                             cold_runs=cold_runs, rounds=rounds, peer=peer, max_batch=max_batch,
                              log=None if json_out else (lambda msg: err.print(f"[dim]{msg}[/]")))
     if out_file is not None:
         out_file.write_text(json.dumps(result.to_dict(), indent=2) + "\n")

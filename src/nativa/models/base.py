@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal, Protocol, runtime_checkable
 
 from nativa.errors import BadInputError, SchemaError
@@ -126,9 +126,28 @@ class ChatModel(Protocol):
 
     def complete(self, messages: MessagesLike, options: GenerationOptions | None = None) -> Completion: ...
 
+    def complete_many(self, messages: MessagesLike, options: GenerationOptions | None = None,
+                      n: int = 1) -> list[Completion]:
+        """n samples of one prompt (the agent's candidates), each with its own text, finish reason and token
+        counts; `input_tokens` is the prompt's count on each. Sample i uses seed `options.seed + i` (when the
+        seed is set) at `options.temperature`; with temperature 0 all n are the greedy answer."""
+        ...
+
     def stream(self, messages: MessagesLike, options: GenerationOptions | None = None) -> Iterator[Delta]: ...
 
     def count_tokens(self, text: str) -> int: ...
+
+
+def check_n(n: int) -> int:
+    """`complete_many`'s n, refused with a message that says what would be valid."""
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise BadInputError(f"n must be a whole number >= 1, got {n!r}")
+    return n
+
+
+def with_seed(options: GenerationOptions, i: int) -> GenerationOptions:
+    """The options of sample i of a draw: seed `options.seed + i` (an unset seed stays unset)."""
+    return options if options.seed is None or i == 0 else replace(options, seed=options.seed + i)
 
 
 def collect(deltas: Iterable[Delta]) -> Completion:

@@ -9,12 +9,22 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from typing import Any
 
 import openai
 
 from nativa.errors import BadInputError, ModelError, ModelNotFoundError, ServerUnreachableError
-from nativa.models.base import Completion, Delta, GenerationOptions, MessagesLike, as_messages
+from nativa.models.base import (
+    Completion,
+    Delta,
+    GenerationOptions,
+    MessagesLike,
+    as_messages,
+    check_n,
+    with_seed,
+)
 
 
 class OpenAICompatibleModel:
@@ -98,6 +108,19 @@ class OpenAICompatibleModel:
             model=self.name,
             time_to_first_token_s=None,
         )
+
+    def complete_many(self, messages: MessagesLike, options: GenerationOptions | None = None,
+                      n: int = 1) -> list[Completion]:
+        """n requests at once, sample i with seed + i (the API's own `n` shares one seed, so it cannot give
+        each sample its seed); with temperature 0 all n are the greedy answer: one request, n copies."""
+        opts = options or GenerationOptions()
+        msgs = as_messages(messages)
+        check_n(n)
+        if n == 1 or opts.temperature == 0.0:
+            first = self.complete(msgs, opts)
+            return [first] + [replace(first) for _ in range(n - 1)]
+        with ThreadPoolExecutor(max_workers=min(n, 8), thread_name_prefix="nativa-openai") as pool:
+            return list(pool.map(lambda i: self.complete(msgs, with_seed(opts, i)), range(n)))
 
     def stream(self, messages: MessagesLike, options: GenerationOptions | None = None) -> Iterator[Delta]:
         opts = options or GenerationOptions()

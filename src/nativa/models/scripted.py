@@ -9,7 +9,16 @@ import threading
 import time
 from collections.abc import Iterable, Iterator
 
-from nativa.models.base import Completion, Delta, GenerationOptions, Message, MessagesLike, as_messages
+from nativa.models.base import (
+    Completion,
+    Delta,
+    GenerationOptions,
+    Message,
+    MessagesLike,
+    as_messages,
+    check_n,
+    with_seed,
+)
 
 
 class ScriptExhausted(AssertionError):
@@ -61,6 +70,13 @@ class ScriptedModel:
             model=self.name,
             time_to_first_token_s=0.0,
         )
+
+    def complete_many(self, messages: MessagesLike, options: GenerationOptions | None = None,
+                      n: int = 1) -> list[Completion]:
+        """The next n scripted replies, whatever the temperature (a test scripts each candidate); each is
+        recorded as one call with sample i's options (seed + i)."""
+        opts = options or GenerationOptions()
+        return [self.complete(messages, with_seed(opts, i)) for i in range(check_n(n))]
 
     def stream(self, messages: MessagesLike, options: GenerationOptions | None = None) -> Iterator[Delta]:
         completion = self.complete(messages, options)

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 from nativa import tracing
 from nativa.config import Settings
-from nativa.models.base import ChatModel, Delta, GenerationOptions, MessagesLike, as_messages
+from nativa.models.base import ChatModel, Completion, Delta, GenerationOptions, MessagesLike, as_messages
 
 
 def traced_stream(
@@ -37,3 +37,30 @@ def traced_stream(
                 span.set_result(input_tokens=c.input_tokens, output_tokens=c.output_tokens,
                                 finish_reasons=[c.finish_reason], output_text=c.text)
             yield delta
+
+
+def traced_complete_many(
+    model: ChatModel,
+    messages: MessagesLike,
+    options: GenerationOptions | None = None,
+    n: int = 1,
+    *,
+    prompt_file: str | None = None,
+    prompt_hash: str | None = None,
+    settings: Settings | None = None,
+) -> list[Completion]:
+    """`model.complete_many(...)` as one `chat {model}` span: n recorded (`gen_ai.request.choice.count`),
+    output tokens summed over the samples, one finish reason (and, with content on, one message) each."""
+    opts = options or GenerationOptions()
+    msgs = as_messages(messages)
+    with tracing.model_span(model=model.name, provider=model.provider, remote=model.remote,
+                            temperature=opts.temperature, max_tokens=opts.max_tokens, prompt_file=prompt_file,
+                            prompt_hash=prompt_hash, settings=settings,
+                            attributes={"gen_ai.request.choice.count": n}) as span:
+        span.set_input_messages([m.to_dict() for m in msgs])
+        completions = model.complete_many(msgs, opts, n)
+        span.set_result(input_tokens=completions[0].input_tokens if completions else 0,
+                        output_tokens=sum(c.output_tokens for c in completions),
+                        finish_reasons=[c.finish_reason for c in completions],
+                        output_texts=[c.text for c in completions])
+    return completions

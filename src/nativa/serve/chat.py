@@ -1,5 +1,8 @@
 """`POST /v1/chat/completions` and `GET /v1/models`: the OpenAI-compatible surface.
 
+Concurrent requests to an embedded model join its running batch (see `scheduler.py`): up to `--max-batch`
+run at once, each as one sequence of the same decode steps.
+
 A stream answers with its status only once the first token (or the failure) is known, so a full queue,
 a bad schema or a timeout while waiting still reach the client as 429/400/504 rather than as an error
 buried inside a 200 stream; after that, failures arrive as an `{"error": ...}` event, which the OpenAI
@@ -74,7 +77,7 @@ async def chat_completions(body: ChatCompletionRequest, request: Request) -> Any
 
     job: RunningJob[Completion] | None = None
     try:
-        job = await state.start(slot, request, work, ROUTE)
+        job = await state.start(slot, request, work, ROUTE, executor=state.batching.executor(slot))
         ident = "chatcmpl-" + secrets.token_hex(12)
         created = int(time.time())
         if not stream:

@@ -9,7 +9,7 @@ import hmac
 import json
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,6 +22,7 @@ from nativa.serve.console.board import RunBoard
 from nativa.serve.errors import ApiError, as_api_error, error_body, fault_message, report_fault
 from nativa.serve.jobs import Emit, JobControl, RunningJob, start_job
 from nativa.serve.metrics import ServerMetrics
+from nativa.serve.scheduler import BatchAdmission
 from nativa.serve.slots import ModelSlot
 
 SandboxFactory = Callable[[], Any]
@@ -39,6 +40,14 @@ class ServerState:
     board: RunBoard = field(default_factory=RunBoard)  # runs executing and recent, for the console
     _sandbox: Any = None
     _sandbox_lock: threading.Lock = field(default_factory=threading.Lock)
+    _batching: BatchAdmission | None = None
+
+    @property
+    def batching(self) -> BatchAdmission:
+        """Admission into the models' running batches (created on first use, on the event loop)."""
+        if self._batching is None:
+            self._batching = BatchAdmission(self.metrics)
+        return self._batching
 
     @property
     def model_names(self) -> list[str]:
@@ -60,10 +69,11 @@ class ServerState:
             return self._sandbox
 
     async def start(self, slot: ModelSlot, request: Request | None, work: Callable[[JobControl, Emit], Any],
-                    route: str) -> RunningJob[Any]:
-        """Admit `work` through the model's gate and start it; counts refusals and timeouts."""
+                    route: str, executor: Executor | None = None) -> RunningJob[Any]:
+        """Admit `work` through the model's gate and start it (on `executor`, default the shared workers);
+        counts refusals and timeouts."""
         try:
-            return await start_job(slot.gate, self.executor, work, request=request,
+            return await start_job(slot.gate, executor or self.executor, work, request=request,
                                    timeout_s=self.config.request_timeout_s, controls=self.controls)
         except Exception as exc:
             mapped = as_api_error(exc)

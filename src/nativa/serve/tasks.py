@@ -11,27 +11,36 @@ import functools
 import inspect
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nativa import tracing
 from nativa.config import Settings
 from nativa.errors import BadInputError, ModelError
 from nativa.models.base import ChatModel, Completion, GenerationOptions, Message
 from nativa.serve.jobs import CancellableModel, Emit, JobControl
+from nativa.serve.scheduler import stream_for
+
+if TYPE_CHECKING:
+    from nativa.agent.result import AgentResult
+    from nativa.agent.review_gate import ReviewGate
+    from nativa.review.approvals import Answer
+
+Resume = tuple[dict[str, Any], "Answer"]  # a paused run's checkpoint and the person's answer
 
 _OVERFLOW_HINT = "does not fit"  # LocalModel's wording when the prompt exceeds the context window
 
 
 def chat(model: ChatModel, messages: Sequence[Message], options: GenerationOptions, settings: Settings | None,
          control: JobControl, emit: Emit | None = None) -> Completion:
-    """One chat completion under a GenAI model span; each text delta goes to `emit` when streaming."""
+    """One chat completion under a GenAI model span; each text delta goes to `emit` when streaming. A model
+    that batches runs it as one sequence of its running batch."""
     completion: Completion | None = None
     with tracing.model_span(model=model.name, provider=model.provider, remote=model.remote,
                             temperature=options.temperature, max_tokens=options.max_tokens,
                             settings=settings) as span:
         span.set_input_messages([m.to_dict() for m in messages])
         try:
-            for delta in CancellableModel(model, control).stream(list(messages), options):
+            for delta in stream_for(model, control)(messages, options):
                 if delta.text:
                     span.first_token()
                     if emit is not None:
@@ -53,6 +62,17 @@ def code(model: ChatModel, sandbox: Any, *, task: str | None, code_to_fix: str |
          max_attempts: int, max_tokens: int, timeout_s: float, settings: Settings | None, control: JobControl,
          emit: Emit | None = None, candidates: int = 4, context: str | None = None) -> dict[str, Any]:
     """The self-correcting code agent (`nativa code`); attempts go to `emit` as they start and finish."""
+    return code_result(model, sandbox, task=task, code_to_fix=code_to_fix, tests=tests, max_attempts=max_attempts,
+                       max_tokens=max_tokens, timeout_s=timeout_s, settings=settings, control=control, emit=emit,
+                       candidates=candidates, context=context).to_dict()
+
+
+def code_result(model: ChatModel, sandbox: Any, *, task: str | None, code_to_fix: str | None, tests: str | None,
+                max_attempts: int, max_tokens: int, timeout_s: float, settings: Settings | None,
+                control: JobControl, emit: Emit | None = None, candidates: int = 4, context: str | None = None,
+                review: ReviewGate | None = None, resume: Resume | None = None) -> AgentResult:
+    """`code` as the agent's typed result; with `review` it may pause (`result.pending`), and `resume`
+    (a paused run's checkpoint and the person's answer) goes on with one."""
     from nativa.agent import CodeAgent
 
     def on_event(kind: str, attempt: Any) -> None:
@@ -63,12 +83,12 @@ def code(model: ChatModel, sandbox: Any, *, task: str | None, code_to_fix: str |
     agent = CodeAgent(CancellableModel(model, control), sandbox, max_attempts=max_attempts, candidates=candidates,
                       max_tokens=max_tokens,
                       temperature=settings.temperature if settings else 0.0, timeout_s=timeout_s,
-                      settings=settings, on_event=on_event)
+                      settings=settings, on_event=on_event, review=review)
+    if resume is not None:
+        return agent.resume(*resume)
     if code_to_fix and code_to_fix.strip():
-        result = agent.fix(code_to_fix, task=task, tests=tests, context=context)
-    else:
-        result = agent.solve(task or "", tests, context=context)
-    return result.to_dict()
+        return agent.fix(code_to_fix, task=task, tests=tests, context=context)
+    return agent.solve(task or "", tests, context=context)
 
 
 @functools.cache
@@ -85,6 +105,14 @@ def tool_agent_missing() -> str | None:
 def run_tools(model: ChatModel, *, question: str, max_steps: int, db: str | None, allow_hosts: Sequence[str],
               settings: Settings, control: JobControl, emit: Emit | None = None) -> dict[str, Any]:
     """The tool agent with read-only tools; steps go to `emit` live when the agent reports them, else after."""
+    return tools_result(model, question=question, max_steps=max_steps, db=db, allow_hosts=allow_hosts,
+                        settings=settings, control=control, emit=emit).to_dict()
+
+
+def tools_result(model: ChatModel, *, question: str, max_steps: int, db: str | None, allow_hosts: Sequence[str],
+                 settings: Settings, control: JobControl, emit: Emit | None = None,
+                 review: ReviewGate | None = None, resume: Resume | None = None) -> Any:
+    """`run_tools` as the agent's typed result (`ToolAgentResult`); `review` and `resume` as for `code_result`."""
     from nativa.agent.tool_agent import ToolAgent
     from nativa.tools import build_tools
 
@@ -100,14 +128,16 @@ def run_tools(model: ChatModel, *, question: str, max_steps: int, db: str | None
             emit(("step", _jsonable(args[-1])))
 
         extra[hook] = on_step
+    if review is not None:
+        extra["review"] = review
     try:
         agent = ToolAgent(CancellableModel(model, control), tools, max_steps=max_steps, settings=settings, **extra)
-        result = agent.run(question).to_dict()
+        result = agent.resume(*resume) if resume is not None else agent.run(question)
     finally:
         _close(tools)
     if emit is not None and not live:
-        for step in result.get("steps", []):
-            emit(("step", step))
+        for step in result.steps:
+            emit(("step", _jsonable(step)))
     return result
 
 

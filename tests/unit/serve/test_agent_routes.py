@@ -111,8 +111,8 @@ def contract_tool_agent(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     seen: dict[str, Any] = {}
 
     class ToolAgent:
-        def __init__(self, model: Any, tools: Any, *, max_steps: int, settings: Any) -> None:
-            seen.update(model=model, tools=tools, max_steps=max_steps)
+        def __init__(self, model: Any, tools: Any, *, max_steps: int, settings: Any, review: Any = None) -> None:
+            seen.update(model=model, tools=tools, max_steps=max_steps, review=review)
 
         def run(self, question: str) -> _Result:
             with tracing.agent_span("tool_agent") as span:

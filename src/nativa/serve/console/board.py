@@ -21,7 +21,7 @@ from typing import Any, Literal
 from nativa import tracing
 
 RunKind = Literal["code", "run", "chat"]
-RunStatus = Literal["running", "passed", "failed", "error"]
+RunStatus = Literal["running", "passed", "failed", "error", "awaiting_approval"]
 Emit = Callable[[Any], None]
 _END = {"type": "end"}
 
@@ -97,6 +97,10 @@ class Tracker:
 
     def finish(self, result: dict[str, Any]) -> None:
         self.board.end(self.run, status_of(self.run.kind, result), result=result)
+
+    def pause(self) -> None:
+        """The run stopped for a person's approval; the paused-run store has it from here (`p-<id>`)."""
+        self.board.end(self.run, "awaiting_approval")
 
 
 class RunBoard:
