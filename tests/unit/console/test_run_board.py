@@ -63,3 +63,24 @@ def test_follow_replays_then_streams_then_ends() -> None:
 
 async def _collect(board: RunBoard, run_id: str) -> list[dict[str, object]]:
     return [e async for e in board.follow(run_id)]
+
+
+def test_a_run_paused_for_review_ends_on_the_board_awaiting_approval_and_its_resume_shows(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from fastapi.testclient import TestClient
+    from unit.serve.helpers import FakeSandbox, fenced, make_app
+
+    from nativa.config import Settings
+    from nativa.models import ScriptedModel
+
+    risky = "import socket\ndef add(a, b):\n    return a + b\n"
+    app = make_app(Settings(home=tmp_path / "home"), ScriptedModel([fenced(risky)], name="small"),
+                   sandbox=FakeSandbox())
+    client = TestClient(app, raise_server_exceptions=False)
+    paused = client.post("/v1/code", json={"task": "add two numbers", "tests": "assert add(2, 3) == 5\n",
+                                           "candidates": 1, "review": "risky"})
+    assert paused.status_code == 202, paused.text
+    board = app.state.nativa.board
+    assert [(r.id, r.status) for r in board.list()] == [("live-1", "awaiting_approval")]
+    done = client.post(f"/v1/runs/{paused.json()['run_id']}/approve", json={})
+    assert done.status_code == 200 and done.json()["status"] == "done"
+    assert [(r.id, r.status) for r in board.list()] == [("live-2", "passed"), ("live-1", "awaiting_approval")]
