@@ -25,8 +25,8 @@ from nativa.agent.task import TaskContext
 from nativa.agent.testgen import Interface, interface_of, parse_tests, root_function
 from nativa.config import Settings
 from nativa.errors import BadInputError
-from nativa.models.base import ChatModel, Completion, GenerationOptions, Message, collect
-from nativa.models.traced import traced_stream
+from nativa.models.base import ChatModel, Completion, GenerationOptions, Message
+from nativa.models.traced import traced_complete
 from nativa.sandbox.protocol import SandboxLike
 
 EventFn = Callable[[str, Attempt], None]
@@ -234,8 +234,8 @@ class CodeAgent:
         out = []
         for i in range(n):
             opts = options if n == 1 or options.seed is None else replace(options, seed=options.seed + i)
-            out.append(collect(traced_stream(self.model, messages, opts, prompt_file=prompt.file,
-                                             prompt_hash=prompt.hash, settings=self.settings)))
+            out.append(traced_complete(self.model, messages, opts, prompt_file=prompt.file,
+                                       prompt_hash=prompt.hash, settings=self.settings))
         return out
 
     def _prompt(self, strategy: Strategy, ctx: TaskContext, previous: Attempt | None) -> Prompt:

@@ -17,7 +17,11 @@ class ScriptExhausted(AssertionError):
 
 
 class ScriptedModel:
-    """Replies with the scripted texts in order; an `Exception` in the script is raised instead."""
+    """Replies with the scripted texts in order; an `Exception` in the script is raised instead.
+
+    It honours `max_tokens` (counted in words) and `stop` like a real model, so the ChatModel conformance
+    suite holds for it and a unit test's expectations hold for the real models too.
+    """
 
     provider = "scripted"
     remote = False
@@ -48,10 +52,13 @@ class ScriptedModel:
             reply = self._replies.pop(0)
         if isinstance(reply, Exception):
             raise reply
-        words = reply.split()
+        words = reply.split()  # a word is a token here: budgets in tests stay readable
         finish = "stop"
         if len(words) > opts.max_tokens:
             reply, finish = " ".join(words[: opts.max_tokens]), "length"
+        cut = min((i for i in (reply.find(s) for s in opts.stop if s) if i >= 0), default=-1)
+        if cut >= 0:  # like a real model: the stop sequence ends the answer and is not part of it
+            reply, finish = reply[:cut], "stop"
         return Completion(
             text=reply,
             finish_reason=finish,
