@@ -1,8 +1,10 @@
 """The contract every model honours, so the agent, the server and the benches never care which one runs.
 
 A `ChatModel` takes chat messages and returns a typed `Completion`; it can also stream text deltas and
-constrain its output to a JSON schema. Token counts always come from the model's own tokenizer (or the
-server's usage report), never from a guess, because budgets and benchmarks rely on them.
+constrain its output to a JSON schema. Token counts come from the model's own tokenizer or the server's
+usage report, because budgets and benchmarks rely on them; only where a remote server reports no usage
+(llama.cpp's server does not when streaming) are they estimated, and the completion says so
+(`tokens_estimated`), so a benchmark can leave them out.
 """
 
 from __future__ import annotations
@@ -66,6 +68,7 @@ class Completion:
     latency_s: float
     model: str
     time_to_first_token_s: float | None = None
+    tokens_estimated: bool = False  # True only when a remote server reported no usage
 
     @property
     def tokens_per_s(self) -> float:
