@@ -115,9 +115,17 @@ def doctor(json_out: bool = typer.Option(False, "--json", help="Print JSON.")) -
     for m in report["models"]:
         state = "verified" if m["verified"] else ("installed" if m["installed"] else "not installed")
         table.add_row(f"model {m['name']}", state + (f", {m['path']}" if m["path"] else ""))
+        _reasons(table, m.get("notes", []))
     sb = report["sandbox"]
     table.add_row("sandbox", escape(f"tier {sb.get('tier', '?')}: {', '.join(sb.get('layers', [])) or sb.get('error', '')}"))
+    _reasons(table, sb.get("notes", []))
     out.print(table)
+
+
+def _reasons(table: Table, notes: list[str]) -> None:
+    """Why something is missing or weaker, right under it: the fix is usually in the note."""
+    for note in notes:
+        table.add_row("", escape(f"why: {note}"))
 
 
 def _doctor_report() -> dict[str, Any]:
