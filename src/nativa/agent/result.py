@@ -29,6 +29,10 @@ class Candidate:
 
 @dataclass(slots=True)
 class Attempt:
+    """One round of the loop: the code it kept, why it failed, and what it cost, so the next prompt and the user
+    see the same observation.
+    """
+
     number: int
     strategy: Strategy
     code: str | None
@@ -79,6 +83,11 @@ def best_attempt(attempts: list[Attempt]) -> Attempt | None:
 
 @dataclass(slots=True)
 class AgentResult:
+    """What one agent run did and what its answer rests on: callers (CLI, server, benches, memory) read the
+    outcome here instead of re-deriving it from the trace, and `verified_by` keeps a "success" honest about
+    its evidence.
+    """
+
     success: bool
     code: str | None
     task: str | None
@@ -95,18 +104,22 @@ class AgentResult:
 
     @property
     def input_tokens(self) -> int:
+        """Prompt tokens over all attempts: what the run cost the model, for budgets and benchmarks."""
         return sum(a.input_tokens for a in self.attempts)
 
     @property
     def output_tokens(self) -> int:
+        """Generated tokens over all attempts."""
         return sum(a.output_tokens for a in self.attempts)
 
     @property
     def model_s(self) -> float:
+        """Seconds spent in the model over all attempts, to tell a slow model from a slow sandbox."""
         return sum(a.model_s for a in self.attempts)
 
     @property
     def sandbox_s(self) -> float:
+        """Seconds spent running candidates in the sandbox over all attempts."""
         return sum(a.sandbox_s for a in self.attempts)
 
     @property
@@ -115,6 +128,7 @@ class AgentResult:
         return max(0.0, self.wall_s - self.model_s - self.sandbox_s)
 
     def to_dict(self) -> dict[str, Any]:
+        """JSON-ready, with the derived totals included so a reader of the JSON needs no arithmetic."""
         return asdict(self) | {
             "input_tokens": self.input_tokens, "output_tokens": self.output_tokens,
             "model_s": self.model_s, "sandbox_s": self.sandbox_s, "overhead_s": self.overhead_s,

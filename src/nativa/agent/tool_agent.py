@@ -91,6 +91,11 @@ class ToolAgentResult:
 
 
 class ToolAgent:
+    """Answers questions from data it must look up (a database, a web API, a computation) rather than from what
+    the model remembers: the model may only name a real tool with well-formed arguments, every result or error
+    is fed back, and the run ends with the best answer the results allow or none at all, never a made-up one.
+    """
+
     def __init__(self, model: ChatModel, tools: Sequence[Tool], max_steps: int = 6, settings: Settings | None = None,
                  *, max_tokens: int = 256, intent_parser: IntentParser | None = None,
                  on_event: EventFn | None = None) -> None:

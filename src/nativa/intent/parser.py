@@ -62,6 +62,9 @@ class IntentParser:
         self.max_tokens = max_tokens
 
     def parse(self, text: str, context: IntentContext | None = None) -> Intent:
+        """Rules first (free and deterministic), the model only when no rule decides; never guesses past
+        `min_confidence`.
+        """
         ctx = context or IntentContext()
         for rule in self.rules:
             intent = rule.match(text)

@@ -22,10 +22,13 @@ ROLES: tuple[str, ...] = ("system", "user", "assistant", "tool")
 
 @dataclass(frozen=True, slots=True)
 class Message:
+    """One chat turn; typed so a malformed role or content is caught at the edge, not inside llama.cpp."""
+
     role: Role
     content: str
 
     def to_dict(self) -> dict[str, str]:
+        """The `{role, content}` shape chat templates and OpenAI-compatible servers expect."""
         return {"role": self.role, "content": self.content}
 
 
@@ -72,6 +75,8 @@ class Completion:
 
     @property
     def tokens_per_s(self) -> float:
+        """Generation speed after the first token, the figure benchmarks compare (prompt evaluation excluded).
+        """
         gen = self.latency_s - (self.time_to_first_token_s or 0.0)
         return self.output_tokens / gen if gen > 0 and self.output_tokens else 0.0
 
@@ -83,6 +88,7 @@ class Completion:
             raise SchemaError(f"model output is not valid JSON ({exc.msg} at char {exc.pos}): {self.text[:200]!r}") from None
 
     def to_dict(self) -> dict[str, Any]:
+        """JSON-ready, for `--json` output and API bodies."""
         return asdict(self)
 
 
@@ -96,6 +102,10 @@ class Delta:
 
 @dataclass(frozen=True, slots=True)
 class GenerationOptions:
+    """How to generate, validated on construction so a bad budget or schema is the caller's error before any
+    model time is spent.
+    """
+
     max_tokens: int = 512
     temperature: float = 0.0
     stop: tuple[str, ...] = ()
@@ -159,4 +169,5 @@ class ModelInfo:
     notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
+        """JSON-ready, for `nativa models --json`."""
         return asdict(self)

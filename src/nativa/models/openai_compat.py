@@ -18,6 +18,10 @@ from nativa.models.base import Completion, Delta, GenerationOptions, MessagesLik
 
 
 class OpenAICompatibleModel:
+    """A remote model behind the OpenAI API (vLLM, Ollama, llama.cpp's server, OpenAI): the same `ChatModel`
+    contract as the embedded model, so the agent and server never branch on where the model runs.
+    """
+
     provider = "openai"
     remote = True
 
@@ -101,6 +105,7 @@ class OpenAICompatibleModel:
         return ModelError(f"model server {where} failed: {exc}")
 
     def complete(self, messages: MessagesLike, options: GenerationOptions | None = None) -> Completion:
+        """One blocking request; the server's usage report gives the token counts."""
         opts = options or GenerationOptions()
         start = time.perf_counter()
         try:
@@ -124,6 +129,9 @@ class OpenAICompatibleModel:
         )
 
     def stream(self, messages: MessagesLike, options: GenerationOptions | None = None) -> Iterator[Delta]:
+        """Stream the answer as the server sends it; the last delta carries the completion (with estimated
+        counts, flagged, when the server streams no usage).
+        """
         opts = options or GenerationOptions()
         req = self._request(messages, opts) | {"stream": True, "stream_options": {"include_usage": True}}
         start = time.perf_counter()

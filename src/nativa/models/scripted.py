@@ -35,12 +35,16 @@ class ScriptedModel:
 
     @property
     def remaining(self) -> int:
+        """Replies not yet used, so a test can assert the code asked exactly as often as expected."""
         return len(self._replies)
 
     def count_tokens(self, text: str) -> int:
+        """Words, not tokens: readable budgets in tests."""
         return len(text.split())
 
     def complete(self, messages: MessagesLike, options: GenerationOptions | None = None) -> Completion:
+        """The next scripted reply, cut at `max_tokens` words or the first stop sequence, as a real model would.
+        """
         msgs = as_messages(messages)
         opts = options or GenerationOptions()
         start = time.perf_counter()
@@ -70,6 +74,7 @@ class ScriptedModel:
         )
 
     def stream(self, messages: MessagesLike, options: GenerationOptions | None = None) -> Iterator[Delta]:
+        """The same reply in word-sized pieces, so streaming consumers are exercised too."""
         completion = self.complete(messages, options)
         pieces = completion.text.split(" ")
         for i, piece in enumerate(pieces):
