@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -171,6 +171,30 @@ def write_jsonl(path: Path, results: Iterable[ProblemResult]) -> None:
         for r in results:
             f.write(json.dumps(asdict(r)) + "\n")
             f.flush()
+
+
+def read_jsonl(path: Path) -> dict[tuple[str, str], ProblemResult]:
+    """The results an earlier run of the same command already wrote, keyed by (system, task id), so that a run
+    stopped halfway resumes where it stopped. A torn last line (the run killed mid-write) is dropped, not fatal."""
+    from nativa.errors import BadInputError
+
+    done: dict[tuple[str, str], ProblemResult] = {}
+    if not path.exists():
+        return done
+    names = {f.name for f in fields(ProblemResult)}
+    lines = path.read_text(encoding="utf-8").splitlines()
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            result = ProblemResult(**{k: v for k, v in row.items() if k in names})
+        except (json.JSONDecodeError, TypeError) as e:
+            if n == len(lines):
+                continue
+            raise BadInputError(f"{path}:{n} is not a result this bench wrote: {e}") from None
+        done[(result.system, result.task_id)] = result
+    return done
 
 
 def timestamp() -> str:

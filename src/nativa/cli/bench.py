@@ -53,6 +53,8 @@ def bench_humaneval(
     ray: str | None = typer.Option(None, "--ray", metavar="[ADDRESS]", help=RAY_HELP),
     workers: int = typer.Option(1, "--workers", "-w", min=1, max=1024,
                                 help="With --ray: actors, each with its own model and sandbox."),
+    resume: bool = typer.Option(False, "--resume", help="Keep the results already in --out and run only the "
+                                "problems each system has not finished (a run stopped halfway goes on)."),
 ) -> None:
     """pass@1 after attempt 1..K on HumanEval; hidden tests run in the sandbox only for scoring."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -69,6 +71,9 @@ def bench_humaneval(
         raise BadInputError(f"--baseline {', '.join(sorted(set(baseline) - {'plain'}))} is not supported; valid: plain")
     if ray is not None and (compare or baseline):
         raise BadInputError("--compare and --baseline run on this machine only; drop --ray or them")
+    if resume and out_file is None:
+        raise BadInputError("--resume needs --out: the file whose finished problems to keep")
+    earlier = he.read_jsonl(out_file) if resume and out_file is not None else {}
     cfg = settings().model_copy(update={"n_ctx": n_ctx})
     if ray is None:
         chat_model = open_model(model, cfg)
@@ -81,10 +86,12 @@ def bench_humaneval(
     summaries = []
     systems = list(baseline) + ["nativa"] + list(compare)
     for system in systems:
-        done: list[he.ProblemResult] = []
+        kept = {p["task_id"]: earlier[(system, p["task_id"])] for p in problems if (system, p["task_id"]) in earlier}
+        todo = [p for p in problems if p["task_id"] not in kept]
+        done: list[he.ProblemResult] = list(kept.values())
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                       console=err, disable=json_out) as progress:
-            task = progress.add_task(f"{system}: starting", total=len(problems))
+            task = progress.add_task(f"{system}: starting", total=len(problems), completed=len(kept))
 
             def tick(r: he.ProblemResult, done: list[he.ProblemResult] = done, task: Any = task,
                      system: str = system) -> None:
@@ -95,19 +102,22 @@ def bench_humaneval(
                 progress.update(task, advance=1, description=f"{system}: pass@1 {rate:.1%}")
 
             if system == "nativa" and ray is not None:
-                results = _humaneval_on_ray(ray or None, problems, model_name, cfg.max_tokens, n_ctx, attempts,
+                results = _humaneval_on_ray(ray or None, todo, model_name, cfg.max_tokens, n_ctx, attempts,
                                             workers, tick, candidates)
             elif system == "nativa":
-                results = he.run_nativa(problems, agent, sandbox, attempts=attempts, on_result=tick)
+                results = he.run_nativa(todo, agent, sandbox, attempts=attempts, on_result=tick)
             elif system == "plain":
                 from nativa.bench.plain import run_plain
 
-                results = run_plain(problems, chat_model, sandbox, max_tokens=cfg.max_tokens, on_result=tick)
+                results = run_plain(todo, chat_model, sandbox, max_tokens=cfg.max_tokens, on_result=tick)
             else:
                 from nativa.bench.compare import run_smolagents
 
-                results = run_smolagents(problems, chat_model, sandbox, max_steps=attempts,
+                results = run_smolagents(todo, chat_model, sandbox, max_steps=attempts,
                                          max_tokens=cfg.max_tokens, on_result=tick)
+        fresh = {r.task_id: r for r in results}
+        results = [kept.get(p["task_id"]) or fresh[p["task_id"]] for p in problems
+                   if p["task_id"] in kept or p["task_id"] in fresh]
         summaries.append(he.summarise(system, model_name, results, attempts, path))
     if json_out:
         print_json([s.to_dict() for s in summaries])
