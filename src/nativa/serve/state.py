@@ -17,6 +17,7 @@ from fastapi import Request
 
 from nativa.config import Settings
 from nativa.errors import ModelNotFoundError
+from nativa.sandbox.protocol import SandboxLike
 from nativa.serve.config import ServeConfig
 from nativa.serve.errors import ApiError, as_api_error, error_body, fault_message, report_fault
 from nativa.serve.jobs import Emit, JobControl, RunningJob, start_job
@@ -24,7 +25,7 @@ from nativa.serve.metrics import ServerMetrics
 from nativa.serve.scheduler import BatchAdmission
 from nativa.serve.slots import ModelSlot
 
-SandboxFactory = Callable[[], Any]
+SandboxFactory = Callable[[], SandboxLike]
 
 
 @dataclass
@@ -36,7 +37,7 @@ class ServerState:
     metrics: ServerMetrics
     sandbox_factory: SandboxFactory
     controls: set[JobControl] = field(default_factory=set)
-    _sandbox: Any = None
+    _sandbox: SandboxLike | None = None
     _sandbox_lock: threading.Lock = field(default_factory=threading.Lock)
     _batching: BatchAdmission | None = None
 
@@ -59,7 +60,7 @@ class ServerState:
             raise ModelNotFoundError(f"model '{chosen}' is not served here")
         return slot
 
-    def sandbox(self) -> Any:
+    def sandbox(self) -> SandboxLike:
         """One sandbox object for the process, created on first use (probing the host costs a little)."""
         with self._sandbox_lock:
             if self._sandbox is None:
