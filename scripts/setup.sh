@@ -10,7 +10,7 @@ VENV=${VENV:-.venv}
 LLAMA_VERSION=0.3.36
 CACHE=${NATIVA_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/nativa}
 TESTS=${NATIVA_SETUP_TESTS:-0}  # `make test`: also what the test suite needs (PostgreSQL servers and driver, Ray)
-if [ "$TESTS" = 1 ]; then EXTRAS=${NATIVA_EXTRAS:-dev,serve,postgres,pgserver,memory,ray}; else EXTRAS=${NATIVA_EXTRAS:-dev,serve,memory}; fi
+if [ "$TESTS" = 1 ]; then EXTRAS=${NATIVA_EXTRAS:-dev,serve,postgres,pgserver,memory,ray,docs}; else EXTRAS=${NATIVA_EXTRAS:-dev,serve,memory,docs}; fi
 
 log() { printf '\033[1m[setup]\033[0m %s\n' "$*" >&2; }
 

@@ -34,8 +34,8 @@ from nativa.agent.task import TaskContext
 from nativa.agent.testgen import Interface, interface_of, parse_tests, root_function
 from nativa.config import Settings
 from nativa.errors import BadInputError
-from nativa.models.base import ChatModel, Completion, GenerationOptions, Message, collect
-from nativa.models.traced import traced_complete_many, traced_stream
+from nativa.models.base import ChatModel, Completion, GenerationOptions, Message
+from nativa.models.traced import traced_complete, traced_complete_many
 from nativa.review.approvals import Answer
 from nativa.sandbox.protocol import SandboxLike
 
@@ -253,8 +253,8 @@ class CodeAgent:
         """n answers to one prompt; sample i is seeded `seed + i`. Several are drawn together in one call (the
         embedded model evaluates the prompt once and advances every sample in the same decode step)."""
         if n == 1:
-            return [collect(traced_stream(self.model, messages, options, prompt_file=prompt.file,
-                                          prompt_hash=prompt.hash, settings=self.settings))]
+            return [traced_complete(self.model, messages, options, prompt_file=prompt.file,
+                                    prompt_hash=prompt.hash, settings=self.settings)]
         return traced_complete_many(self.model, messages, options, n, prompt_file=prompt.file,
                                     prompt_hash=prompt.hash, settings=self.settings)
 

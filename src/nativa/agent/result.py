@@ -85,6 +85,10 @@ class Candidate:
 
 @dataclass(slots=True)
 class Attempt:
+    """One round of the loop: the code it kept, why it failed, and what it cost, so the next prompt and the user
+    see the same observation.
+    """
+
     number: int
     strategy: Strategy
     code: str | None
@@ -141,6 +145,11 @@ def best_attempt(attempts: list[Attempt]) -> Attempt | None:
 
 @dataclass(slots=True)
 class AgentResult:
+    """What one agent run did and what its answer rests on: callers (CLI, server, benches, memory) read the
+    outcome here instead of re-deriving it from the trace, and `verified_by` keeps a "success" honest about
+    its evidence.
+    """
+
     success: bool
     code: str | None
     task: str | None
@@ -167,18 +176,22 @@ class AgentResult:
 
     @property
     def input_tokens(self) -> int:
+        """Prompt tokens over all attempts: what the run cost the model, for budgets and benchmarks."""
         return sum(a.input_tokens for a in self.attempts)
 
     @property
     def output_tokens(self) -> int:
+        """Generated tokens over all attempts."""
         return sum(a.output_tokens for a in self.attempts)
 
     @property
     def model_s(self) -> float:
+        """Seconds spent in the model over all attempts, to tell a slow model from a slow sandbox."""
         return sum(a.model_s for a in self.attempts)
 
     @property
     def sandbox_s(self) -> float:
+        """Seconds spent running candidates in the sandbox over all attempts."""
         return sum(a.sandbox_s for a in self.attempts)
 
     @property
@@ -187,6 +200,7 @@ class AgentResult:
         return max(0.0, self.wall_s - self.model_s - self.sandbox_s)
 
     def to_dict(self) -> dict[str, Any]:
+        """JSON-ready, with the derived totals included so a reader of the JSON needs no arithmetic."""
         data = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("attempts", "pending", "checks")}
         pending = self.pending  # never with its checkpoint: that stays with the server
         return data | {"attempts": [asdict(a) for a in self.attempts], "checks": list(self.checks),

@@ -42,6 +42,7 @@ from nativa.errors import BadInputError, NativaError
 from nativa.intent.model import TOOL_KINDS, Intent
 from nativa.intent.parser import IntentContext, IntentParser
 from nativa.models.base import ChatModel, Completion, GenerationOptions, Message
+from nativa.models.traced import traced_complete
 from nativa.review.approvals import Answer
 from nativa.tools.base import Tool
 from nativa.tools.choice import FINAL, Choice, choice_schema, parse_choice
@@ -64,6 +65,11 @@ class _Talk:
 
 
 class ToolAgent:
+    """Answers questions from data it must look up (a database, a web API, a computation) rather than from what
+    the model remembers: the model may only name a real tool with well-formed arguments, every result or error
+    is fed back, and the run ends with the best answer the results allow or none at all, never a made-up one.
+    """
+
     def __init__(self, model: ChatModel, tools: Sequence[Tool], max_steps: int = 6, settings: Settings | None = None,
                  *, max_tokens: int = 256, intent_parser: IntentParser | None = None,
                  on_event: EventFn | None = None, review: ReviewGate | None = None) -> None:
@@ -281,19 +287,8 @@ class ToolAgent:
 
     def _ask(self, messages: list[Message], options: GenerationOptions, prompt: Prompt) -> tuple[Completion, float]:
         started = time.perf_counter()
-        with tracing.model_span(model=self.model.name, provider=self.model.provider, remote=self.model.remote,
-                                temperature=options.temperature, max_tokens=options.max_tokens,
-                                prompt_file=prompt.file, prompt_hash=prompt.hash, settings=self.settings) as span:
-            span.set_input_messages([m.to_dict() for m in messages])
-            completion: Completion | None = None
-            for delta in self.model.stream(messages, options):
-                if delta.text:
-                    span.first_token()
-                if delta.completion is not None:
-                    completion = delta.completion
-            assert completion is not None
-            span.set_result(input_tokens=completion.input_tokens, output_tokens=completion.output_tokens,
-                            finish_reasons=[completion.finish_reason], output_text=completion.text)
+        completion = traced_complete(self.model, messages, options, prompt_file=prompt.file,
+                                     prompt_hash=prompt.hash, settings=self.settings)
         return completion, time.perf_counter() - started
 
     def _act(self, choice: Choice, tools: list[Tool], previous: dict[tuple[str, str], tuple[bool, str]],

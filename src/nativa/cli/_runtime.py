@@ -8,13 +8,16 @@ import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nativa.config import Settings
 from nativa.errors import BadInputError
 from nativa.models import ChatModel, resolve_model
 from nativa.models.local import LocalModel
 from nativa.models.weights import rich_progress
+
+if TYPE_CHECKING:
+    from nativa.sandbox import Sandbox
 
 
 def open_model(name: str | None, cfg: Settings) -> ChatModel:
@@ -35,7 +38,7 @@ def open_model(name: str | None, cfg: Settings) -> ChatModel:
     return model
 
 
-def open_sandbox(cfg: Settings, pool_size: int = 1) -> Any:
+def open_sandbox(cfg: Settings, pool_size: int = 1) -> Sandbox:
     """A sandbox with pre-started interpreters, so each attempt's run skips the start-up."""
     from nativa.sandbox import Sandbox
 

@@ -1,8 +1,10 @@
 """The contract every model honours, so the agent, the server and the benches never care which one runs.
 
 A `ChatModel` takes chat messages and returns a typed `Completion`; it can also stream text deltas and
-constrain its output to a JSON schema. Token counts always come from the model's own tokenizer (or the
-server's usage report), never from a guess, because budgets and benchmarks rely on them.
+constrain its output to a JSON schema. Token counts come from the model's own tokenizer or the server's
+usage report, because budgets and benchmarks rely on them; only where a remote server reports no usage
+(llama.cpp's server does not when streaming) are they estimated, and the completion says so
+(`tokens_estimated`), so a benchmark can leave them out.
 """
 
 from __future__ import annotations
@@ -20,10 +22,13 @@ ROLES: tuple[str, ...] = ("system", "user", "assistant", "tool")
 
 @dataclass(frozen=True, slots=True)
 class Message:
+    """One chat turn; typed so a malformed role or content is caught at the edge, not inside llama.cpp."""
+
     role: Role
     content: str
 
     def to_dict(self) -> dict[str, str]:
+        """The `{role, content}` shape chat templates and OpenAI-compatible servers expect."""
         return {"role": self.role, "content": self.content}
 
 
@@ -66,9 +71,12 @@ class Completion:
     latency_s: float
     model: str
     time_to_first_token_s: float | None = None
+    tokens_estimated: bool = False  # True only when a remote server reported no usage
 
     @property
     def tokens_per_s(self) -> float:
+        """Generation speed after the first token, the figure benchmarks compare (prompt evaluation excluded).
+        """
         gen = self.latency_s - (self.time_to_first_token_s or 0.0)
         return self.output_tokens / gen if gen > 0 and self.output_tokens else 0.0
 
@@ -80,6 +88,7 @@ class Completion:
             raise SchemaError(f"model output is not valid JSON ({exc.msg} at char {exc.pos}): {self.text[:200]!r}") from None
 
     def to_dict(self) -> dict[str, Any]:
+        """JSON-ready, for `--json` output and API bodies."""
         return asdict(self)
 
 
@@ -93,6 +102,10 @@ class Delta:
 
 @dataclass(frozen=True, slots=True)
 class GenerationOptions:
+    """How to generate, validated on construction so a bad budget or schema is the caller's error before any
+    model time is spent.
+    """
+
     max_tokens: int = 512
     temperature: float = 0.0
     stop: tuple[str, ...] = ()
@@ -175,4 +188,5 @@ class ModelInfo:
     notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
+        """JSON-ready, for `nativa models --json`."""
         return asdict(self)

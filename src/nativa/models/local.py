@@ -129,10 +129,12 @@ class LocalModel:
     # -- loading ---------------------------------------------------------------------------------
     @property
     def loaded(self) -> bool:
+        """Whether the weights are in memory already (a first call pays the load)."""
         return self._handle is not None or self._key_if_known() in _loaded
 
     @property
     def load_s(self) -> float | None:
+        """How long the load took, for `nativa bench model` and the server's start-up report."""
         return self._handle.load_s if self._handle else None
 
     def _key_if_known(self) -> tuple[str, int, int] | None:
@@ -141,6 +143,8 @@ class LocalModel:
         return (str(self.path), self.n_ctx, self.n_threads)
 
     def load(self) -> None:
+        """Load now rather than on the first call: servers preload so the first request is not the slow one.
+        """
         self._get()
 
     @property
@@ -179,9 +183,11 @@ class LocalModel:
 
     # -- tokens ------------------------------------------------------------------------------------
     def tokenize(self, text: str, *, special: bool = False) -> list[int]:
+        """The model's own token ids, so budgets and counts are exact rather than estimated."""
         return list(self._get().llm.tokenize(text.encode("utf-8"), add_bos=False, special=special))
 
     def count_tokens(self, text: str) -> int:
+        """Exact token count with the model's tokenizer."""
         return len(self.tokenize(text))
 
     def prompt_tokens(self, messages: MessagesLike) -> list[int]:
@@ -195,6 +201,7 @@ class LocalModel:
 
     # -- generation --------------------------------------------------------------------------------
     def complete(self, messages: MessagesLike, options: GenerationOptions | None = None) -> Completion:
+        """The streamed path drained: blocking and streaming calls cannot disagree."""
         last: Completion | None = None
         for delta in self.stream(messages, options):
             if delta.completion is not None:
@@ -278,6 +285,9 @@ class LocalModel:
         return min(max_tokens, budget)
 
     def stream(self, messages: MessagesLike, options: GenerationOptions | None = None) -> Iterator[Delta]:
+        """Generate under the model's lock (llama.cpp contexts are not thread-safe), yielding text as it decodes;
+        stop sequences never reach the caller.
+        """
         opts = options or GenerationOptions()
         msgs = as_messages(messages)
         handle = self._get()

@@ -80,13 +80,9 @@ def code_work(state: ServerState, slot: ModelSlot, saved: dict[str, Any], kept: 
 
 
 @router.post("/v1/run", response_model=RunResponse, summary="Answer a question with read-only tools",
-             responses={501: {"description": "the tool agent is not installed"}, **_STREAM_DOC})
+             responses=_STREAM_DOC)
 async def run(body: RunRequest, request: Request) -> Any:
     """The tool agent: the model picks tools (SQL read-only, HTTP to allowed hosts, Python in the sandbox)."""
-    missing = tasks.tool_agent_missing()
-    if missing is not None:
-        raise ApiError(501, f"/v1/run is not available: {missing}; /v1/code and /v1/chat/completions are",
-                       code="not_implemented")
     state = get_state(request)
     allowed = state.config.run_allow_hosts
     refused = [h for h in body.allow_hosts if h not in allowed]

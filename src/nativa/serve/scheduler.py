@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from nativa.errors import ModelError
-from nativa.models.base import ChatModel, Delta, GenerationOptions, Message
+from nativa.models.base import ChatModel, Delta, GenerationOptions, Message, MessagesLike, as_messages
 from nativa.serve.jobs import CancellableModel, JobControl
 from nativa.serve.metrics import ServerMetrics
 from nativa.serve.slots import ModelSlot
@@ -89,3 +89,19 @@ def stream_for(model: ChatModel, control: JobControl) -> StreamFn:
             deltas.close()  # leaves the batch at the next step if it has not finished
 
     return stream
+
+
+class JobStream:
+    """The model as one job sees it: the same name and token counts, streaming through `stream_for`, so the
+    one traced model-call path (`traced_complete`) serves a request that joins the running batch too."""
+
+    def __init__(self, model: ChatModel, control: JobControl) -> None:
+        self._model = model
+        self._stream = stream_for(model, control)
+        self.name, self.provider, self.remote = model.name, model.provider, model.remote
+
+    def count_tokens(self, text: str) -> int:
+        return self._model.count_tokens(text)
+
+    def stream(self, messages: MessagesLike, options: GenerationOptions | None = None) -> Iterator[Delta]:
+        return self._stream(as_messages(messages), options or GenerationOptions())

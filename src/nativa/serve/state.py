@@ -17,6 +17,7 @@ from fastapi import Request
 
 from nativa.config import Settings
 from nativa.errors import ModelNotFoundError
+from nativa.sandbox.protocol import SandboxLike
 from nativa.serve.config import ServeConfig
 from nativa.serve.console.board import RunBoard
 from nativa.serve.errors import ApiError, as_api_error, error_body, fault_message, report_fault
@@ -25,7 +26,7 @@ from nativa.serve.metrics import ServerMetrics
 from nativa.serve.scheduler import BatchAdmission
 from nativa.serve.slots import ModelSlot
 
-SandboxFactory = Callable[[], Any]
+SandboxFactory = Callable[[], SandboxLike]
 
 
 @dataclass
@@ -38,7 +39,7 @@ class ServerState:
     sandbox_factory: SandboxFactory
     controls: set[JobControl] = field(default_factory=set)
     board: RunBoard = field(default_factory=RunBoard)  # runs executing and recent, for the console
-    _sandbox: Any = None
+    _sandbox: SandboxLike | None = None
     _sandbox_lock: threading.Lock = field(default_factory=threading.Lock)
     _batching: BatchAdmission | None = None
 
@@ -61,7 +62,7 @@ class ServerState:
             raise ModelNotFoundError(f"model '{chosen}' is not served here")
         return slot
 
-    def sandbox(self) -> Any:
+    def sandbox(self) -> SandboxLike:
         """One sandbox object for the process, created on first use (probing the host costs a little)."""
         with self._sandbox_lock:
             if self._sandbox is None:
