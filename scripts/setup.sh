@@ -10,7 +10,7 @@ VENV=${VENV:-.venv}
 LLAMA_VERSION=0.3.36
 CACHE=${NATIVA_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/nativa}
 TESTS=${NATIVA_SETUP_TESTS:-0}  # `make test`: also what the test suite needs (PostgreSQL servers and driver, Ray)
-if [ "$TESTS" = 1 ]; then EXTRAS=${NATIVA_EXTRAS:-dev,serve,postgres,pgserver,memory,ray}; else EXTRAS=${NATIVA_EXTRAS:-dev,serve,memory}; fi
+if [ "$TESTS" = 1 ]; then EXTRAS=${NATIVA_EXTRAS:-dev,serve,postgres,pgserver,memory,ray,docs}; else EXTRAS=${NATIVA_EXTRAS:-dev,serve,memory,docs}; fi
 
 log() { printf '\033[1m[setup]\033[0m %s\n' "$*" >&2; }
 
@@ -25,6 +25,12 @@ ldconfig -p 2>/dev/null | grep -q libseccomp.so.2 || missing+=(libseccomp2)
 [ -x /usr/bin/python3.11 ] || missing+=(python3.11)
 # The PostgreSQL read-only tests start a throwaway cluster with the server's own binaries.
 if [ "$TESTS" = 1 ] && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then missing+=(postgresql); fi
+# The console's browser tests drive Debian's headless Chromium through its own chromedriver (Selenium);
+# nothing is downloaded at test time.
+if [ "$TESTS" = 1 ]; then
+  [ -x /usr/bin/chromium ] || missing+=(chromium)
+  [ -x /usr/bin/chromedriver ] || missing+=(chromium-driver)
+fi
 if [ ${#missing[@]} -gt 0 ]; then
   SUDO=()
   [ "$(id -u)" = 0 ] || SUDO=(sudo -n)

@@ -49,6 +49,10 @@ class Settings(BaseSettings):
     temperature: float = Field(0.0, ge=0.0, le=2.0)
     max_tokens: int = Field(512, ge=1, le=32768)
     seed: int = Field(0, description="Sampling seed, so runs are repeatable.")
+    max_batch: int = Field(4, ge=1, le=64, description="Sequences the local model decodes per step (candidates, "
+                           "concurrent requests); 1 turns batching off.")
+    batch_n_ctx: int | None = Field(None, ge=256, le=1 << 20, description="KV cells of the batched context, "
+                                    "split evenly over max_batch sequences (default: n_ctx, at most 4096, each).")
 
     openai_base_url: str | None = Field(None, description="Base URL of an OpenAI-compatible server.")
     openai_api_key: str | None = Field(None, description="API key for that server (never sent to the sandbox).")
@@ -66,6 +70,8 @@ class Settings(BaseSettings):
                                        "shipped default.")
     review_db: Path | None = Field(None, description="SQLite file of the review audit log and approvals "
                                    "(default: <home>/nativa.db, shared with the session store).")
+    review_approval_ttl_s: float = Field(3600.0, gt=0, le=30 * 86400, description="How long a run paused for "
+                                         "approval (HTTP) waits for a person before it expires.")
     memory_url: str | None = Field(None, description="Where sessions and memories live: a SQLite file path "
                                    "(default: $NATIVA_HOME/nativa.db) or a postgresql:// URL (with pgvector).")
     embedder: str = Field("minilm", description="minilm (local all-MiniLM-L6-v2), openai:<model> "
@@ -82,6 +88,7 @@ class Settings(BaseSettings):
 
     # `nativa serve` and the app factory; unset means the server's own default (each is also a flag).
     api_key: SecretStr | None = Field(None, description="Bearer key clients of `nativa serve` must send.")
+    api_key_name: str | None = Field(None, description="Who the API key's holder is, for review and ownership.")
     serve_models: str | None = Field(None, description="Served model names, comma-separated.")
     serve_max_queue: int | None = Field(None, ge=0, description="Requests that may wait for the model (16).")
     serve_concurrency: int | None = Field(None, ge=1, description="Model jobs run at once per model (1).")

@@ -44,6 +44,12 @@ class ModelError(NativaError):
     """A model failed to load or to answer."""
 
 
+class BatchCapacityError(ModelError):
+    """The batched decoder has no room for more work right now (its KV cache is full): retry shortly."""
+
+    retry_after_s: int = 1
+
+
 class ServerUnreachableError(ModelError):
     """A remote OpenAI-compatible server could not be reached or kept failing after retries."""
 
@@ -184,6 +190,18 @@ class ReviewUnavailableError(ReviewError):
     """A review needs a person but there is no one to ask (no terminal): the action is refused, never run."""
 
 
+class PendingRunNotFoundError(BadInputError):
+    """No run paused for approval with that id (for this API key)."""
+
+
+class PendingRunConflictError(BadInputError):
+    """The paused run is not awaiting an answer any more (approved, rejected, running or done): nothing reruns."""
+
+
+class PendingRunExpiredError(PendingRunConflictError):
+    """The paused run waited past its expiry (`NATIVA_REVIEW_APPROVAL_TTL_S`) without an answer; nothing ran."""
+
+
 class AuditError(NativaError):
     """The review audit log could not be read or written (its database is unreadable or of a newer schema)."""
 
@@ -216,6 +234,14 @@ class EmbedderError(NativaError):
 
 class EmbedderMissingError(EmbedderError):
     """No embedder here: none is configured, or the `memory` extra that the local one needs is not installed."""
+
+
+class RunNotPendingError(BadInputError):
+    """An approve or reject of a run that is not waiting for review (unknown, already decided, or expired)."""
+
+
+class RunNotFoundError(BadInputError):
+    """No run with that id among the ones this server executed, the session store's, or the pending ones."""
 
 
 # Names from before every class ended in `Error`; kept so existing imports and `except` clauses keep working.

@@ -7,40 +7,40 @@ against all the evidence there is (verify.py): the caller's tests, the task's ex
 came with neither, tests the model wrote for it. The agent keeps the best candidate of all it has seen,
 and stops once that one passes, at `max_attempts`, or when the same failure comes back twice after one try
 with the other strategy. The result says what its success rests on (`verified_by`).
+
+With a `reviewer` (`nativa.review`), each model-written candidate is reviewed just before it runs: a
+rejected one never reaches the sandbox and its reason is the model's next observation; with nobody to
+ask the run stops (`review_unavailable`); a server's reviewer defers, and the run pauses with a JSON
+checkpoint (`awaiting_approval`) that `resume` continues once a person answered (checkpoint.py).
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
+from typing import Any
 
 from nativa import tracing
-from nativa.agent import verify
+from nativa.agent import checkpoint, verify
+from nativa.agent.checkpoint import Drawn, RunState
 from nativa.agent.extract import extract_code
 from nativa.agent.harness import Suite, suite_from_checks, suite_from_tests
-from nativa.agent.result import AgentResult, Attempt, Candidate, Strategy
+from nativa.agent.judge import judge
+from nativa.agent.result import AgentResult, Attempt, AwaitingApproval, StopReason, Strategy
+from nativa.agent.review_gate import ReviewGate, refusal
 from nativa.agent.task import TaskContext
 from nativa.agent.testgen import Interface, interface_of, parse_tests, root_function
 from nativa.config import Settings
 from nativa.errors import BadInputError
-from nativa.models.base import ChatModel, Completion, GenerationOptions, Message, collect
-from nativa.models.traced import traced_stream
+from nativa.models.base import ChatModel, Completion, GenerationOptions, Message
+from nativa.models.traced import traced_complete, traced_complete_many
 from nativa.prompts import Prompt, load_prompt
+from nativa.review.approvals import Answer
 from nativa.sandbox.protocol import SandboxLike
 
 EventFn = Callable[[str, Attempt], None]
-NO_CODE = "Your reply contained no Python code. Reply with the complete code in one ```python block."
 GenerateTests = str  # "auto" (only when the task has no other evidence) | "never"
-
-
-@dataclass(slots=True)
-class _Drawn:
-    """A candidate on its way through the loop: what the model wrote and what the sandbox made of it."""
-
-    code: str | None
-    completion: Completion
-    evaluation: verify.Evaluation | None = None
 
 
 class CodeAgent:
@@ -66,6 +66,7 @@ class CodeAgent:
         memory_mb: int = 512,
         settings: Settings | None = None,
         on_event: EventFn | None = None,
+        review: ReviewGate | None = None,
     ) -> None:
         if max_attempts < 1:
             raise BadInputError(f"max_attempts must be >= 1, got {max_attempts}")
@@ -86,6 +87,7 @@ class CodeAgent:
         self.memory_mb = memory_mb
         self.settings = settings
         self.on_event = on_event
+        self.review = review  # reviews each model-written candidate before it runs (None: no review)
 
     # -- entry points ------------------------------------------------------------------------------
     def solve(self, task: str, tests: str | None = None, *, entry_point: str | None = None,
@@ -95,7 +97,8 @@ class CodeAgent:
         `context` (what came before in a session) is shown to the model, never read as the task itself."""
         if not task or not task.strip():
             raise BadInputError("task is empty; describe what the code should do")
-        return self._loop(TaskContext.from_task(task, tests, entry_point, context=context), first="generate")
+        return self._loop(self._start(TaskContext.from_task(task, tests, entry_point, context=context), "generate"),
+                          self.review)
 
     def fix(self, code: str, task: str | None = None, tests: str | None = None, *,
             context: str | None = None) -> AgentResult:
@@ -103,105 +106,122 @@ class CodeAgent:
         if not code or not code.strip():
             raise BadInputError("code to fix is empty")
         ctx = TaskContext.from_task(task or "", tests, context=context)
-        return self._loop(ctx, first="given", given=code)
+        return self._loop(self._start(ctx, "given", code), self.review)
 
-    # -- the loop ----------------------------------------------------------------------------------
-    def _loop(self, ctx: TaskContext, first: Strategy, given: str | None = None) -> AgentResult:
-        start = time.perf_counter()
+    def resume(self, saved: dict[str, Any], answer: Answer) -> AgentResult:
+        """Go on with a run that paused for approval (`result.pending.checkpoint`), now that a person answered.
+
+        The answer goes to the review of the candidate the person was shown (approved: it runs, once;
+        rejected: its reason is the model's next observation); the loop then continues as it would have."""
+        if self.review is None:
+            raise BadInputError("resume needs the agent's reviewer: a paused run is resumed with review on")
+        state, pending_hash = checkpoint.load(saved, self.model.name)
+        return self._loop(state, self.review.answered(pending_hash, answer))
+
+    def _start(self, ctx: TaskContext, first: Strategy, given: str | None = None) -> RunState:
         result = AgentResult(success=False, code=None, task=ctx.text or None, tests=ctx.tests,
                              checks=[f"{c.expr} == {c.expected}" for c in ctx.checks])
-        suite = suite_from_tests(ctx.tests, "user") + suite_from_checks(ctx.checks)
-        pool: list[verify.Evaluation] = []
-        target: str | None = None  # the function generated tests call, when the task named none
+        return RunState(ctx=ctx, first=first, given=given, result=result,
+                        suite=suite_from_tests(ctx.tests, "user") + suite_from_checks(ctx.checks), strategy=first,
+                        number=0 if first == "given" else 1)  # running the caller's code is not a model attempt
+
+    # -- the loop ----------------------------------------------------------------------------------
+    def _loop(self, run: RunState, gate: ReviewGate | None) -> AgentResult:
+        start = time.perf_counter()
+        result = run.result
         with tracing.agent_span("code_agent", model=self.model.name, provider=self.model.provider) as run_span:
             result.trace_id = run_span.trace_id
-            strategy: Strategy = first
-            # After a failure, `solve` starts over from the task with the failure in view, and `fix` repairs
-            # the code it was given. Measured on HumanEval, the 0.5B model shown its failed code copies it:
-            # repair fixed nothing there, starting over did (docs/benchmarks.md).
-            usual: Strategy = "regenerate" if first == "generate" else "repair"
-            previous: Attempt | None = None
-            switched = False
-            number = 0 if first == "given" else 1  # running the caller's code is not a model attempt
-            while number <= self.max_attempts:
-                attempt = Attempt(number=number, strategy=strategy, code=None)
+            # Measured on HumanEval, the 0.5B model shown its failed code copies it: repair fixed nothing
+            # there, starting over did (docs/benchmarks.md). So `solve` starts over after a failure.
+            while run.number <= self.max_attempts:
+                attempt, drawn = run.paused or (Attempt(number=run.number, strategy=run.strategy, code=None), None)
+                run.paused = None
                 started = time.perf_counter()
-                self._emit("attempt_start", attempt)
-                with tracing.attempt_span(number, {"nativa.attempt.strategy": strategy}):
-                    drawn = self._draw(number, strategy, ctx, previous, given, attempt)
-                    self._emit("model_done", attempt)
-                    if result.generated_tests is None:
-                        suite, target = self._ensure_suite(ctx, suite, drawn, result, attempt)
-                    for d in drawn:
-                        if d.code is not None:
-                            d.evaluation = verify.evaluate(d.code, suite, self.sandbox, timeout_s=self.timeout_s,
-                                                           memory_mb=self.memory_mb, alias=_alias(target, d.code))
-                            pool.append(d.evaluation)
-                    judged = self._judge(attempt, drawn, pool, suite, result)
-                attempt.duration_s = time.perf_counter() - started
+                if drawn is None:
+                    self._emit("attempt_start", attempt)
+                with tracing.attempt_span(attempt.number, {"nativa.attempt.strategy": attempt.strategy}):
+                    if drawn is None:  # a resumed attempt has its candidates already
+                        drawn = self._draw(attempt.number, attempt.strategy, run.ctx, run.previous, run.given,
+                                           attempt)
+                        self._emit("model_done", attempt)
+                        if result.generated_tests is None:
+                            run.suite, run.target = self._ensure_suite(run.ctx, run.suite, drawn, result, attempt)
+                    stop = self._run_candidates(run, drawn, gate, given=attempt.strategy == "given")
+                    judged = judge(attempt, drawn, run.pool, run.suite, result) if stop != "awaiting_approval" \
+                        else None
+                attempt.duration_s += time.perf_counter() - started
+                if judged is None:  # a person must answer first: keep everything needed to go on
+                    run.paused = (attempt, drawn)
+                    self._pause(run, result)
+                    break
                 result.attempts.append(attempt)
                 self._emit("run_done", attempt)
                 if judged.passed:
                     result.success, result.stop_reason = True, "passed"
                     break
-                repeated = previous is not None and attempt.error_signature == previous.error_signature
-                if repeated and switched:
+                if stop is not None:  # nobody could be asked: fail closed
+                    result.stop_reason = stop
+                    result.stop_message = next(refusal(d.review) for d in drawn
+                                               if d.review is not None and d.review.status == "unavailable")
+                    break
+                repeated = run.previous is not None and attempt.error_signature == run.previous.error_signature
+                if repeated and run.switched:
                     result.stop_reason = "repeated_error"
                     break
                 if repeated:  # the same failure twice: one try with the other strategy, then stop
-                    strategy, switched = ("repair" if usual == "regenerate" else "regenerate"), True
+                    run.strategy, run.switched = ("repair" if run.usual == "regenerate" else "regenerate"), True
                 else:
-                    strategy = usual
-                previous = attempt
-                number += 1
+                    run.strategy = run.usual
+                run.previous = attempt
+                run.number += 1
             run_span.set_attribute("nativa.agent.success", result.success)
             run_span.set_attribute("nativa.agent.attempts", len(result.attempts))
             if result.verified_by:
                 run_span.set_attribute("nativa.agent.verified_by", result.verified_by)
                 run_span.set_attribute("nativa.agent.verification", result.verification)
-        result.wall_s = time.perf_counter() - start
+            if result.stop_reason in ("awaiting_approval", "review_unavailable"):
+                run_span.set_attribute("nativa.agent.stop_reason", result.stop_reason)
+        result.wall_s += time.perf_counter() - start
         return result
 
-    def _judge(self, attempt: Attempt, drawn: list[_Drawn], pool: list[verify.Evaluation], suite: Suite,
-               result: AgentResult) -> verify.Verdict:
-        """Rank everything seen so far, keep the best, and record this attempt's candidates."""
-        order = verify.rank(pool, suite) if pool else []
-        scores = verify.scores(pool) if pool else []
-        kept = pool[order[0]] if order else None
-        judged = verify.verdict(kept, pool, suite) if kept else verify.Verdict(False, "ran_only", "no code", {})
-        index = {id(ev): i for i, ev in enumerate(pool)}
-        mine = sorted(drawn, key=lambda d: order.index(index[id(d.evaluation)]) if d.evaluation else len(pool))
-        for d in mine:
-            attempt.candidates.append(_candidate(d, suite, pool, scores[index[id(d.evaluation)]]
-                                                 if d.evaluation else 0))
-        best = mine[0]
-        attempt.code = best.code
-        attempt.kept_code = kept.code if kept else None
-        if best.evaluation is None:
-            attempt.outcome, attempt.observation = "no_code", NO_CODE
-        else:
-            own = verify.verdict(best.evaluation, pool, suite)
-            ev = best.evaluation
-            attempt.outcome = "passed" if own.passed else "failed"
-            attempt.killed_by = ev.run.killed_by
-            attempt.stdout = ev.stdout
-            attempt.failed_checks = verify.required_failures(ev, suite)
-            attempt.sandbox_s = sum(d.evaluation.run.duration_s for d in drawn if d.evaluation)
-            if not own.passed:
-                attempt.error_type, attempt.error_message = verify.error_of(ev, suite)
-                attempt.observation = verify.observe(ev, suite)
-        result.code = kept.code if kept else result.code
-        result.stdout = kept.stdout if kept else result.stdout
-        result.verified_by, result.verification = judged.verified_by, judged.summary
-        return judged
+    def _run_candidates(self, run: RunState, drawn: list[Drawn], gate: ReviewGate | None, *,
+                        given: bool) -> StopReason | None:
+        """Review each model-written candidate just before it runs; run what the review lets through.
+
+        Stops at the first candidate a person must answer for later (`awaiting_approval`) or that nobody
+        could be asked about (`review_unavailable`); the caller's own code (`fix`) is not reviewed."""
+        for d in drawn:
+            if not d.waiting:
+                continue
+            assert d.code is not None
+            if gate is not None and not given:
+                d.review = gate.code(d.code, previous=run.previous.code if run.previous else None)
+                if d.review.status == "pending":
+                    return "awaiting_approval"
+                if d.review.status == "unavailable":
+                    return "review_unavailable"
+                if not d.review.approved:
+                    continue  # rejected: it never reaches the sandbox
+            d.evaluation = verify.evaluate(d.code, run.suite, self.sandbox, timeout_s=self.timeout_s,
+                                           memory_mb=self.memory_mb, alias=_alias(run.target, d.code))
+            run.pool.append(d.evaluation)
+        return None
+
+    def _pause(self, run: RunState, result: AgentResult) -> None:
+        assert run.paused is not None
+        held = next(d for d in run.paused[1] if d.review is not None and d.review.status == "pending")
+        assert held.code is not None and held.review is not None
+        result.stop_reason, result.stop_message = "awaiting_approval", held.review.reason
+        result.pending = AwaitingApproval(held.code, held.review, run.paused[0].number,
+                                          checkpoint.save(run, held.review.code_hash))
 
     # -- model -------------------------------------------------------------------------------------
     def _draw(self, number: int, strategy: Strategy, ctx: TaskContext, previous: Attempt | None,
-              given: str | None, attempt: Attempt) -> list[_Drawn]:
+              given: str | None, attempt: Attempt) -> list[Drawn]:
         """The candidates of one attempt: the caller's code, one greedy answer, or several samples."""
         if strategy == "given":
             assert given is not None
-            return [_Drawn(given, Completion("", "stop", 0, 0, 0.0, self.model.name))]
+            return [Drawn(given, Completion("", "stop", 0, 0, 0.0, self.model.name))]
         prompt = self._prompt(strategy, ctx, previous)
         # Completing a function stub starts as the plain call a user would make, word for word: measured on
         # HumanEval, nativa's own system prompt made the 1.5B model's first answer worse than that call's.
@@ -225,20 +245,22 @@ class CodeAgent:
         out = []
         for c in completions:
             code = extract_code(c.text, ctx.entry_point)
-            out.append(_Drawn(ctx.complete(code) if code is not None else None, c))
+            out.append(Drawn(ctx.complete(code) if code is not None else None, c))
         return out
 
     def _complete(self, messages: list[Message], options: GenerationOptions, n: int,
                   prompt: Prompt) -> list[Completion]:
-        """n answers to one prompt, each in its own model span; sample i is seeded `seed + i`."""
-        out = []
-        for i in range(n):
-            opts = options if n == 1 or options.seed is None else replace(options, seed=options.seed + i)
-            out.append(collect(traced_stream(self.model, messages, opts, prompt_file=prompt.file,
-                                             prompt_hash=prompt.hash, settings=self.settings)))
-        return out
+        """n answers to one prompt; sample i is seeded `seed + i`. Several are drawn together in one call (the
+        embedded model evaluates the prompt once and advances every sample in the same decode step)."""
+        if n == 1:
+            return [traced_complete(self.model, messages, options, prompt_file=prompt.file,
+                                    prompt_hash=prompt.hash, settings=self.settings)]
+        return traced_complete_many(self.model, messages, options, n, prompt_file=prompt.file,
+                                    prompt_hash=prompt.hash, settings=self.settings)
 
     def _prompt(self, strategy: Strategy, ctx: TaskContext, previous: Attempt | None) -> Prompt:
+        if previous is not None and previous.outcome == "rejected":
+            return load_prompt("rejected")  # the code never ran: what the reviewer refused, and why
         if strategy == "generate":
             return load_prompt("complete_function" if ctx.stub else "solve")
         if strategy == "regenerate":
@@ -253,7 +275,7 @@ class CodeAgent:
                 "context_block": f"{ctx.context.strip()}\n\n" if ctx.context and ctx.context.strip() else ""}
 
     # -- evidence ----------------------------------------------------------------------------------
-    def _ensure_suite(self, ctx: TaskContext, suite: Suite, drawn: list[_Drawn], result: AgentResult,
+    def _ensure_suite(self, ctx: TaskContext, suite: Suite, drawn: list[Drawn], result: AgentResult,
                       attempt: Attempt) -> tuple[Suite, str | None]:
         """With no tests and no examples, ask the model once for tests, about the first candidate's interface.
 
@@ -321,16 +343,3 @@ def _alias(target: str | None, code: str) -> tuple[str, str] | None:
     except SyntaxError:
         return None
     return (target, root) if root and root != target else None
-
-
-def _candidate(d: _Drawn, suite: Suite, pool: list[verify.Evaluation], score: int) -> Candidate:
-    ev = d.evaluation
-    if ev is None:
-        return Candidate(code=None, outcome="no_code", output_tokens=d.completion.output_tokens)
-    tests = ev.report.tests if ev.report else []
-    own = verify.verdict(ev, pool, suite)
-    error_type, error_message = (None, None) if own.passed else verify.error_of(ev, suite)
-    return Candidate(code=ev.code, outcome="passed" if own.passed else "failed",
-                     passed_tests=sum(t.ok for t in tests), failed_tests=sum(not t.ok for t in tests),
-                     score=score, error_type=error_type, error_message=error_message,
-                     output_tokens=d.completion.output_tokens)

@@ -2,15 +2,64 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal
+
+from nativa.review.findings import Finding
 
 Strategy = Literal["given", "generate", "repair", "regenerate"]
 VerifiedBy = Literal["user_tests", "task_examples", "generated_tests", "ran_only"]
-Outcome = Literal["passed", "failed", "no_code", "model_error"]
-StopReason = Literal["passed", "max_attempts", "repeated_error", "model_error"]
+# rejected: the review did not let it run (a person said no, or nobody could be asked)
+Outcome = Literal["passed", "failed", "no_code", "model_error", "rejected"]
+# review_unavailable: a candidate needed a person and none could be asked (fail closed);
+# awaiting_approval: paused until a person answers (HTTP), `pending` says for what
+StopReason = Literal["passed", "max_attempts", "repeated_error", "model_error", "review_unavailable",
+                     "awaiting_approval"]
 _UNCHECKED = 1 << 20  # rank of code that failed before its checks could tell how close it was
 _NO_CODE = 1 << 30
+
+
+def _known(cls: type, data: dict[str, Any]) -> dict[str, Any]:
+    names = {f.name for f in fields(cls)}
+    return {k: v for k, v in data.items() if k in names}
+
+
+@dataclass(slots=True)
+class ReviewNote:
+    """What the review said of a candidate or a tool call before it could run (`nativa.review`'s Decision)."""
+
+    status: str  # not_needed | covered | approved | rejected | unavailable | pending
+    approved: bool
+    reason: str
+    max_risk: str = "none"
+    findings: list[Finding] = field(default_factory=list)
+    action: str = ""  # what an approval covers, in words: "network api.example.com"
+    scope: str | None = None
+    who: str = "local"
+    code_hash: str = ""
+    audit_seq: int | None = None
+    feedback: str | None = None  # for the model, on a rejection: "the reviewer rejected this because ..."
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ReviewNote:
+        kept = _known(cls, data)
+        kept["findings"] = [Finding.from_dict(f) for f in data.get("findings") or []]
+        return cls(**kept)
+
+
+@dataclass(slots=True)
+class AwaitingApproval:
+    """Why a run paused: the code (or tool call) a person must answer for, and where the run stopped.
+
+    `checkpoint` is what the agent needs to go on (JSON, never pickled); it is not part of `to_dict`."""
+
+    code: str
+    review: ReviewNote
+    at: int  # the attempt (code agent) or step (tool agent) it paused in
+    checkpoint: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"code": self.code, "review": asdict(self.review), "at": self.at}
 
 
 @dataclass(slots=True)
@@ -25,10 +74,21 @@ class Candidate:
     error_type: str | None = None
     error_message: str | None = None
     output_tokens: int = 0
+    review: ReviewNote | None = None  # with a reviewer: what it said before this candidate could run
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Candidate:
+        kept = _known(cls, data)
+        kept["review"] = ReviewNote.from_dict(data["review"]) if data.get("review") else None
+        return cls(**kept)
 
 
 @dataclass(slots=True)
 class Attempt:
+    """One round of the loop: the code it kept, why it failed, and what it cost, so the next prompt and the user
+    see the same observation.
+    """
+
     number: int
     strategy: Strategy
     code: str | None
@@ -48,6 +108,12 @@ class Attempt:
     kept_code: str | None = None  # the code the agent held after this attempt (the best of all so far)
     drafts: int = 0  # answers the model gave in this attempt (with or without code)
     wrote_tests: str | None = None  # checks the model wrote during this attempt, for a task with none
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Attempt:
+        kept = _known(cls, data)
+        kept["candidates"] = [Candidate.from_dict(c) for c in data.get("candidates") or []]
+        return cls(**kept)
 
     @property
     def rank(self) -> int:
@@ -79,6 +145,11 @@ def best_attempt(attempts: list[Attempt]) -> Attempt | None:
 
 @dataclass(slots=True)
 class AgentResult:
+    """What one agent run did and what its answer rests on: callers (CLI, server, benches, memory) read the
+    outcome here instead of re-deriving it from the trace, and `verified_by` keeps a "success" honest about
+    its evidence.
+    """
+
     success: bool
     code: str | None
     task: str | None
@@ -92,21 +163,35 @@ class AgentResult:
     stdout: str = ""  # what the kept code printed when it last ran
     tests: str | None = None  # the caller's tests, shown to the model in every attempt
     generated_tests: str | None = None  # the checks the model wrote for a task that came with none
+    stop_message: str | None = None  # why it stopped, in words, when that is not the code (a review)
+    pending: AwaitingApproval | None = None  # stop_reason "awaiting_approval": what a person must answer
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> AgentResult:
+        """A result from its `to_dict` (a paused run's progress so far); `pending` is not restored."""
+        kept = _known(cls, data)
+        kept["attempts"] = [Attempt.from_dict(a) for a in data.get("attempts") or []]
+        kept["pending"] = None
+        return cls(**kept)
 
     @property
     def input_tokens(self) -> int:
+        """Prompt tokens over all attempts: what the run cost the model, for budgets and benchmarks."""
         return sum(a.input_tokens for a in self.attempts)
 
     @property
     def output_tokens(self) -> int:
+        """Generated tokens over all attempts."""
         return sum(a.output_tokens for a in self.attempts)
 
     @property
     def model_s(self) -> float:
+        """Seconds spent in the model over all attempts, to tell a slow model from a slow sandbox."""
         return sum(a.model_s for a in self.attempts)
 
     @property
     def sandbox_s(self) -> float:
+        """Seconds spent running candidates in the sandbox over all attempts."""
         return sum(a.sandbox_s for a in self.attempts)
 
     @property
@@ -115,7 +200,10 @@ class AgentResult:
         return max(0.0, self.wall_s - self.model_s - self.sandbox_s)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self) | {
+        """JSON-ready, with the derived totals included so a reader of the JSON needs no arithmetic."""
+        data = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("attempts", "pending", "checks")}
+        pending = self.pending  # never with its checkpoint: that stays with the server
+        return data | {"attempts": [asdict(a) for a in self.attempts], "checks": list(self.checks),
             "input_tokens": self.input_tokens, "output_tokens": self.output_tokens,
             "model_s": self.model_s, "sandbox_s": self.sandbox_s, "overhead_s": self.overhead_s,
-        }
+            "pending": pending.to_dict() if pending is not None else None}

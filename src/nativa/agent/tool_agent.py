@@ -17,6 +17,10 @@ is asked for the final answer with that result restated. After `max_steps` tool 
 one last turn constrained to `final_answer`, so a run always ends with the best answer the results allow.
 An `Intent` (from `nativa.intent`) narrows the tools, runs a fully specified call directly, or returns
 its clarifying question instead of guessing.
+
+With a `review` gate (`nativa.review`), every call is reviewed before it runs: a rejected call becomes a
+failed tool result carrying the reviewer's reason, nobody to ask stops the run (`review_unavailable`),
+and a server's deferred review pauses it with a JSON checkpoint that `resume` continues later.
 """
 
 from __future__ import annotations
@@ -25,20 +29,24 @@ import asyncio
 import json
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
-from typing import Any, Literal, Self
+from dataclasses import dataclass, field
+from typing import Any, Self
 
 from nativa import tracing
+from nativa.agent.result import AwaitingApproval, ReviewNote
+from nativa.agent.review_gate import ReviewGate, refusal
+from nativa.agent.tool_result import StopReason, ToolAgentResult, ToolStep
 from nativa.config import Settings
 from nativa.errors import BadInputError, NativaError
 from nativa.intent.model import TOOL_KINDS, Intent
 from nativa.intent.parser import IntentContext, IntentParser
 from nativa.models.base import ChatModel, Completion, GenerationOptions, Message
+from nativa.models.traced import traced_complete
 from nativa.prompts import Prompt, load_prompt
+from nativa.review.approvals import Answer
 from nativa.tools.base import Tool
 from nativa.tools.choice import FINAL, Choice, choice_schema, parse_choice
 
-StopReason = Literal["final_answer", "max_steps", "repeated_error", "clarify", "direct", "model_error"]
 EventFn = Callable[[str, "ToolStep"], None]
 _OBSERVATION_CHARS = 3000
 _REPEAT = ("You already made exactly this call and it failed; the error is above. Make a different call that "
@@ -47,52 +55,24 @@ _REPEAT_OK = "You already made exactly this call; its result is above. Answer fr
 
 
 @dataclass(slots=True)
-class ToolStep:
-    """One tool call: what the model asked for, what it got back, and what it cost."""
+class _Talk:
+    """The conversation so far, and what a paused run keeps of it: messages, calls made, where it restarted."""
 
-    tool: str
-    arguments: dict[str, Any]
-    observation: str
-    error: str | None = None
-    model_s: float = 0.0
-    tool_s: float = 0.0
-    input_tokens: int = 0
-    output_tokens: int = 0
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-@dataclass(slots=True)
-class ToolAgentResult:
-    """The answer (None if there is none), every step, and the trace that recorded the run."""
-
-    answer: str | None
-    steps: list[ToolStep] = field(default_factory=list)
-    trace_id: str | None = None
-    question: str = ""
-    stop_reason: StopReason = "max_steps"
-    clarification: str | None = None
-    intent: Intent | None = None
-    model: str = ""
-    wall_s: float = 0.0
-    model_calls: int = 0
-    input_tokens: int = 0
-    output_tokens: int = 0
-
-    def to_dict(self) -> dict[str, Any]:
-        """`{answer, steps: [{tool, arguments, observation, error, ...}], trace_id}` plus run details."""
-        return {"answer": self.answer, "steps": [s.to_dict() for s in self.steps], "trace_id": self.trace_id,
-                "question": self.question, "stop_reason": self.stop_reason, "clarification": self.clarification,
-                "intent": self.intent.model_dump() if self.intent is not None else None, "model": self.model,
-                "wall_s": self.wall_s, "model_calls": self.model_calls, "input_tokens": self.input_tokens,
-                "output_tokens": self.output_tokens}
+    messages: list[Message]
+    previous: dict[tuple[str, str], tuple[bool, str]] = field(default_factory=dict)  # call -> (ok, observation)
+    restarted_at: int | None = None  # steps taken when the conversation last started over
+    pending: tuple[Choice, Completion, float] | None = None  # a call to act on before the model is asked again
 
 
 class ToolAgent:
+    """Answers questions from data it must look up (a database, a web API, a computation) rather than from what
+    the model remembers: the model may only name a real tool with well-formed arguments, every result or error
+    is fed back, and the run ends with the best answer the results allow or none at all, never a made-up one.
+    """
+
     def __init__(self, model: ChatModel, tools: Sequence[Tool], max_steps: int = 6, settings: Settings | None = None,
                  *, max_tokens: int = 256, intent_parser: IntentParser | None = None,
-                 on_event: EventFn | None = None) -> None:
+                 on_event: EventFn | None = None, review: ReviewGate | None = None) -> None:
         if max_steps < 1:
             raise BadInputError(f"max_steps must be >= 1, got {max_steps}")
         names = [t.name for t in tools]
@@ -106,13 +86,23 @@ class ToolAgent:
         self.max_tokens = max_tokens
         self.intent_parser = intent_parser
         self.on_event = on_event
+        self.review = review  # reviews each tool call before it runs (None: no review)
 
     def run(self, question: str, *, intent: Intent | None = None) -> ToolAgentResult:
         """Answer `question` with the tools; an `intent` (given, or parsed by `intent_parser`) may narrow them,
         run a direct call, or ask back instead."""
         if not question or not question.strip():
             raise BadInputError("the question is empty; ask something the tools can answer")
-        return self._loop(question.strip(), intent)
+        return self._loop(ToolAgentResult(answer=None, question=question.strip(), intent=intent,
+                                          model=self.model.name), None, self.review)
+
+    def resume(self, saved: dict[str, Any], answer: Answer) -> ToolAgentResult:
+        """Go on with a run that paused for approval (`result.pending.checkpoint`), now that a person answered:
+        the call they were shown runs (approved) or fails with their reason (rejected), then the loop goes on."""
+        if self.review is None:
+            raise BadInputError("resume needs the agent's reviewer: a paused run is resumed with review on")
+        result, talk, pending_hash = _load(saved, self.model.name)
+        return self._loop(result, talk, self.review.answered(pending_hash, answer))
 
     def close(self) -> None:
         """Close the tools (database engines, sandbox sessions, MCP connections) when the agent is done."""
@@ -131,73 +121,102 @@ class ToolAgent:
         return await asyncio.to_thread(self.run, question, intent=intent)
 
     # -- the loop ----------------------------------------------------------------------------------
-    def _loop(self, question: str, intent: Intent | None) -> ToolAgentResult:
+    def _loop(self, result: ToolAgentResult, talk: _Talk | None, gate: ReviewGate | None) -> ToolAgentResult:
         start = time.perf_counter()
-        result = ToolAgentResult(answer=None, question=question, intent=intent, model=self.model.name)
+        question, intent = result.question, result.intent
         with tracing.agent_span("tool_agent", model=self.model.name, provider=self.model.provider) as span:
             result.trace_id = span.trace_id
-            if intent is None and self.intent_parser is not None:
+            if talk is None and intent is None and self.intent_parser is not None:
                 intent = result.intent = self.intent_parser.parse(question, IntentContext.from_tools(self.tools))
                 span.set_attribute("nativa.intent.kind", intent.kind)
             tools = self._tools_for(intent)
-            if intent is not None and intent.needs_clarification:
+            if talk is not None:  # a resumed run: act on the call a person answered, then go on
+                self._talk(question, tools, talk, result, gate)
+            elif intent is not None and intent.needs_clarification:
                 result.stop_reason, result.clarification = "clarify", intent.question
-            elif intent is not None and intent.direct and self._direct(intent, tools, result):
-                result.stop_reason = "direct"
+            elif intent is not None and intent.direct and self._direct(intent, tools, result, gate):
+                pass  # answered directly, or the direct call's review stopped the run
             else:
-                messages = [Message("system", self._system(tools)), Message("user", question)]
-                previous: dict[tuple[str, str], tuple[bool, str]] = {}  # call -> (succeeded, observation)
-                restarted_at: int | None = None  # steps taken when the conversation last started over
-                while True:
-                    forced = self._forced_end(result.steps, restarted_at)  # set: this turn must answer
-                    final_only = forced is not None
-                    result.stop_reason = forced or "max_steps"
-                    if final_only and not any(s.error is None for s in result.steps):
-                        break  # no result to answer from: no answer beats a made-up one
-                    if final_only:
-                        latest = next(s.observation for s in reversed(result.steps) if s.error is None)
-                        messages.append(Message("user", load_prompt("tool_final").render(
-                            question=question, observation=latest[:_OBSERVATION_CHARS])))
-                    # No answer before the first tool call: small models otherwise answer from thin air.
-                    final = final_only or bool(result.steps) or not tools
-                    try:
-                        choice, completion, model_s = self._choose(messages, [] if final_only else tools, result,
-                                                                   final=final)
-                    except NativaError as exc:
-                        result.stop_reason = "model_error"
-                        result.steps.append(ToolStep("(model)", {}, "", error=f"{type(exc).__name__}: {exc}"))
-                        break
-                    if choice.is_final and choice.error is None and "answer" in choice.arguments:
-                        answer = choice.arguments["answer"]
-                        result.answer = answer if isinstance(answer, str) else json.dumps(answer)
-                        result.stop_reason = forced or "final_answer"
-                        break
-                    if final_only:  # even the constrained last turn gave nothing usable
-                        break
-                    step = self._act(choice, tools, previous)
-                    step.model_s = model_s
-                    step.input_tokens, step.output_tokens = completion.input_tokens, completion.output_tokens
-                    result.steps.append(step)
-                    self._emit("step", step)
-                    if step.observation == _REPEAT_OK:
-                        continue  # the next turn is the final answer, with that result restated
-                    if step.observation == _REPEAT and restarted_at is None:
-                        # Greedy decoding repeats itself in the same context: start over from the question,
-                        # with the failed call and its error in view, like the code agent's regenerate.
-                        restarted_at = len(result.steps)
-                        messages = [messages[0], Message("user", load_prompt("tool_retry").render(
-                            question=question, call=completion.text.strip(),
-                            observation=previous[_key(choice)][1][:_OBSERVATION_CHARS]))]
-                        continue
-                    feedback = "tool_error" if step.error else "tool_observation"
-                    messages.append(Message("assistant", completion.text.strip()))
-                    messages.append(Message("user", load_prompt(feedback).render(
-                        tool=step.tool, observation=step.observation[:_OBSERVATION_CHARS], question=question)))
+                self._talk(question, tools, _Talk([Message("system", self._system(tools)), Message("user", question)]),
+                           result, gate)
             span.set_attribute("nativa.agent.steps", len(result.steps))
             span.set_attribute("nativa.agent.stop_reason", result.stop_reason)
             span.set_attribute("nativa.agent.answered", result.answer is not None)
-        result.wall_s = time.perf_counter() - start
+        result.wall_s += time.perf_counter() - start
         return result
+
+    def _talk(self, question: str, tools: list[Tool], talk: _Talk, result: ToolAgentResult,
+              gate: ReviewGate | None) -> None:
+        """Ask the model for a call, run it, show it the result; until it answers or must stop."""
+        while True:
+            if talk.pending is not None:  # resumed: the call a person answered comes before the model
+                (choice, completion, model_s), talk.pending = talk.pending, None
+            else:
+                forced = self._forced_end(result.steps, talk.restarted_at)  # set: this turn must answer
+                final_only = forced is not None
+                result.stop_reason = forced or "max_steps"
+                if final_only and not any(s.error is None for s in result.steps):
+                    break  # no result to answer from: no answer beats a made-up one
+                if final_only:
+                    latest = next(s.observation for s in reversed(result.steps) if s.error is None)
+                    talk.messages.append(Message("user", load_prompt("tool_final").render(
+                        question=question, observation=latest[:_OBSERVATION_CHARS])))
+                # No answer before the first tool call: small models otherwise answer from thin air.
+                final = final_only or bool(result.steps) or not tools
+                try:
+                    choice, completion, model_s = self._choose(talk.messages, [] if final_only else tools, result,
+                                                               final=final)
+                except NativaError as exc:
+                    result.stop_reason = "model_error"
+                    result.steps.append(ToolStep("(model)", {}, "", error=f"{type(exc).__name__}: {exc}"))
+                    break
+                if choice.is_final and choice.error is None and "answer" in choice.arguments:
+                    answer = choice.arguments["answer"]
+                    result.answer = answer if isinstance(answer, str) else json.dumps(answer)
+                    result.stop_reason = forced or "final_answer"
+                    break
+                if final_only:  # even the constrained last turn gave nothing usable
+                    break
+            step = self._act(choice, tools, talk.previous, gate)
+            step.model_s = model_s
+            step.input_tokens, step.output_tokens = completion.input_tokens, completion.output_tokens
+            if self._stopped_by_review(step, result, talk, (choice, completion, model_s)):
+                break
+            result.steps.append(step)
+            self._emit("step", step)
+            if step.observation == _REPEAT_OK:
+                continue  # the next turn is the final answer, with that result restated
+            if step.observation == _REPEAT and talk.restarted_at is None:
+                # Greedy decoding repeats itself in the same context: start over from the question,
+                # with the failed call and its error in view, like the code agent's regenerate.
+                talk.restarted_at = len(result.steps)
+                talk.messages = [talk.messages[0], Message("user", load_prompt("tool_retry").render(
+                    question=question, call=completion.text.strip(),
+                    observation=talk.previous[_key(choice)][1][:_OBSERVATION_CHARS]))]
+                continue
+            feedback = "tool_error" if step.error else "tool_observation"
+            if step.review is not None and not step.review.approved:
+                feedback = "tool_rejected"
+            talk.messages.append(Message("assistant", completion.text.strip()))
+            talk.messages.append(Message("user", load_prompt(feedback).render(
+                tool=step.tool, observation=step.observation[:_OBSERVATION_CHARS], question=question)))
+
+    def _stopped_by_review(self, step: ToolStep, result: ToolAgentResult, talk: _Talk,
+                           call: tuple[Choice, Completion, float]) -> bool:
+        """A call a person must answer later pauses the run; one nobody can be asked about ends it."""
+        note = step.review
+        if note is None or note.status not in ("pending", "unavailable"):
+            return False
+        if note.status == "unavailable":
+            result.steps.append(step)
+            self._emit("step", step)
+            result.stop_reason, result.stop_message = "review_unavailable", note.reason
+            return True
+        talk.pending = call
+        result.stop_reason, result.stop_message = "awaiting_approval", note.reason
+        shown = json.dumps({"tool": step.tool, "arguments": step.arguments}, indent=2, ensure_ascii=False, default=str)
+        result.pending = AwaitingApproval(shown, note, len(result.steps) + 1, _save(result, talk, note.code_hash))
+        return True
 
     # -- pieces of a step --------------------------------------------------------------------------
     def _forced_end(self, steps: list[ToolStep], restarted_at: int | None) -> StopReason | None:
@@ -220,18 +239,33 @@ class ToolAgent:
         chosen = [t for t in self.tools if t.kind in wanted]
         return chosen if chosen or not wanted else self.tools
 
-    def _direct(self, intent: Intent, tools: list[Tool], result: ToolAgentResult) -> bool:
-        """Run the call an intent fully specifies; on failure the model takes over with the error in view."""
+    def _direct(self, intent: Intent, tools: list[Tool], result: ToolAgentResult, gate: ReviewGate | None) -> bool:
+        """Run the call an intent fully specifies; on failure the model takes over with the error in view.
+
+        True when the run is over: answered, or stopped by its review (a call that waits for a person is
+        the resumed conversation's first call)."""
         target = next(iter(tools), None)
         if target is None or len(tools) != 1:
             return False
-        outcome = target.call(dict(intent.arguments))
-        step = ToolStep(target.name, dict(intent.arguments), outcome.observation,
-                        error=None if outcome.ok else outcome.error, tool_s=outcome.duration_s)
+        arguments = dict(intent.arguments)
+        note = gate.tool_call(target.name, arguments) if gate is not None else None
+        if note is not None and not note.approved:
+            step = _refused(target.name, arguments, note)
+            text = json.dumps({"tool": target.name, "arguments": arguments}, default=str)
+            talk = _Talk([Message("system", self._system(tools)), Message("user", result.question)])
+            call = (Choice(target.name, arguments), Completion(text, "stop", 0, 0, 0.0, self.model.name), 0.0)
+            if self._stopped_by_review(step, result, talk, call):
+                return True
+            result.steps.append(step)
+            self._emit("step", step)
+            return False
+        outcome = target.call(arguments)
+        step = ToolStep(target.name, arguments, outcome.observation, error=None if outcome.ok else outcome.error,
+                        tool_s=outcome.duration_s, review=note)
         result.steps.append(step)
         self._emit("step", step)
         if outcome.ok:
-            result.answer = outcome.output
+            result.answer, result.stop_reason = outcome.output, "direct"
         return outcome.ok
 
     def _system(self, tools: list[Tool]) -> str:
@@ -253,23 +287,13 @@ class ToolAgent:
 
     def _ask(self, messages: list[Message], options: GenerationOptions, prompt: Prompt) -> tuple[Completion, float]:
         started = time.perf_counter()
-        with tracing.model_span(model=self.model.name, provider=self.model.provider, remote=self.model.remote,
-                                temperature=options.temperature, max_tokens=options.max_tokens,
-                                prompt_file=prompt.file, prompt_hash=prompt.hash, settings=self.settings) as span:
-            span.set_input_messages([m.to_dict() for m in messages])
-            completion: Completion | None = None
-            for delta in self.model.stream(messages, options):
-                if delta.text:
-                    span.first_token()
-                if delta.completion is not None:
-                    completion = delta.completion
-            assert completion is not None
-            span.set_result(input_tokens=completion.input_tokens, output_tokens=completion.output_tokens,
-                            finish_reasons=[completion.finish_reason], output_text=completion.text)
+        completion = traced_complete(self.model, messages, options, prompt_file=prompt.file,
+                                     prompt_hash=prompt.hash, settings=self.settings)
         return completion, time.perf_counter() - started
 
-    def _act(self, choice: Choice, tools: list[Tool], previous: dict[tuple[str, str], tuple[bool, str]]) -> ToolStep:
-        """Run the chosen tool, or turn an unusable choice into an error observation."""
+    def _act(self, choice: Choice, tools: list[Tool], previous: dict[tuple[str, str], tuple[bool, str]],
+             gate: ReviewGate | None = None) -> ToolStep:
+        """Run the chosen tool (once its review lets it), or turn an unusable choice into an error observation."""
         name = choice.tool or "(invalid)"
         if choice.error is not None:
             return ToolStep(name, choice.arguments, f"Error: {choice.error}", error=choice.error)
@@ -279,11 +303,17 @@ class ToolAgent:
         key = _key(choice)
         if key in previous:
             return ToolStep(name, choice.arguments, _REPEAT_OK if previous[key][0] else _REPEAT, error="repeated call")
+        note = gate.tool_call(name, choice.arguments) if gate is not None else None
+        if note is not None and not note.approved:
+            step = _refused(name, choice.arguments, note)
+            if note.status == "rejected":  # the same call again is refused without asking again
+                previous[key] = (False, step.observation)
+            return step
         target = next(t for t in tools if t.name == name)
         outcome = target.call(choice.arguments)
         previous[key] = (outcome.ok, outcome.observation)
         return ToolStep(name, choice.arguments, outcome.observation, error=None if outcome.ok else outcome.error,
-                        tool_s=outcome.duration_s)
+                        tool_s=outcome.duration_s, review=note)
 
     def _emit(self, kind: str, step: ToolStep) -> None:
         if self.on_event is not None:
@@ -292,3 +322,37 @@ class ToolAgent:
 
 def _key(choice: Choice) -> tuple[str, str]:
     return (choice.tool or "", json.dumps(choice.arguments, sort_keys=True, default=str))
+
+
+def _refused(tool: str, arguments: dict[str, Any], note: ReviewNote) -> ToolStep:
+    """The failed tool result of a call the review did not let run (the model reads the reviewer's reason)."""
+    observation = refusal(note) if note.status == "rejected" else note.reason
+    return ToolStep(tool, arguments, observation, error=f"not run: review {note.status}", review=note)
+
+
+_CHECKPOINT = 1
+
+
+def _save(result: ToolAgentResult, talk: _Talk, pending_hash: str) -> dict[str, Any]:
+    """A paused run as JSON: the result so far, the conversation, and the call a person is asked about."""
+    assert talk.pending is not None
+    choice, completion, model_s = talk.pending
+    return {"version": _CHECKPOINT, "kind": "run", "pending_hash": pending_hash, "result": result.to_dict(),
+            "messages": [m.to_dict() for m in talk.messages], "restarted_at": talk.restarted_at,
+            "previous": [[tool, args, ok, seen] for (tool, args), (ok, seen) in talk.previous.items()],
+            "call": {"tool": choice.tool, "arguments": choice.arguments, "text": completion.text,
+                     "input_tokens": completion.input_tokens, "output_tokens": completion.output_tokens,
+                     "model_s": model_s}}
+
+
+def _load(data: dict[str, Any], model: str) -> tuple[ToolAgentResult, _Talk, str]:
+    if data.get("version") != _CHECKPOINT or data.get("kind") != "run":
+        raise BadInputError(f"the paused run's checkpoint is of another kind or version ({data.get('kind')!r} "
+                            f"v{data.get('version')!r}); this nativa resumes tool-agent checkpoints v{_CHECKPOINT}")
+    call = data["call"]
+    completion = Completion(call["text"], "stop", int(call["input_tokens"]), int(call["output_tokens"]), 0.0, model)
+    talk = _Talk([Message(m["role"], m["content"]) for m in data["messages"]],
+                 {(tool, args): (bool(ok), seen) for tool, args, ok, seen in data["previous"]},
+                 data["restarted_at"], (Choice(call["tool"], dict(call["arguments"])), completion,
+                                        float(call["model_s"])))
+    return ToolAgentResult.from_dict(data["result"]), talk, str(data["pending_hash"])

@@ -13,12 +13,15 @@ import re
 import sys
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nativa.agent.extract import extract_code
 from nativa.agent.task import TaskContext
 from nativa.bench.humaneval import Problem, ProblemResult, score
 from nativa.models.base import ChatModel, GenerationOptions
+
+if TYPE_CHECKING:
+    from nativa.sandbox.protocol import SandboxLike
 
 SMOL_TASK = (
     "Complete the following Python function. Test it on the examples in its docstring, then call "
@@ -60,7 +63,7 @@ def _smol_model(chat_model: ChatModel, max_tokens: int) -> Any:
     return NativaSmolModel()
 
 
-def run_smolagents(problems: list[Problem], chat_model: ChatModel, sandbox: Any, *, max_steps: int,
+def run_smolagents(problems: list[Problem], chat_model: ChatModel, sandbox: SandboxLike, *, max_steps: int,
                    max_tokens: int = 512,
                    on_result: Callable[[ProblemResult], None] | None = None) -> list[ProblemResult]:
     from smolagents import CodeAgent as SmolCodeAgent

@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nativa.agent import AgentResult, CodeAgent
 from nativa.agent.result import best_attempt
@@ -21,6 +21,9 @@ from nativa.errors import WorkerStartError
 from nativa.scale.dispatch import Backend, Job, dispatch
 from nativa.scale.tasks import TaskOutcome
 from nativa.scale.worker import TaskRunner, job_kind
+
+if TYPE_CHECKING:
+    from nativa.sandbox.protocol import SandboxLike
 
 Problem = dict[str, Any]
 
@@ -39,7 +42,7 @@ def hidden_test_program(problem: Problem, code: str) -> str:
     return f"{code}\n\n{problem['test']}\n\ncheck({problem['entry_point']})\n"
 
 
-def score(sandbox: Any, problem: Problem, code: str | None, timeout_s: float = 10.0) -> bool:
+def score(sandbox: SandboxLike, problem: Problem, code: str | None, timeout_s: float = 10.0) -> bool:
     """Run the hidden tests against `code` in the sandbox: scoring only, never fed back to the agent."""
     if not code:
         return False
@@ -103,7 +106,7 @@ def _codes_after(result: AgentResult, k: int) -> list[str | None]:
     return held
 
 
-def solve_problem(problem: Problem, agent: CodeAgent, sandbox: Any, *, attempts: int) -> ProblemResult:
+def solve_problem(problem: Problem, agent: CodeAgent, sandbox: SandboxLike, *, attempts: int) -> ProblemResult:
     """One problem end to end: the agent solves it from the prompt alone, then the hidden tests score the code
     it held after each attempt. A unit of work that a local loop or a Ray worker runs alike."""
     result = agent.solve(problem["prompt"], entry_point=problem["entry_point"])
@@ -123,7 +126,7 @@ def solve_problem(problem: Problem, agent: CodeAgent, sandbox: Any, *, attempts:
     )
 
 
-def run_nativa(problems: list[Problem], agent: CodeAgent, sandbox: Any, *, attempts: int,
+def run_nativa(problems: list[Problem], agent: CodeAgent, sandbox: SandboxLike, *, attempts: int,
                on_result: Callable[[ProblemResult], None] | None = None) -> list[ProblemResult]:
     out: list[ProblemResult] = []
     for problem in problems:

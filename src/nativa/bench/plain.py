@@ -12,10 +12,13 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nativa.bench.humaneval import Problem, ProblemResult, score
 from nativa.models.base import ChatModel, GenerationOptions
+
+if TYPE_CHECKING:
+    from nativa.sandbox.protocol import SandboxLike
 
 SYSTEM = ("You are an expert Python programmer. Reply with one complete, self-contained Python code block that "
           "implements the requested function, including any imports it needs.")
@@ -51,7 +54,7 @@ def _llama(model: ChatModel) -> Any:
     return None
 
 
-def run_plain(problems: list[Problem], model: ChatModel, sandbox: Any, *, max_tokens: int = 512,
+def run_plain(problems: list[Problem], model: ChatModel, sandbox: SandboxLike, *, max_tokens: int = 512,
               on_result: Callable[[ProblemResult], None] | None = None) -> list[ProblemResult]:
     out = []
     for problem in problems:

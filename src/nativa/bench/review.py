@@ -83,6 +83,14 @@ class ReviewBenchResult:
     runs: int
     tier: str | None
     policy_all_ms: dict[str, float] = field(default_factory=dict)  # over every code snippet reviewed
+    # the whole review as the agent's loop pays it per candidate (`Reviewer.review`, mode risky: the policy,
+    # the approvals lookup and the audit entry appended to a SQLite file), and that over the pooled run
+    decision_ms: dict[str, float] = field(default_factory=dict)
+    decision_ratio: dict[str, float] = field(default_factory=dict)
+    # the same with every audit entry waited onto the disk (`synchronous=FULL`, as before unasked entries
+    # skipped that wait), timed beside it on its own file: what that change saved
+    durable_ms: dict[str, float] = field(default_factory=dict)
+    durable_ratio: dict[str, float] = field(default_factory=dict)
 
     @property
     def goals_met(self) -> dict[str, bool]:
@@ -213,36 +221,73 @@ def run_review_bench(*, results: str = RESULTS_DEFAULT, hostile: Path = HOSTILE_
             score_set(policy, "risky snippets (own)", "hostile", own, every_code)]
     for s in sets:
         say(f"{s.name}: {s.total} reviewed, max risk {s.by_max_risk}")
-    samples: dict[str, list[float]] = {"policy": [], "oneshot": [], "pooled": []}
-    ratios: dict[str, list[float]] = {"pooled": [], "oneshot": []}
+    samples: dict[str, list[float]] = {"policy": [], "oneshot": [], "pooled": [], "decision": [], "durable": []}
+    ratios: dict[str, list[float]] = {"pooled": [], "oneshot": [], "decision": [], "durable": []}
     tier = None
     if runs:
+        from nativa.review import ReviewContext
+        from nativa.review.approvals import Approvals, Reviewer
+        from nativa.review.audit import AuditLog
+        from nativa.review.store import SQLiteReviewStore
         from nativa.sandbox import Sandbox, SandboxPool
 
         sandbox = Sandbox(allow_weak=allow_weak)
         tier = sandbox.tier
         seen: set[str] = set()
         chosen = [s.code for s in code if s.code and s.code not in seen and not seen.add(s.code)][:runs]  # type: ignore[func-returns-value]
-        with SandboxPool(1, sandbox=sandbox) as pool:
+        with SandboxPool(1, sandbox=sandbox) as pool, tempfile.TemporaryDirectory() as tmp, \
+                SQLiteReviewStore(Path(tmp) / "nativa.db") as store, \
+                SQLiteReviewStore(Path(tmp) / "durable.db") as other:
+            reviewer = Reviewer(policy, mode="risky", approvals=Approvals(store), audit=AuditLog(store))
+            durable = Reviewer(policy, mode="risky", approvals=Approvals(other), audit=AuditLog(_Durable(other)))
+            context = ReviewContext(session="bench")
             pool.wait_ready()
             for number, text in enumerate(chosen, start=1):
                 # The pool refills on a background thread of this process after each run; waiting for it
                 # first keeps that work out of the policy's time (in the agent the model writes meanwhile).
                 pool.wait_ready()
                 reviewed = _timed(lambda: policy.check_code(text))  # noqa: B023 - called at once
+                # the two whole reviews take turns at going first, so neither always finds caches warm
+                if number % 2:
+                    decided = _timed(lambda: reviewer.review(text, context))  # noqa: B023
+                    waited = _timed(lambda: durable.review(text, context))  # noqa: B023
+                else:
+                    waited = _timed(lambda: durable.review(text, context))  # noqa: B023
+                    decided = _timed(lambda: reviewer.review(text, context))  # noqa: B023
                 pooled = _timed(lambda: pool.run(text, timeout_s=10))  # noqa: B023
                 pool.wait_ready()
                 oneshot = _timed(lambda: sandbox.run(text, timeout_s=10))  # noqa: B023
-                for key, value in (("policy", reviewed), ("oneshot", oneshot), ("pooled", pooled)):
+                for key, value in (("policy", reviewed), ("oneshot", oneshot), ("pooled", pooled),
+                                   ("decision", decided), ("durable", waited)):
                     samples[key].append(value)
                 ratios["pooled"].append(reviewed / pooled)
                 ratios["oneshot"].append(reviewed / oneshot)
+                ratios["decision"].append(decided / pooled)
+                ratios["durable"].append(waited / pooled)
                 if number % 20 == 0:
                     say(f"timed {number}/{len(chosen)} candidates (policy, one-shot sandbox, pooled sandbox)")
     return ReviewBenchResult(sets=sets, policy_ms=_ms(samples["policy"]), sandbox_ms=_ms(samples["oneshot"]),
                              pooled_ms=_ms(samples["pooled"]),
                              cost_ratio=_quantiles(ratios["pooled"]), cost_ratio_oneshot=_quantiles(ratios["oneshot"]),
-                             runs=len(samples["policy"]), tier=tier, policy_all_ms=_ms(every_code))
+                             runs=len(samples["policy"]), tier=tier, policy_all_ms=_ms(every_code),
+                             decision_ms=_ms(samples["decision"]), decision_ratio=_quantiles(ratios["decision"]),
+                             durable_ms=_ms(samples["durable"]), durable_ratio=_quantiles(ratios["durable"]))
+
+
+class _Durable:
+    """A review store whose every audit entry waits for the disk: the baseline the bench times beside it."""
+
+    def __init__(self, store: Any) -> None:
+        self.store = store
+
+    def append(self, build: Callable[[Any], Any], *, durable: bool = True) -> Any:
+        return self.store.append(build, durable=True)
+
+    def entries(self, session: str | None = None) -> Any:
+        return self.store.entries(session)
+
+    def head(self) -> Any:
+        return self.store.head()
 
 
 def _quantiles(values: list[float]) -> dict[str, float]:
@@ -270,6 +315,10 @@ def render(result: ReviewBenchResult) -> Table:
                    f"{result.sandbox_ms['p50']:.1f} ms / p95 {result.sandbox_ms['p95']:.1f} ms; policy/pooled run per "
                    f"candidate p50 {result.cost_ratio['p50']:.2%}, p95 {result.cost_ratio['p95']:.2%}; "
                    f"policy/one-shot p50 {result.cost_ratio_oneshot['p50']:.2%}; goal: policy/pooled p50 < "
-                   f"{COST_GOAL:.0%}, {'met' if result.goals_met['cost'] else 'NOT met'}")
+                   f"{COST_GOAL:.0%}, {'met' if result.goals_met['cost'] else 'NOT met'}; the whole review in the "
+                   f"loop (policy, approvals, audit entry) p50 {result.decision_ms['p50']:.2f} ms / p95 "
+                   f"{result.decision_ms['p95']:.2f} ms, over the pooled run p50 {result.decision_ratio['p50']:.2%}, "
+                   f"p95 {result.decision_ratio['p95']:.2%} (every entry waited onto the disk: p50 "
+                   f"{result.durable_ms['p50']:.2f} ms, {result.durable_ratio['p50']:.2%} of the pooled run)")
         table.caption = caption
     return table

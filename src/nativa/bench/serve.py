@@ -6,7 +6,10 @@ stop at the limit and produce equal token counts). nativa runs as shipped: traci
 per-request spans included. Measured:
 - cold start: process start to the first streamed token, lazily loaded and with `--preload`;
 - warm: latency p50/p99 and throughput (completion tokens/s over the wall time) at 1, 4 and 16 concurrent
-  clients (max(--requests, clients) requests per level), the two servers alternating so noise hits both.
+  clients (max(--requests, clients) requests per level), the two servers alternating so noise hits both;
+- the host's batching ceiling (`ceiling.py`) for 1 and for `--max-batch` positions, measured by this process
+  on the same weights between the levels (both servers idle), so nativa's batched throughput is read
+  against what llama.cpp can do here at best.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from rich.table import Table
 
 from nativa.bench._load import drive
 from nativa.bench._stats import median, percentile, ratio
+from nativa.bench.ceiling import decode_ceiling
 from nativa.config import Settings
 from nativa.errors import ModelNotFoundError, NativaError
 from nativa.models.local import LocalModel
@@ -58,6 +62,11 @@ class Level:
     p99_s: float
     wall_s: float
     completion_tokens: int
+    ceiling_tok_s: float | None = None  # the host's ceiling for this level's batch, measured around it
+
+    @property
+    def of_ceiling(self) -> float:
+        return ratio(self.tokens_per_s, self.ceiling_tok_s) if self.ceiling_tok_s else float("nan")
 
     @property
     def tokens_per_s(self) -> float:
@@ -78,23 +87,38 @@ class ServeBenchResult:
     max_tokens: int
     cold: list[ColdStart] = field(default_factory=list)
     levels: list[Level] = field(default_factory=list)
+    max_batch: int = 1
+    ceilings: dict[int, list[float]] = field(default_factory=dict)  # positions per decode call -> tok/s
+
+    def ceiling(self, n: int) -> float:
+        return median(self.ceilings.get(n, []))
+
+    def pooled(self, server: str, clients: int) -> float:
+        rows = [lv for lv in self.levels if lv.server == server and lv.clients == clients]
+        wall = sum(lv.wall_s for lv in rows)
+        return sum(lv.completion_tokens for lv in rows) / wall if wall else float("nan")
+
+    def of_ceiling(self, clients: int) -> float:
+        """nativa's tokens/s at this client count over the ceiling for the sequences it could batch, the
+        median of the rounds' ratios (each round against the ceiling measured just before and after it)."""
+        return median([lv.of_ceiling for lv in self.levels if lv.server == "nativa" and lv.clients == clients
+                       and lv.ceiling_tok_s])
 
     def ratio_at(self, clients: int) -> float:
         """nativa tokens/s over llama.cpp server tokens/s at this client count (all rounds pooled)."""
-        def pooled(server: str) -> float:
-            rows = [lv for lv in self.levels if lv.server == server and lv.clients == clients]
-            wall = sum(lv.wall_s for lv in rows)
-            return sum(lv.completion_tokens for lv in rows) / wall if wall else float("nan")
-        return ratio(pooled("nativa"), pooled("llama.cpp"))
+        return ratio(self.pooled("nativa", clients), self.pooled("llama.cpp", clients))
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "model": self.model, "path": self.path, "n_ctx": self.n_ctx, "threads": self.threads,
             "batch_threads": self.batch_threads, "max_tokens": self.max_tokens,
             "cold": [asdict(c) | {"first_token_median_s": c.first_token_median_s} for c in self.cold],
-            "levels": [asdict(lv) | {"tokens_per_s": lv.tokens_per_s, "requests_per_s": lv.requests_per_s}
-                       for lv in self.levels],
+            "levels": [asdict(lv) | {"tokens_per_s": lv.tokens_per_s, "requests_per_s": lv.requests_per_s,
+                                     "of_ceiling": lv.of_ceiling} for lv in self.levels],
             "throughput_ratio": {str(c): self.ratio_at(c) for c in sorted({lv.clients for lv in self.levels})},
+            "max_batch": self.max_batch,
+            "ceiling_tok_s": {str(n): self.ceiling(n) for n in sorted(self.ceilings)},
+            "of_ceiling": {str(c): self.of_ceiling(c) for c in sorted({lv.clients for lv in self.levels})},
         }
 
 
@@ -185,7 +209,8 @@ def _load(server: _Server, model: str, clients: int, total: int, max_tokens: int
 
 
 def run_serve_bench(settings: Settings, *, model: str | None, requests: int, clients: Sequence[int],
-                    max_tokens: int, cold_runs: int, rounds: int, peer: bool, log: Log = None) -> ServeBenchResult:
+                    max_tokens: int, cold_runs: int, rounds: int, peer: bool, log: Log = None,
+                    max_batch: int | None = None) -> ServeBenchResult:
     say = log or (lambda _msg: None)
     name = model or "small"
     chat_model = resolve_model(name, settings)
@@ -195,9 +220,20 @@ def run_serve_bench(settings: Settings, *, model: str | None, requests: int, cli
     assert chat_model.path is not None
     threads = chat_model.n_threads
     batch_threads = int(getattr(chat_model._get().llm, "n_threads_batch", threads))  # mirror what nativa runs
+    width = max_batch or settings.max_batch
     result = ServeBenchResult(model=name, path=str(chat_model.path), n_ctx=settings.n_ctx, threads=threads,
-                              batch_threads=batch_threads, max_tokens=max_tokens)
-    env = dict(os.environ, NATIVA_HOME=str(settings.home))
+                              batch_threads=batch_threads, max_tokens=max_tokens, max_batch=width)
+    # every batched sequence gets 1024 KV cells (the prompt and max_tokens need far fewer), so that
+    # --max-batch 16 costs 16 x 12 MiB rather than 16 x n_ctx cells of the small model
+    env = dict(os.environ, NATIVA_HOME=str(settings.home), NATIVA_MAX_BATCH=str(width),
+               NATIVA_BATCH_N_CTX=str(width * 1024))
+    llm = chat_model._get().llm
+
+    def measure_ceiling() -> dict[int, float]:
+        measured = {n: decode_ceiling(llm, n) for n in sorted({1, min(4, width), width})}
+        for n, tok_s in measured.items():
+            result.ceilings.setdefault(n, []).append(tok_s)
+        return measured
 
     def nativa(preload: bool) -> _Server:
         port = _port()
@@ -241,7 +277,11 @@ def run_serve_bench(settings: Settings, *, model: str | None, requests: int, cli
             for r in range(rounds):
                 order = servers if r % 2 == 0 else list(reversed(servers))
                 for server in order:
+                    before = measure_ceiling()  # both servers idle
                     level = _load(server, name, count, total, max_tokens)
+                    after = measure_ceiling()
+                    batch = min(count, width) if server.name == "nativa" else 1
+                    level.ceiling_tok_s = (before[batch] + after[batch]) / 2 if batch in before else None
                     result.levels.append(level)
                     say(f"{server.name} x{count}: p50 {level.p50_s:.2f} s, p99 {level.p99_s:.2f} s, "
                         f"{level.tokens_per_s:.1f} tok/s, {level.errors} errors")
@@ -252,14 +292,19 @@ def run_serve_bench(settings: Settings, *, model: str | None, requests: int, cli
 
 
 def render(result: ServeBenchResult) -> Table:
+    ceilings = ", ".join(f"{n}: {result.ceiling(n):.1f}" for n in sorted(result.ceilings))
     table = Table(title=f"nativa serve vs llama.cpp server: {result.model}, max_tokens {result.max_tokens}, "
-                        f"{result.threads} threads ({result.batch_threads} for prompts)")
-    for col in ("what", "server", "p50 s", "p99 s", "tok/s", "req/s", "errors", "ratio"):
+                        f"{result.threads} threads ({result.batch_threads} for prompts), --max-batch "
+                        f"{result.max_batch}; ceiling tok/s by positions per decode: {ceilings or 'not measured'}")
+    for col in ("what", "server", "p50 s", "p99 s", "tok/s", "req/s", "errors", "ratio", "of ceiling"):
         table.add_column(col)
     for cold in result.cold:
-        table.add_row("cold start to 1st token", cold.mode, f"{cold.first_token_median_s:.2f}", "", "", "", "", "")
+        table.add_row("cold start to 1st token", cold.mode, f"{cold.first_token_median_s:.2f}", "", "", "", "", "",
+                      "")
     for lv in result.levels:
-        shown = f"{result.ratio_at(lv.clients):.2f}" if lv.server == "nativa" else ""
+        mine = lv.server == "nativa"
         table.add_row(f"{lv.clients} clients, {lv.requests} req", lv.server, f"{lv.p50_s:.2f}", f"{lv.p99_s:.2f}",
-                      f"{lv.tokens_per_s:.1f}", f"{lv.requests_per_s:.2f}", str(lv.errors), shown)
+                      f"{lv.tokens_per_s:.1f}", f"{lv.requests_per_s:.2f}", str(lv.errors),
+                      f"{result.ratio_at(lv.clients):.2f}" if mine else "",
+                      f"{lv.of_ceiling:.2f}" if lv.ceiling_tok_s else "")
     return table

@@ -27,6 +27,7 @@ from nativa.cli.run import run as run_command
 from nativa.cli.sandbox import bench_sandbox, sandbox_app
 from nativa.cli.serve import bench_serve, serve
 from nativa.cli.traces import bench_tracing, traces_app
+from nativa.cli.ui import ui
 from nativa.errors import run_entry
 
 app = typer.Typer(
@@ -62,6 +63,7 @@ app.add_typer(traces_app, name="traces")
 app.add_typer(sandbox_app, name="sandbox")
 bench_app.command("sandbox")(bench_sandbox)
 app.command("serve")(serve)
+app.command("ui")(ui)
 bench_app.command("serve")(bench_serve)
 app.command("run")(run_command)
 app.command("mcp")(mcp)

@@ -1,16 +1,23 @@
 """Objects the commands build from settings: the model (with a progress bar on first assembly), the
-sandbox, tracing, and text files read with a clear error."""
+sandbox, tracing, the review gate, and text files read with a clear error."""
 
 from __future__ import annotations
 
+import getpass
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nativa.config import Settings
 from nativa.errors import BadInputError
 from nativa.models import ChatModel, resolve_model
 from nativa.models.local import LocalModel
 from nativa.models.weights import rich_progress
+
+if TYPE_CHECKING:
+    from nativa.sandbox import Sandbox
 
 
 def open_model(name: str | None, cfg: Settings) -> ChatModel:
@@ -31,7 +38,7 @@ def open_model(name: str | None, cfg: Settings) -> ChatModel:
     return model
 
 
-def open_sandbox(cfg: Settings, pool_size: int = 1) -> Any:
+def open_sandbox(cfg: Settings, pool_size: int = 1) -> Sandbox:
     """A sandbox with pre-started interpreters, so each attempt's run skips the start-up."""
     from nativa.sandbox import Sandbox
 
@@ -60,3 +67,39 @@ def open_agent_session(cfg: Settings, name: str, model: ChatModel) -> Any:
     memory = open_memory_store(cfg)
     return AgentSession(memory, memory.session(name, create=True), model.count_tokens,
                         budget_tokens=max(256, cfg.n_ctx // 4))
+
+
+def local_user() -> str:
+    """Who answers at this terminal, for the audit log."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry and no LOGNAME/USER: still someone at this terminal
+        return "local"
+
+
+@contextmanager
+def review_gate(cfg: Settings, mode: str | None, *, granted: bool, session: str | None,
+                allow_hosts: Sequence[str] = (), allow_writes: bool = False, db: str | None = None) -> Iterator[Any]:
+    """`--review` of `nativa code` / `nativa run`: a gate asking at this terminal (fails closed without one),
+    recording to the audit log in the review database; None for `never`. `granted`: the user granted more
+    than the sandbox (hosts, writes, a database), which makes `risky` the default."""
+    from nativa.agent.review_gate import ReviewGate
+    from nativa.cli._common import err
+    from nativa.review import Policy, ReviewContext
+    from nativa.review.approvals import Approvals, Reviewer, check_mode
+    from nativa.review.audit import AuditLog
+    from nativa.review.context import sql_backend_of
+    from nativa.review.store import SQLiteReviewStore
+    from nativa.review.terminal import TerminalPrompter
+
+    chosen = check_mode(mode if mode is not None else ("risky" if granted else "never"))
+    if chosen == "never":
+        yield None
+        return
+    policy = Policy.load(cfg.review_policy)
+    context = ReviewContext(session=session or f"run-{uuid.uuid4().hex[:12]}", who=local_user(),
+                            allow_hosts=tuple(allow_hosts), allow_writes=allow_writes, sql_backend=sql_backend_of(db))
+    with SQLiteReviewStore(cfg.review_db_path) as store:
+        reviewer = Reviewer(policy, mode=chosen, approvals=Approvals(store), prompter=TerminalPrompter(err),
+                            audit=AuditLog(store))
+        yield ReviewGate(reviewer, context)

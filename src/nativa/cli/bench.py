@@ -24,10 +24,25 @@ def bench_model(
     models: list[str] = typer.Option(["small", "large"], "--model", "-m", help="Embedded models to measure."),
     runs: int = typer.Option(3, "--runs", min=1, help="Alternating runs per side."),
     max_tokens: int = typer.Option(128, "--max-tokens", min=8),
+    batch: str | None = typer.Option(None, "--batch", help=(
+        "Instead: n samples of one prompt decoded together for each n (e.g. 1,2,4,8), vs one sample and "
+        "vs the host's ceiling for n.")),
     json_out: bool = typer.Option(False, "--json"),
 ) -> None:
     """Tokens/s and time to first token through nativa vs raw llama-cpp-python, same prompt, same run."""
     from nativa.bench.model import render, run_model_bench
+
+    if batch is not None:
+        from nativa.bench import batch as batch_bench
+
+        points = batch_bench.run_batch_bench(settings(), models, batch_bench.parse_batch(batch), runs=runs,
+                                             max_tokens=max_tokens,
+                                             log=lambda msg: out.print(f"[dim]{msg}[/]") if not json_out else None)
+        if json_out:
+            print_json([p.to_dict() for p in points])
+        else:
+            out.print(batch_bench.render(points))
+        return
 
     results = run_model_bench(settings(), models, runs=runs, max_tokens=max_tokens,
                               log=lambda msg: out.print(f"[dim]{msg}[/]") if not json_out else None)

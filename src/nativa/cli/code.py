@@ -12,6 +12,7 @@ from rich.syntax import Syntax
 
 from nativa.cli._common import err, out, print_json, settings
 from nativa.cli.models import MODEL_HELP
+from nativa.cli.review import REVIEW_HELP
 
 _SYMBOL = {"passed": "[green]passed[/]", "failed": "[red]failed[/]", "no_code": "[yellow]no code[/]"}
 
@@ -29,29 +30,35 @@ def code(
     json_out: bool = typer.Option(False, "--json", help="Print the AgentResult as JSON."),
     session: str | None = typer.Option(None, "--session", help="Keep this run in a session and show the agent "
                                        "what the session already holds (created if new)."),
+    review: str | None = typer.Option(None, "--review", help=REVIEW_HELP),
 ) -> None:
     """Write (or --fix) Python with a model, run it in the sandbox, and repair it until it works."""
     from nativa.agent import CodeAgent
-    from nativa.cli._runtime import open_agent_session, open_model, open_sandbox, read_text_file
+    from nativa.cli._runtime import open_agent_session, open_model, open_sandbox, read_text_file, review_gate
     from nativa.errors import BadInputError
+    from nativa.review.approvals import check_mode
 
     if fix is None and not (task and task.strip()):
         raise BadInputError("give a TASK (what the code should do) or --fix FILE (code to repair)")
     test_code = read_text_file(tests, "--tests file") if tests else None
     fix_code = read_text_file(fix, "--fix file") if fix else None
+    if review is not None:
+        check_mode(review)  # a bad --review is refused before the model loads
     cfg = settings()
     chat_model = open_model(model, cfg)
     sandbox = open_sandbox(cfg)
     recorder = open_agent_session(cfg, session, chat_model) if session else None
     history = recorder.history() if recorder is not None else None
-    agent = CodeAgent(chat_model, sandbox, max_attempts=max_attempts, candidates=candidates,
-                      max_tokens=max_tokens or cfg.max_tokens,
-                      temperature=cfg.temperature, timeout_s=timeout, settings=cfg,
-                      on_event=None if json_out else _Progress())
-    if fix_code is not None:
-        result = agent.fix(fix_code, task=task, tests=test_code, context=history)
-    else:
-        result = agent.solve(task or "", test_code, context=history)
+    # The code agent's sandbox grants nothing (no network, no host files), so review is off unless asked.
+    with review_gate(cfg, review, granted=False, session=session) as gate:
+        agent = CodeAgent(chat_model, sandbox, max_attempts=max_attempts, candidates=candidates,
+                          max_tokens=max_tokens or cfg.max_tokens,
+                          temperature=cfg.temperature, timeout_s=timeout, settings=cfg,
+                          on_event=None if json_out else _Progress(), review=gate)
+        if fix_code is not None:
+            result = agent.fix(fix_code, task=task, tests=test_code, context=history)
+        else:
+            result = agent.solve(task or "", test_code, context=history)
     if recorder is not None:
         recorder.record("code", task or f"repair {fix}", result.to_dict())
     if json_out:
@@ -64,6 +71,8 @@ def code(
             verdict = f"[bold red]not solved[/] ({result.stop_reason})"
         err.print(f"{verdict} after {len(result.attempts)} attempt(s), {result.output_tokens} tokens, "
                   f"{result.wall_s:.1f} s" + (f", trace {result.trace_id}" if result.trace_id else ""))
+        if result.stop_message:
+            err.print(f"[bold red]review:[/] {escape(result.stop_message)}")
         if result.verification:
             color = "green" if result.success and result.verified_by != "ran_only" else "yellow"
             err.print(f"[{color}]verified by {escape(_EVIDENCE.get(result.verified_by or '', '-'))}: "
@@ -117,6 +126,13 @@ class _Progress:
             if self.previous is not None:
                 for line in describe_change(self.previous, attempt.code):
                     err.print(f"  [dim]{escape(line)}[/]")
+        refused = [c for c in attempt.candidates if c.outcome == "rejected"]
+        for candidate in refused:
+            review = candidate.review
+            err.print(f"  review: [red]not run[/] ({escape(review.status if review else 'rejected')}): "
+                      f"{escape((candidate.error_message or '')[:200])}")
+        if attempt.outcome == "rejected":
+            return
         line = f"  sandbox: {_SYMBOL.get(attempt.outcome, attempt.outcome)} in {attempt.sandbox_s:.2f} s"
         if many > 1:
             line += f" ({sum(c.outcome == 'passed' for c in attempt.candidates)} of {many} candidates passed)"

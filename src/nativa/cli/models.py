@@ -17,7 +17,7 @@ from nativa.cli._runtime import open_model
 from nativa.errors import BadInputError
 from nativa.models import GenerationOptions, list_models, weights
 from nativa.models.base import validate_schema
-from nativa.models.traced import traced_stream
+from nativa.models.traced import traced_complete
 from nativa.models.weights import rich_progress
 
 MODEL_HELP = "small (embedded 0.5B), large (embedded 1.5B, needs the extra nativa\\[large]), openai:<name>, or a .gguf path."
@@ -83,14 +83,7 @@ def ask(
                              json_schema=json_schema, seed=cfg.seed)
     chat_model = open_model(model, cfg)
     messages = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": prompt}]
-    completion = None
-    for delta in traced_stream(chat_model, messages, opts, settings=cfg):
-        if delta.completion is not None:
-            completion = delta.completion
-        elif not json_out:
-            sys.stdout.write(delta.text)
-            sys.stdout.flush()
-    assert completion is not None
+    completion = traced_complete(chat_model, messages, opts, settings=cfg, on_text=None if json_out else _echo)
     if json_out:
         print_json(completion.to_dict())
         return
@@ -99,6 +92,12 @@ def ask(
         f"[dim]{completion.model}: {completion.input_tokens} in, {completion.output_tokens} out, "
         f"{completion.latency_s:.2f} s, {completion.tokens_per_s:.1f} tok/s, finish={completion.finish_reason}[/]"
     )
+
+
+def _echo(text: str) -> None:
+    """Show the answer as it is generated: a slow model is visibly working, not hung."""
+    sys.stdout.write(text)
+    sys.stdout.flush()
 
 
 def doctor(json_out: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
@@ -116,9 +115,17 @@ def doctor(json_out: bool = typer.Option(False, "--json", help="Print JSON.")) -
     for m in report["models"]:
         state = "verified" if m["verified"] else ("installed" if m["installed"] else "not installed")
         table.add_row(f"model {m['name']}", state + (f", {m['path']}" if m["path"] else ""))
+        _reasons(table, m.get("notes", []))
     sb = report["sandbox"]
     table.add_row("sandbox", escape(f"tier {sb.get('tier', '?')}: {', '.join(sb.get('layers', [])) or sb.get('error', '')}"))
+    _reasons(table, sb.get("notes", []))
     out.print(table)
+
+
+def _reasons(table: Table, notes: list[str]) -> None:
+    """Why something is missing or weaker, right under it: the fix is usually in the note."""
+    for note in notes:
+        table.add_row("", escape(f"why: {note}"))
 
 
 def _doctor_report() -> dict[str, Any]:

@@ -7,7 +7,6 @@ person at this terminal for what the mode asks about, then the audit log. `log` 
 
 from __future__ import annotations
 
-import getpass
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -19,6 +18,9 @@ from nativa.cli._common import err, out, print_json, read_json_file, read_source
 from nativa.errors import BadInputError
 
 review_app = typer.Typer(help="Review model-written code and tool calls before they run.", no_args_is_help=True)
+REVIEW_HELP = ("never: run what the model writes unasked; risky: ask you first about code or calls with a "
+               "finding at medium or high; always: ask about everything. Default: never, or risky when you grant "
+               "hosts, writes, a database or an MCP server.")
 _RISK_STYLE = {"high": "bold red", "medium": "yellow", "low": "cyan", "none": "green"}
 
 PolicyOption = Annotated[Path | None, typer.Option("--policy", help="A policy file (TOML or JSON) over the "
@@ -40,18 +42,12 @@ def _policy(path: Path | None) -> Any:
     return Policy.load(path or settings().review_policy)
 
 
-def _local_user() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):  # no passwd entry and no LOGNAME/USER: still someone at this terminal
-        return "local"
-
-
 def _context(session: str, allow_host: list[str] | None, previous: str | None = None,
              allow_writes: bool = False) -> Any:
+    from nativa.cli._runtime import local_user
     from nativa.review import ReviewContext
 
-    return ReviewContext(session=session, who=_local_user(), allow_hosts=tuple(allow_host or ()),
+    return ReviewContext(session=session, who=local_user(), allow_hosts=tuple(allow_host or ()),
                          allow_writes=allow_writes, previous_code=previous)
 
 

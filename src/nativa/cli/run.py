@@ -17,6 +17,7 @@ from rich.table import Table
 
 from nativa.cli._common import err, out, print_json, settings
 from nativa.cli.models import MODEL_HELP
+from nativa.cli.review import REVIEW_HELP
 
 _INTENT_MODES = ("auto", "rules", "off")
 
@@ -42,19 +43,23 @@ def run(
     json_out: Annotated[bool, typer.Option("--json", help="Print {answer, steps, trace_id, ...} as JSON.")] = False,
     session: Annotated[str | None, typer.Option("--session", help="Keep this run in a session and show the agent "
                                                 "what the session already holds (created if new).")] = None,
+    review: Annotated[str | None, typer.Option("--review", help=REVIEW_HELP)] = None,
 ) -> None:
     """Answer a question with tools: the model picks a tool, sees the result, and repeats until it answers."""
     from nativa.agent.tool_agent import ToolAgent, ToolStep
-    from nativa.cli._runtime import open_agent_session, open_model
+    from nativa.cli._runtime import open_agent_session, open_model, review_gate
     from nativa.data import sample_db_url
     from nativa.errors import BadInputError
     from nativa.intent import IntentParser
+    from nativa.review.approvals import check_mode
     from nativa.tools import build_tools, close_tools
 
     if intent not in _INTENT_MODES:
         raise BadInputError(f"--intent {intent!r} is not valid; valid: {', '.join(_INTENT_MODES)}")
     if not question.strip():
         raise BadInputError("QUESTION is empty; ask something the tools can answer")
+    if review is not None:
+        check_mode(review)  # a bad --review is refused before the model loads
     cfg = settings()
     chat_model = open_model(model, cfg)
     recorder = open_agent_session(cfg, session, chat_model) if session else None
@@ -68,10 +73,14 @@ def run(
         err.print(f"[bold]{escape(step.tool)}[/]({escape(args[:300])}) -> {mark}")
 
     parser = None if intent == "off" else IntentParser(chat_model if intent == "auto" else None)
+    # Anything past the sandbox is a grant: a real database, hosts, writes, an MCP server's tools.
+    granted = bool(db or allow_host or allow_writes or mcp)
     try:
-        agent = ToolAgent(chat_model, tools, max_steps=max_steps, settings=cfg, intent_parser=parser,
-                          on_event=None if json_out else show)
-        result = agent.run(recorder.task_text(question) if recorder else question)
+        with review_gate(cfg, review, granted=granted, session=session, allow_hosts=allow_host or (),
+                         allow_writes=allow_writes, db=db) as gate:
+            agent = ToolAgent(chat_model, tools, max_steps=max_steps, settings=cfg, intent_parser=parser,
+                              on_event=None if json_out else show, review=gate)
+            result = agent.run(recorder.task_text(question) if recorder else question)
     finally:
         close_tools(tools)
     if recorder is not None:
@@ -86,6 +95,8 @@ def run(
                   + (f", trace {result.trace_id}" if result.trace_id else "") + "[/]")
     else:
         err.print(f"[bold red]no answer[/] ({result.stop_reason}) after {len(result.steps)} step(s)")
+        if result.stop_message:
+            err.print(f"[bold red]review:[/] {escape(result.stop_message)}")
     if result.answer is None and not result.clarification:
         raise typer.Exit(1)
 

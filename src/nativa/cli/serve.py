@@ -22,6 +22,8 @@ def bench_serve(
     cold_runs: int = typer.Option(2, "--cold-runs", min=0, help="Process starts per cold-start mode."),
     rounds: int = typer.Option(1, "--rounds", min=1, help="Alternating rounds per client count."),
     peer: bool = typer.Option(True, "--peer/--no-peer", help="Also measure llama-cpp-python's server."),
+    max_batch: int | None = typer.Option(None, "--max-batch", min=1, max=64,
+                                         help="nativa's --max-batch (default: NATIVA_MAX_BATCH, 4)."),
     model: str | None = typer.Option(None, "--model", "-m", help="Embedded model (default: small)."),
     out_file: Annotated[Path | None, typer.Option("--out", help="Also write the JSON result here.")] = None,
     json_out: bool = typer.Option(False, "--json"),
@@ -32,7 +34,7 @@ def bench_serve(
     from nativa.bench.serve import render, run_serve_bench
 
     result = run_serve_bench(settings(), model=model, requests=requests, clients=clients or [1, 4, 16], max_tokens=max_tokens,
-                             cold_runs=cold_runs, rounds=rounds, peer=peer,
+                             cold_runs=cold_runs, rounds=rounds, peer=peer, max_batch=max_batch,
                              log=None if json_out else (lambda msg: err.print(f"[dim]{msg}[/]")))
     if out_file is not None:
         out_file.write_text(json.dumps(result.to_dict(), indent=2) + "\n")

@@ -39,4 +39,7 @@ class Intent(BaseModel):
 
     @property
     def needs_clarification(self) -> bool:
+        """Whether to ask back instead of acting: an unclear request is cheaper to clarify than to answer
+        wrongly.
+        """
         return self.kind == "unclear"

@@ -13,17 +13,16 @@ kinds the context can serve, plus `chat` and `unclear`. A model answer below `mi
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from pydantic import ValidationError
 
-from nativa import tracing
 from nativa.errors import NativaError
 from nativa.intent.model import Intent
 from nativa.intent.rules import CLARIFY, DEFAULT_RULES, Rule, keyword_hits
 from nativa.models.base import ChatModel, GenerationOptions, Message
+from nativa.models.traced import traced_complete
 from nativa.prompts import load_prompt
 from nativa.tools.base import Tool
 
@@ -63,6 +62,9 @@ class IntentParser:
         self.max_tokens = max_tokens
 
     def parse(self, text: str, context: IntentContext | None = None) -> Intent:
+        """Rules first (free and deterministic), the model only when no rule decides; never guesses past
+        `min_confidence`.
+        """
         ctx = context or IntentContext()
         for rule in self.rules:
             intent = rule.match(text)
@@ -87,19 +89,13 @@ class IntentParser:
         messages = [Message("system", prompt.render(kinds=lines)), Message("user", text)]
         options = GenerationOptions(max_tokens=self.max_tokens, temperature=0.0, json_schema=schema)
         assert self.model is not None
-        started = time.perf_counter()
-        with tracing.model_span(model=self.model.name, provider=self.model.provider, remote=self.model.remote,
-                                temperature=0.0, max_tokens=self.max_tokens, prompt_file=prompt.file,
-                                prompt_hash=prompt.hash, attributes={"nativa.step": "intent"}) as span:
-            try:
-                completion = self.model.complete(messages, options)
-                data = completion.json()
-                span.set_result(input_tokens=completion.input_tokens, output_tokens=completion.output_tokens,
-                                finish_reasons=[completion.finish_reason], output_text=completion.text)
-                kind, confidence = data["kind"], float(data["confidence"])
-            except (NativaError, KeyError, TypeError, ValueError):
-                return Intent(kind="tool", confidence=0.3, source="default")
-        span.set_attribute("nativa.intent.seconds", time.perf_counter() - started)
+        try:
+            completion = traced_complete(self.model, messages, options, prompt_file=prompt.file,
+                                         prompt_hash=prompt.hash, attributes={"nativa.step": "intent"})
+            data = completion.json()
+            kind, confidence = data["kind"], float(data["confidence"])
+        except (NativaError, KeyError, TypeError, ValueError):
+            return Intent(kind="tool", confidence=0.3, source="default")
         if kind == "unclear" or confidence < self.min_confidence:
             return Intent(kind="unclear", confidence=confidence, source="model", question=self._question(ctx))
         try:

@@ -21,8 +21,8 @@ from nativa import tracing
 from nativa.errors import BadInputError
 from nativa.memory.memory import Memory
 from nativa.memory.types import Recall, Session, StoredMessage, Summary
-from nativa.models.base import ChatModel, GenerationOptions, Message, collect
-from nativa.models.traced import traced_stream
+from nativa.models.base import ChatModel, GenerationOptions, Message
+from nativa.models.traced import traced_complete
 from nativa.prompts import memory as prompts
 
 # A chat template wraps each message in markers: ChatML (Qwen) spends 5 tokens on
@@ -173,8 +173,8 @@ class ContextBuilder:
         text = (prompt.text.replace("{max_words}", str(max(20, int(self.summary_tokens * 0.7))))
                 .replace("{previous}", before).replace("{transcript}", transcript))
         options = GenerationOptions(max_tokens=self.summary_tokens, temperature=0.0)
-        reply = collect(traced_stream(self.model, [Message("user", text)], options, prompt_file=prompt.name,
-                                      prompt_hash=prompt.hash)).text.strip()
+        reply = traced_complete(self.model, [Message("user", text)], options, prompt_file=prompt.name,
+                                prompt_hash=prompt.hash).text.strip()
         return reply or (previous.content if previous else "")
 
     def _assemble(self, query: str, recalled: list[Recall], summary: Summary | None, recent: list[StoredMessage],

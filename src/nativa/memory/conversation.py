@@ -19,7 +19,7 @@ from nativa.memory.context import Context, ContextBuilder
 from nativa.memory.memory import Memory
 from nativa.memory.types import RunKind, Session, StoredMessage
 from nativa.models.base import ChatModel, Completion, GenerationOptions
-from nativa.models.traced import traced_stream
+from nativa.models.traced import traced_complete
 from nativa.prompts import memory as prompts
 
 _CODE_KEEP = 4000  # characters of a run's final code kept in its session message
@@ -51,14 +51,9 @@ def converse(memory: Memory, session: Session, text: str, *, model: ChatModel, b
     with tracing.agent_span("chat", model=model.name, provider=model.provider,
                             conversation_id=session.name) as span:
         context = builder.build(session, text)
-        completion: Completion | None = None
-        for delta in traced_stream(model, context.messages, options, prompt_file="chat_system.txt",
-                                   prompt_hash=prompts.load("chat_system.txt").hash, settings=settings):
-            if delta.text and on_delta is not None:
-                on_delta(delta.text)
-            if delta.completion is not None:
-                completion = delta.completion
-        assert completion is not None
+        completion = traced_complete(model, context.messages, options, prompt_file="chat_system.txt",
+                                     prompt_hash=prompts.load("chat_system.txt").hash, settings=settings,
+                                     on_text=on_delta)
         record_turn(memory, session, text, completion.text, model)
     return Turn(completion.text, session, context, completion, span.trace_id)
 

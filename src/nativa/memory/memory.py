@@ -77,6 +77,9 @@ class Memory:
 
     @property
     def location(self) -> str:
+        """Where the memory lives (a file path or a database URL, password masked), for messages and `nativa
+        memory`.
+        """
         return self.sessions.location
 
     def for_owner(self, owner: str) -> Memory:
@@ -99,9 +102,11 @@ class Memory:
         return found
 
     def list_sessions(self, limit: int = 1000) -> list[Session]:
+        """This owner's sessions, most recently used first."""
         return self.sessions.list_sessions(owner=self.owner, limit=limit)
 
     def messages(self, ref: SessionRef, *, after_id: int = 0, limit: int | None = None) -> list[StoredMessage]:
+        """A session's messages in order; `after_id` pages through long histories."""
         return self.sessions.messages(self.session(ref), after_id=after_id, limit=limit)
 
     def add_turn(self, ref: SessionRef, messages: Sequence[tuple[MessageRole, str]], *,
@@ -122,9 +127,11 @@ class Memory:
 
     def record_run(self, ref: SessionRef, kind: RunKind, task: str, result: dict[str, Any],
                    trace_id: str | None) -> AgentRun:
+        """Keep an agent run's JSON result with its session, so a later turn can refer back to it."""
         return self.sessions.add_run(self.session(ref), kind, task, result, trace_id)
 
     def runs(self, ref: SessionRef, limit: int = 100) -> list[AgentRun]:
+        """A session's recorded agent runs, newest first."""
         return self.sessions.runs(self.session(ref), limit=limit)
 
     # -- long-term memories ------------------------------------------------------------------------
@@ -178,6 +185,7 @@ class Memory:
 
     def list_memories(self, *, namespace: str | None = None, session: SessionRef | None = None,
                       limit: int = 100) -> list[MemoryItem]:
+        """Memories in a namespace (or a session's), for inspection and `nativa memory list`."""
         target = self.session(session) if session is not None else None
         return self.vectors.list(owner=self.owner, namespace=namespace, session=target, limit=limit)
 
@@ -208,6 +216,7 @@ class Memory:
             self.vectors.compact()
 
     def close(self) -> None:
+        """Release the database connections: a server closes its memory on shutdown."""
         self.vectors.close()
         self.sessions.close()
 

@@ -36,6 +36,10 @@ class Session:
 
 @dataclass(frozen=True, slots=True)
 class StoredMessage:
+    """A message as stored, with its id and token count, so context building can page and budget without re-
+    tokenizing.
+    """
+
     id: int
     session_id: int
     role: MessageRole
@@ -77,6 +81,8 @@ class Summary:
 
 @dataclass(frozen=True, slots=True)
 class MemoryItem:
+    """A long-term memory as stored: the text, where it belongs, and when it expires."""
+
     id: int
     text: str
     namespace: str

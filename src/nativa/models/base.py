@@ -1,15 +1,17 @@
 """The contract every model honours, so the agent, the server and the benches never care which one runs.
 
 A `ChatModel` takes chat messages and returns a typed `Completion`; it can also stream text deltas and
-constrain its output to a JSON schema. Token counts always come from the model's own tokenizer (or the
-server's usage report), never from a guess, because budgets and benchmarks rely on them.
+constrain its output to a JSON schema. Token counts come from the model's own tokenizer or the server's
+usage report, because budgets and benchmarks rely on them; only where a remote server reports no usage
+(llama.cpp's server does not when streaming) are they estimated, and the completion says so
+(`tokens_estimated`), so a benchmark can leave them out.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal, Protocol, runtime_checkable
 
 from nativa.errors import BadInputError, SchemaError
@@ -20,10 +22,13 @@ ROLES: tuple[str, ...] = ("system", "user", "assistant", "tool")
 
 @dataclass(frozen=True, slots=True)
 class Message:
+    """One chat turn; typed so a malformed role or content is caught at the edge, not inside llama.cpp."""
+
     role: Role
     content: str
 
     def to_dict(self) -> dict[str, str]:
+        """The `{role, content}` shape chat templates and OpenAI-compatible servers expect."""
         return {"role": self.role, "content": self.content}
 
 
@@ -66,9 +71,12 @@ class Completion:
     latency_s: float
     model: str
     time_to_first_token_s: float | None = None
+    tokens_estimated: bool = False  # True only when a remote server reported no usage
 
     @property
     def tokens_per_s(self) -> float:
+        """Generation speed after the first token, the figure benchmarks compare (prompt evaluation excluded).
+        """
         gen = self.latency_s - (self.time_to_first_token_s or 0.0)
         return self.output_tokens / gen if gen > 0 and self.output_tokens else 0.0
 
@@ -80,6 +88,7 @@ class Completion:
             raise SchemaError(f"model output is not valid JSON ({exc.msg} at char {exc.pos}): {self.text[:200]!r}") from None
 
     def to_dict(self) -> dict[str, Any]:
+        """JSON-ready, for `--json` output and API bodies."""
         return asdict(self)
 
 
@@ -93,6 +102,10 @@ class Delta:
 
 @dataclass(frozen=True, slots=True)
 class GenerationOptions:
+    """How to generate, validated on construction so a bad budget or schema is the caller's error before any
+    model time is spent.
+    """
+
     max_tokens: int = 512
     temperature: float = 0.0
     stop: tuple[str, ...] = ()
@@ -126,9 +139,28 @@ class ChatModel(Protocol):
 
     def complete(self, messages: MessagesLike, options: GenerationOptions | None = None) -> Completion: ...
 
+    def complete_many(self, messages: MessagesLike, options: GenerationOptions | None = None,
+                      n: int = 1) -> list[Completion]:
+        """n samples of one prompt (the agent's candidates), each with its own text, finish reason and token
+        counts; `input_tokens` is the prompt's count on each. Sample i uses seed `options.seed + i` (when the
+        seed is set) at `options.temperature`; with temperature 0 all n are the greedy answer."""
+        ...
+
     def stream(self, messages: MessagesLike, options: GenerationOptions | None = None) -> Iterator[Delta]: ...
 
     def count_tokens(self, text: str) -> int: ...
+
+
+def check_n(n: int) -> int:
+    """`complete_many`'s n, refused with a message that says what would be valid."""
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise BadInputError(f"n must be a whole number >= 1, got {n!r}")
+    return n
+
+
+def with_seed(options: GenerationOptions, i: int) -> GenerationOptions:
+    """The options of sample i of a draw: seed `options.seed + i` (an unset seed stays unset)."""
+    return options if options.seed is None or i == 0 else replace(options, seed=options.seed + i)
 
 
 def collect(deltas: Iterable[Delta]) -> Completion:
@@ -156,4 +188,5 @@ class ModelInfo:
     notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
+        """JSON-ready, for `nativa models --json`."""
         return asdict(self)

@@ -2,7 +2,9 @@
 
 Loading costs hundreds of milliseconds and hundreds of megabytes, so a model file is loaded lazily, once
 per process, and shared by every `LocalModel` that points at it; concurrent first callers wait for the
-same load. llama.cpp contexts are not thread-safe, so generation on one loaded model is serialised.
+same load. llama.cpp contexts are not thread-safe, so generation on one loaded model is serialised; the
+batched decoder (`complete_many`, and the server's concurrent requests through `batch_stream`) runs on a
+second context of the same weights, on its own thread (see `batch.py`).
 
 We drive `Llama.generate` ourselves instead of `create_chat_completion` so that streaming and blocking
 calls share one code path and report exact token counts (llama-cpp-python's streaming reports none).
@@ -11,7 +13,6 @@ calls share one code path and report exact token counts (llama-cpp-python's stre
 from __future__ import annotations
 
 import atexit
-import codecs
 import json
 import os
 
@@ -23,15 +24,28 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import threading
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from nativa.errors import ModelError, SchemaError
-from nativa.models.base import Completion, Delta, GenerationOptions, MessagesLike, as_messages
+from nativa.errors import BadInputError, ModelError, SchemaError
+from nativa.models._text import TextAssembler
+from nativa.models.base import (
+    Completion,
+    Delta,
+    GenerationOptions,
+    Message,
+    MessagesLike,
+    as_messages,
+    check_n,
+    collect,
+    with_seed,
+)
+from nativa.models.batch import BatchEngine, BatchTicket
 from nativa.models.weights import ProgressFn, WeightsSpec, ensure
 
+BATCH_SEQ_CTX = 4096  # default KV cells per batched sequence (NATIVA_BATCH_N_CTX sets the total instead)
 _registry_lock = threading.Lock()
 _loaded: dict[tuple[str, int, int], _Loaded] = {}
 
@@ -41,6 +55,8 @@ def _close_all() -> None:
     """Free llama.cpp models before interpreter teardown; left to `__del__`, it prints a TypeError at exit."""
     with _registry_lock:
         for handle in _loaded.values():
+            for engine in handle.engines.values():
+                engine.close()  # its thread must stop decoding before the weights go
             handle.llm.close()
         _loaded.clear()
 
@@ -53,6 +69,18 @@ class _Loaded:
     formatter: Any
     load_s: float
     lock: threading.Lock = field(default_factory=threading.Lock)
+    engines: dict[tuple[int, int], BatchEngine] = field(default_factory=dict)
+    engines_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def engine(self, name: str, n_seq: int, seq_ctx: int, n_threads: int) -> BatchEngine:
+        """The batched decoder for this shape, created once; its llama.cpp context opens on first use."""
+        with self.engines_lock:
+            engine = self.engines.get((n_seq, seq_ctx))
+            if engine is None:
+                engine = BatchEngine(lambda: _open_backend(self.llm, n_seq, seq_ctx, n_threads), name=name,
+                                     n_seq=n_seq, seq_ctx=seq_ctx)
+                self.engines[(n_seq, seq_ctx)] = engine
+            return engine
 
 
 def _default_threads() -> int:
@@ -75,6 +103,8 @@ class LocalModel:
         n_ctx: int = 4096,
         n_threads: int | None = None,
         progress: ProgressFn | None = None,
+        max_batch: int = 4,
+        batch_n_ctx: int | None = None,
     ) -> None:
         if spec is None and path is None:
             raise ValueError("LocalModel needs a weights spec or a GGUF path")
@@ -87,16 +117,24 @@ class LocalModel:
         self.n_ctx = n_ctx
         self.n_threads = n_threads or _default_threads()
         self.progress = progress
+        if max_batch < 1:
+            raise BadInputError(f"max_batch must be >= 1, got {max_batch}")
+        self.max_batch = max_batch
+        # each batched sequence gets an equal share of the batched context; by default n_ctx, up to 4096
+        # (KV per token: 12 KiB for the 0.5B, 28 KiB for the 1.5B, so 4 x 4096 cells = 192 / 448 MiB)
+        self.batch_seq_ctx = batch_n_ctx // max_batch if batch_n_ctx else min(n_ctx, BATCH_SEQ_CTX)
         self._own_lock = threading.Lock()
         self._handle: _Loaded | None = None
 
     # -- loading ---------------------------------------------------------------------------------
     @property
     def loaded(self) -> bool:
+        """Whether the weights are in memory already (a first call pays the load)."""
         return self._handle is not None or self._key_if_known() in _loaded
 
     @property
     def load_s(self) -> float | None:
+        """How long the load took, for `nativa bench model` and the server's start-up report."""
         return self._handle.load_s if self._handle else None
 
     def _key_if_known(self) -> tuple[str, int, int] | None:
@@ -105,7 +143,21 @@ class LocalModel:
         return (str(self.path), self.n_ctx, self.n_threads)
 
     def load(self) -> None:
+        """Load now rather than on the first call: servers preload so the first request is not the slow one.
+        """
         self._get()
+
+    @property
+    def batch_running(self) -> int:
+        """Sequences in this model's running batch right now (every caller's), for metrics and tests."""
+        handle = self._handle
+        engine = handle.engines.get((self.max_batch, self.batch_seq_ctx)) if handle is not None else None
+        return engine.active if engine is not None else 0
+
+    @property
+    def batch_engine(self) -> BatchEngine:
+        """The batched decoder this model's `complete_many` and `batch_stream` use (loads the model)."""
+        return self._get().engine(self.name, self.max_batch, self.batch_seq_ctx, self.n_threads)
 
     def llama(self) -> Any:
         """The loaded llama-cpp-python `Llama`, for baselines that must call the library itself."""
@@ -131,10 +183,16 @@ class LocalModel:
 
     # -- tokens ------------------------------------------------------------------------------------
     def tokenize(self, text: str, *, special: bool = False) -> list[int]:
+        """The model's own token ids, so budgets and counts are exact rather than estimated."""
         return list(self._get().llm.tokenize(text.encode("utf-8"), add_bos=False, special=special))
 
     def count_tokens(self, text: str) -> int:
+        """Exact token count with the model's tokenizer."""
         return len(self.tokenize(text))
+
+    def prompt_tokens(self, messages: MessagesLike) -> list[int]:
+        """The tokens the model sees for these messages: the chat template applied, special tokens parsed."""
+        return self._prompt_tokens(self._get(), as_messages(messages))
 
     def format_prompt(self, messages: MessagesLike) -> str:
         """Apply the chat template stored in the GGUF file, as the model was trained to see it."""
@@ -143,6 +201,7 @@ class LocalModel:
 
     # -- generation --------------------------------------------------------------------------------
     def complete(self, messages: MessagesLike, options: GenerationOptions | None = None) -> Completion:
+        """The streamed path drained: blocking and streaming calls cannot disagree."""
         last: Completion | None = None
         for delta in self.stream(messages, options):
             if delta.completion is not None:
@@ -150,36 +209,104 @@ class LocalModel:
         assert last is not None
         return last
 
+    def complete_many(self, messages: MessagesLike, options: GenerationOptions | None = None,
+                      n: int = 1, *, should_stop: Callable[[], bool] | None = None) -> list[Completion]:
+        """n samples of one prompt, decoded together: the prompt is evaluated once, its KV cache copied to
+        every sequence, and one `llama_decode` per step advances all of them (up to `max_batch` at a time).
+
+        Sample i is drawn with seed `options.seed + i` at `options.temperature`. With temperature 0 all n
+        are the greedy answer, so it is generated once and returned n times. A prompt whose token budget
+        does not fit a batched sequence is drawn one sample after another instead. `should_stop` (the
+        server's cancellation) is checked before every step; once it says stop, the draw's sequences leave
+        the batch and a `ModelError` says the generation was cancelled.
+        """
+        check_n(n)
+        opts = options or GenerationOptions()
+        msgs = as_messages(messages)
+        if n == 1 or opts.temperature == 0.0:
+            first = collect(_stoppable(self.stream(msgs, opts), should_stop))
+            return [first] + [replace(first) for _ in range(n - 1)]
+        plan = self._batch_plan(msgs, opts)
+        if plan is None:
+            return [collect(_stoppable(self.stream(msgs, with_seed(opts, i)), should_stop)) for i in range(n)]
+        engine, tokens, fitted, grammar = plan
+        tickets: list[BatchTicket] = []
+        try:
+            for start in range(0, n, self.max_batch):
+                tickets.append(engine.submit(tokens, with_seed(fitted, start), n=min(self.max_batch, n - start),
+                                             grammar=grammar, should_stop=should_stop))
+            return [c for ticket in tickets for c in ticket.result()]
+        finally:
+            for ticket in tickets:
+                ticket.cancel()  # a no-op for finished ones; frees the rest when one failed
+
+    def batch_stream(self, messages: MessagesLike, options: GenerationOptions | None = None, *,
+                     should_stop: Callable[[], bool] | None = None) -> Iterator[Delta]:
+        """`stream`, but as one sequence of the running batch, so concurrent callers share decode steps
+        (the server's path); `should_stop` is checked before every step. Falls back to `stream` when the
+        batch has one sequence or the request's token budget does not fit a batched sequence."""
+        opts = options or GenerationOptions()
+        msgs = as_messages(messages)
+        plan = self._batch_plan(msgs, opts)
+        if plan is None:
+            yield from self.stream(msgs, opts)
+            return
+        engine, tokens, fitted, grammar = plan
+        yield from engine.submit(tokens, fitted, grammar=grammar, should_stop=should_stop).stream()
+
+    def _batch_plan(self, msgs: list[Message], opts: GenerationOptions) -> tuple[BatchEngine, list[int],
+                                                                             GenerationOptions, Any] | None:
+        """The engine, prompt tokens, options with the single path's token budget, and grammar; or None
+        when the request should run on the single-sequence path."""
+        if self.max_batch < 2:
+            return None
+        handle = self._get()
+        tokens = self._prompt_tokens(handle, msgs)
+        max_tokens = self._budget(len(tokens), opts.max_tokens)
+        engine = self.batch_engine
+        if not engine.fits(len(tokens), max_tokens):
+            return None
+        grammar = _grammar(opts.json_schema) if opts.json_schema is not None else None
+        return engine, tokens, replace(opts, max_tokens=max_tokens), grammar
+
+    def _prompt_tokens(self, handle: _Loaded, msgs: list[Message]) -> list[int]:
+        llm = handle.llm
+        prompt = handle.formatter(messages=[m.to_dict() for m in msgs]).prompt
+        return list(llm.tokenize(prompt.encode("utf-8"), add_bos=llm._model.add_bos_token(), special=True))
+
+    def _budget(self, n_prompt: int, max_tokens: int) -> int:
+        """Tokens the answer may have: max_tokens, capped by what is left of the context after the prompt."""
+        budget = self.n_ctx - n_prompt
+        if budget < 1:
+            raise ModelError(
+                f"the prompt is {n_prompt} tokens, which does not fit the {self.n_ctx}-token context "
+                f"(raise NATIVA_N_CTX or shorten the input)"
+            )
+        return min(max_tokens, budget)
+
     def stream(self, messages: MessagesLike, options: GenerationOptions | None = None) -> Iterator[Delta]:
+        """Generate under the model's lock (llama.cpp contexts are not thread-safe), yielding text as it decodes;
+        stop sequences never reach the caller.
+        """
         opts = options or GenerationOptions()
         msgs = as_messages(messages)
         handle = self._get()
         grammar = _grammar(opts.json_schema) if opts.json_schema is not None else None
         with handle.lock:
-            yield from self._generate(handle, handle.formatter(messages=[m.to_dict() for m in msgs]).prompt,
-                                      opts, grammar)
+            yield from self._generate(handle, msgs, opts, grammar)
 
-    def _generate(self, handle: _Loaded, prompt: str, opts: GenerationOptions, grammar: Any) -> Iterator[Delta]:
+    def _generate(self, handle: _Loaded, msgs: list[Message], opts: GenerationOptions,
+                  grammar: Any) -> Iterator[Delta]:
         llm = handle.llm
         start = time.perf_counter()
-        prompt_tokens = llm.tokenize(prompt.encode("utf-8"), add_bos=llm._model.add_bos_token(), special=True)
-        budget = self.n_ctx - len(prompt_tokens)
-        if budget < 1:
-            raise ModelError(
-                f"the prompt is {len(prompt_tokens)} tokens, which does not fit the {self.n_ctx}-token context "
-                f"(raise NATIVA_N_CTX or shorten the input)"
-            )
-        max_tokens = min(opts.max_tokens, budget)
+        prompt_tokens = self._prompt_tokens(handle, msgs)
+        max_tokens = self._budget(len(prompt_tokens), opts.max_tokens)
         if opts.seed is not None:
             llm.set_seed(opts.seed)
         import llama_cpp
 
         vocab = llm._model.vocab
-        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        stops = tuple(s for s in opts.stop if s)
-        hold = max((len(s) for s in stops), default=1) - 1
-        text = ""
-        emitted = 0
+        assembler = TextAssembler(opts.stop)
         n_out = 0
         ttft: float | None = None
         finish = "length"
@@ -191,23 +318,18 @@ class LocalModel:
             n_out += 1
             if ttft is None:
                 ttft = time.perf_counter() - start
-            text += decoder.decode(llm.detokenize([token]))
-            if stops:
-                cut = min((i for i in (text.find(s, max(0, emitted - hold)) for s in stops) if i >= 0), default=-1)
-                if cut >= 0:
-                    text = text[:cut]
-                    finish = "stop"
-                    break
-            safe = len(text) - hold if stops else len(text)
-            if safe > emitted:
-                yield Delta(text[emitted:safe])
-                emitted = safe
+            piece = assembler.feed(llm.detokenize([token]))
+            if assembler.stopped:
+                finish = "stop"
+                break
+            if piece:
+                yield Delta(piece)
             if n_out >= max_tokens:
                 break
-        if not (stops and finish == "stop"):
-            text += decoder.decode(b"", final=True)  # bytes of a split character, unless cut at a stop
-        if len(text) > emitted:
-            yield Delta(text[emitted:])
+        rest = assembler.finish()
+        if rest:
+            yield Delta(rest)
+        text = assembler.text
         yield Delta(
             "",
             Completion(
@@ -241,6 +363,29 @@ def _load(path: Path, n_ctx: int, n_threads: int) -> _Loaded:
     bos = llm._model.token_get_text(llm.token_bos()) if llm.token_bos() >= 0 else ""
     formatter = Jinja2ChatFormatter(template=template, eos_token=eos, bos_token=bos)
     return _Loaded(llm=llm, formatter=formatter, load_s=time.perf_counter() - start)
+
+
+def _stoppable(deltas: Iterator[Delta], should_stop: Callable[[], bool] | None) -> Iterator[Delta]:
+    """The single-sequence stream, ended between tokens once `should_stop` says so (as the batch does)."""
+    try:
+        for delta in deltas:
+            if should_stop is not None and should_stop():
+                raise ModelError("the generation was cancelled")
+            yield delta
+    finally:
+        close = getattr(deltas, "close", None)
+        if close is not None:
+            close()  # ends llama.cpp's generator on this thread, releasing the model's lock
+
+
+def _open_backend(llm: Any, n_seq: int, seq_ctx: int, n_threads: int) -> Any:
+    from nativa.models._llama_batch import LlamaBatchBackend
+
+    backend = LlamaBatchBackend(llm, n_seq=n_seq, seq_ctx=seq_ctx, n_threads=n_threads)
+    if backend.seq_ctx < seq_ctx:
+        backend.close()
+        raise ModelError(f"llama.cpp gave each batched sequence {backend.seq_ctx} tokens, not {seq_ctx}")
+    return backend
 
 
 def _grammar(schema: Any) -> Any:

@@ -9,15 +9,29 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from typing import Any
 
 import openai
 
 from nativa.errors import BadInputError, ModelError, ModelNotFoundError, ServerUnreachableError
-from nativa.models.base import Completion, Delta, GenerationOptions, MessagesLike, as_messages
+from nativa.models.base import (
+    Completion,
+    Delta,
+    GenerationOptions,
+    MessagesLike,
+    as_messages,
+    check_n,
+    with_seed,
+)
 
 
 class OpenAICompatibleModel:
+    """A remote model behind the OpenAI API (vLLM, Ollama, llama.cpp's server, OpenAI): the same `ChatModel`
+    contract as the embedded model, so the agent and server never branch on where the model runs.
+    """
+
     provider = "openai"
     remote = True
 
@@ -34,6 +48,7 @@ class OpenAICompatibleModel:
             raise BadInputError("an OpenAI-compatible model needs a model name, e.g. openai:gpt-4o-mini")
         self.name = model
         self.base_url = base_url
+        self._schema_style = "json_schema"  # or "json_object": how this server takes a JSON schema
         # Local servers (vLLM, llama.cpp) accept any key; the client insists on one being set.
         self._client = openai.OpenAI(
             base_url=base_url, api_key=api_key or "not-needed", timeout=timeout_s, max_retries=max_retries
@@ -42,6 +57,10 @@ class OpenAICompatibleModel:
     def count_tokens(self, text: str) -> int:
         """Remote tokenizers are not reachable through the OpenAI API; ~4 characters a token is the estimate."""
         return max(1, len(text) // 4) if text else 0
+
+    def _estimate_input(self, messages: MessagesLike) -> int:
+        """The prompt's size when the server reports no usage: an estimate, flagged on the completion."""
+        return sum(self.count_tokens(m.content) for m in as_messages(messages))
 
     def _request(self, messages: MessagesLike, opts: GenerationOptions) -> dict[str, Any]:
         req: dict[str, Any] = {
@@ -55,11 +74,29 @@ class OpenAICompatibleModel:
         if opts.seed is not None:
             req["seed"] = opts.seed
         if opts.json_schema is not None:
-            req["response_format"] = {
-                "type": "json_schema",
-                "json_schema": {"name": "output", "schema": dict(opts.json_schema)},
-            }
+            req["response_format"] = self._response_format(dict(opts.json_schema))
         return req
+
+    def _response_format(self, schema: dict[str, Any]) -> dict[str, Any]:
+        if self._schema_style == "json_object":
+            return {"type": "json_object", "schema": schema}
+        return {"type": "json_schema", "json_schema": {"name": "output", "schema": schema}}
+
+    def _create(self, req: dict[str, Any]) -> Any:
+        """`chat.completions.create`, falling back once to llama.cpp's own schema form.
+
+        OpenAI, vLLM and Ollama take `{"type": "json_schema", ...}`; llama-cpp-python's server refuses it
+        and takes `{"type": "json_object", "schema": ...}`. The first refusal switches this model over.
+        """
+        try:
+            return self._client.chat.completions.create(**req)
+        except openai.APIStatusError as exc:
+            fmt = req.get("response_format")
+            if fmt is None or self._schema_style != "json_schema" or "response_format" not in _message(exc):
+                raise
+            self._schema_style = "json_object"
+            return self._client.chat.completions.create(
+                **req | {"response_format": self._response_format(fmt["json_schema"]["schema"])})
 
     def _translate(self, exc: Exception) -> Exception:
         where = self.base_url or "api.openai.com"
@@ -78,10 +115,11 @@ class OpenAICompatibleModel:
         return ModelError(f"model server {where} failed: {exc}")
 
     def complete(self, messages: MessagesLike, options: GenerationOptions | None = None) -> Completion:
+        """One blocking request; the server's usage report gives the token counts."""
         opts = options or GenerationOptions()
         start = time.perf_counter()
         try:
-            resp = self._client.chat.completions.create(**self._request(messages, opts))
+            resp = self._create(self._request(messages, opts))
         except openai.OpenAIError as exc:
             raise self._translate(exc) from exc
         latency = time.perf_counter() - start
@@ -92,23 +130,40 @@ class OpenAICompatibleModel:
         return Completion(
             text=text,
             finish_reason=choice.finish_reason or "stop",
-            input_tokens=resp.usage.prompt_tokens if resp.usage else 0,
+            input_tokens=resp.usage.prompt_tokens if resp.usage else self._estimate_input(messages),
             output_tokens=resp.usage.completion_tokens if resp.usage else self.count_tokens(text),
             latency_s=latency,
             model=self.name,
             time_to_first_token_s=None,
+            tokens_estimated=resp.usage is None,
         )
 
+    def complete_many(self, messages: MessagesLike, options: GenerationOptions | None = None,
+                      n: int = 1) -> list[Completion]:
+        """n requests at once, sample i with seed + i (the API's own `n` shares one seed, so it cannot give
+        each sample its seed); with temperature 0 all n are the greedy answer: one request, n copies."""
+        opts = options or GenerationOptions()
+        msgs = as_messages(messages)
+        check_n(n)
+        if n == 1 or opts.temperature == 0.0:
+            first = self.complete(msgs, opts)
+            return [first] + [replace(first) for _ in range(n - 1)]
+        with ThreadPoolExecutor(max_workers=min(n, 8), thread_name_prefix="nativa-openai") as pool:
+            return list(pool.map(lambda i: self.complete(msgs, with_seed(opts, i)), range(n)))
+
     def stream(self, messages: MessagesLike, options: GenerationOptions | None = None) -> Iterator[Delta]:
+        """Stream the answer as the server sends it; the last delta carries the completion (with estimated
+        counts, flagged, when the server streams no usage).
+        """
         opts = options or GenerationOptions()
         req = self._request(messages, opts) | {"stream": True, "stream_options": {"include_usage": True}}
         start = time.perf_counter()
         ttft: float | None = None
-        parts: list[str] = []
+        parts: list[str] = []  # one per content chunk: servers that stream no usage send a token a chunk
         finish = "stop"
         usage = None
         try:
-            for chunk in self._client.chat.completions.create(**req):
+            for chunk in self._create(req):
                 if chunk.usage is not None:
                     usage = chunk.usage
                 for choice in chunk.choices:
@@ -127,11 +182,12 @@ class OpenAICompatibleModel:
             Completion(
                 text=text,
                 finish_reason=finish,
-                input_tokens=usage.prompt_tokens if usage else 0,
-                output_tokens=usage.completion_tokens if usage else self.count_tokens(text),
+                input_tokens=usage.prompt_tokens if usage else self._estimate_input(messages),
+                output_tokens=usage.completion_tokens if usage else len(parts),
                 latency_s=time.perf_counter() - start,
                 model=self.name,
                 time_to_first_token_s=ttft,
+                tokens_estimated=usage is None,
             ),
         )
 

@@ -18,7 +18,7 @@ from nativa.models.local import LocalModel
 from nativa.models.openai_compat import OpenAICompatibleModel
 from nativa.models.weights import ProgressFn
 
-_cache: dict[tuple[str, str], ChatModel] = {}
+_cache: dict[tuple[str, str, int, int | None], ChatModel] = {}
 _cache_lock = threading.Lock()
 
 VALID_NAMES = "small, large, openai:<model>, or a path to a .gguf file"
@@ -26,7 +26,7 @@ VALID_NAMES = "small, large, openai:<model>, or a path to a .gguf file"
 
 def resolve_model(name: str, settings: Settings, progress: ProgressFn | None = None) -> ChatModel:
     """The model called `name`, created once per process and settings home; loading stays lazy."""
-    key = (name, str(settings.home))
+    key = (name, str(settings.home), settings.max_batch, settings.batch_n_ctx)
     with _cache_lock:
         model = _cache.get(key)
         if model is None:
@@ -41,7 +41,8 @@ def _create(name: str, settings: Settings, progress: ProgressFn | None) -> ChatM
         if not weights.is_installed(spec):
             raise ModelNotFoundError(f"model '{name}' is not installed; install it with: {spec.install_hint()}")
         return LocalModel(name=name, spec=spec, models_dir=settings.models_dir, n_ctx=settings.n_ctx,
-                          n_threads=settings.n_threads, progress=progress)
+                          n_threads=settings.n_threads, progress=progress, max_batch=settings.max_batch,
+                          batch_n_ctx=settings.batch_n_ctx)
     if name.startswith("openai:"):
         model = name.split(":", 1)[1]
         if not model:
@@ -52,7 +53,8 @@ def _create(name: str, settings: Settings, progress: ProgressFn | None) -> ChatM
         path = Path(name).expanduser()
         if not path.is_file():
             raise ModelNotFoundError(f"no GGUF file at {path}")
-        return LocalModel(name=path.stem, path=path, n_ctx=settings.n_ctx, n_threads=settings.n_threads)
+        return LocalModel(name=path.stem, path=path, n_ctx=settings.n_ctx, n_threads=settings.n_threads,
+                          max_batch=settings.max_batch, batch_n_ctx=settings.batch_n_ctx)
     raise ModelNotFoundError(f"unknown model '{name}'; valid: {VALID_NAMES}")
 
 
@@ -62,7 +64,7 @@ def list_models(settings: Settings) -> list[ModelInfo]:
     for spec in weights.EMBEDDED.values():
         path = weights.cache_path(spec, settings.models_dir)
         installed = weights.is_installed(spec)
-        cached = _cache.get((spec.name, str(settings.home)))
+        cached = _cache.get((spec.name, str(settings.home), settings.max_batch, settings.batch_n_ctx))
         infos.append(ModelInfo(
             name=spec.name,
             source=f"embedded: {spec.model_id} from {spec.package_prefix}1..{spec.parts}=={spec.version}",

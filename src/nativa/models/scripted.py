@@ -10,11 +10,24 @@ import time
 from collections.abc import Iterable, Iterator
 
 from nativa.errors import ScriptExhausted, ScriptExhaustedError  # noqa: F401 - defined in nativa.errors, importable from here as before
-from nativa.models.base import Completion, Delta, GenerationOptions, Message, MessagesLike, as_messages
+from nativa.models.base import (
+    Completion,
+    Delta,
+    GenerationOptions,
+    Message,
+    MessagesLike,
+    as_messages,
+    check_n,
+    with_seed,
+)
 
 
 class ScriptedModel:
-    """Replies with the scripted texts in order; an `Exception` in the script is raised instead."""
+    """Replies with the scripted texts in order; an `Exception` in the script is raised instead.
+
+    It honours `max_tokens` (counted in words) and `stop` like a real model, so the ChatModel conformance
+    suite holds for it and a unit test's expectations hold for the real models too.
+    """
 
     provider = "scripted"
     remote = False
@@ -28,12 +41,16 @@ class ScriptedModel:
 
     @property
     def remaining(self) -> int:
+        """Replies not yet used, so a test can assert the code asked exactly as often as expected."""
         return len(self._replies)
 
     def count_tokens(self, text: str) -> int:
+        """Words, not tokens: readable budgets in tests."""
         return len(text.split())
 
     def complete(self, messages: MessagesLike, options: GenerationOptions | None = None) -> Completion:
+        """The next scripted reply, cut at `max_tokens` words or the first stop sequence, as a real model would.
+        """
         msgs = as_messages(messages)
         opts = options or GenerationOptions()
         start = time.perf_counter()
@@ -45,10 +62,13 @@ class ScriptedModel:
             reply = self._replies.pop(0)
         if isinstance(reply, Exception):
             raise reply
-        words = reply.split()
+        words = reply.split()  # a word is a token here: budgets in tests stay readable
         finish = "stop"
         if len(words) > opts.max_tokens:
             reply, finish = " ".join(words[: opts.max_tokens]), "length"
+        cut = min((i for i in (reply.find(s) for s in opts.stop if s) if i >= 0), default=-1)
+        if cut >= 0:  # like a real model: the stop sequence ends the answer and is not part of it
+            reply, finish = reply[:cut], "stop"
         return Completion(
             text=reply,
             finish_reason=finish,
@@ -59,7 +79,15 @@ class ScriptedModel:
             time_to_first_token_s=0.0,
         )
 
+    def complete_many(self, messages: MessagesLike, options: GenerationOptions | None = None,
+                      n: int = 1) -> list[Completion]:
+        """The next n scripted replies, whatever the temperature (a test scripts each candidate); each is
+        recorded as one call with sample i's options (seed + i)."""
+        opts = options or GenerationOptions()
+        return [self.complete(messages, with_seed(opts, i)) for i in range(check_n(n))]
+
     def stream(self, messages: MessagesLike, options: GenerationOptions | None = None) -> Iterator[Delta]:
+        """The same reply in word-sized pieces, so streaming consumers are exercised too."""
         completion = self.complete(messages, options)
         pieces = completion.text.split(" ")
         for i, piece in enumerate(pieces):

@@ -13,7 +13,8 @@ never approves another. An approval covers a later action only if that action do
 
 Modes: `never` (no one is asked), `risky` (ask when a finding is medium or high), `always` (ask for
 everything). Scopes: `once` (this code only), `session` (this action in this session), `always` (this
-action in every session). Nothing here reads a terminal: the `Prompter` does (see `terminal.py`).
+action in every session). Nothing here reads a terminal: the `Prompter` does (see `terminal.py`; over
+HTTP a person answers after the request returned, see `later.py`: the decision is then `pending`).
 """
 
 from __future__ import annotations
@@ -34,8 +35,8 @@ from nativa.review.policy import Policy
 
 Mode = Literal["never", "risky", "always"]
 Scope = Literal["once", "session", "always"]
-Choice = Literal["approve", "session", "always", "reject"]
-Status = Literal["not_needed", "covered", "approved", "rejected", "unavailable"]
+Choice = Literal["approve", "session", "always", "reject", "defer"]  # defer: a person answers later (HTTP)
+Status = Literal["not_needed", "covered", "approved", "rejected", "unavailable", "pending"]
 MODES: tuple[Mode, ...] = get_args(Mode)
 SCOPES: tuple[Scope, ...] = get_args(Scope)
 _FLOOR: dict[str, str] = {"risky": "medium", "always": "low"}
@@ -243,6 +244,9 @@ class Reviewer:
         return self._decide(f"tool:{tool}", shown, self.policy.check_tool_call(tool, arguments, chosen), chosen)
 
     def _decide(self, subject: str, code: str, verdict: Verdict, context: ReviewContext) -> Decision:
+        # An entry nobody was asked about (`not_needed`: every candidate of a run in risky mode, mostly)
+        # is not waited onto the disk: that wait cost 3 ms a candidate, as much as a pooled sandbox run
+        # (docs/benchmarks.md); a power cut may drop a tail of them, never an answer a person gave.
         with tracing.review_span("approval", code_hash=verdict.code_hash, session=context.session) as span:
             decision = self._outcome(subject, code, verdict, context)
             if self.audit is not None:
@@ -250,7 +254,7 @@ class Reviewer:
                                           scope=decision.scope, code_hash=verdict.code_hash,
                                           verdict=decision.status, approved=decision.approved,
                                           max_risk=verdict.max_risk, findings=verdict.findings,
-                                          reason=decision.reason)
+                                          reason=decision.reason, durable=decision.status != "not_needed")
                 decision = replace(decision, audit_seq=entry.seq)
             span.set_verdict(verdict)
             span.set_decision(status=decision.status, approved=decision.approved, scope=decision.scope,
@@ -282,6 +286,9 @@ class Reviewer:
         except ReviewUnavailableError as exc:
             return decided(False, "unavailable", str(exc))
         who = answer.who or context.who
+        if answer.choice == "defer":
+            return decided(False, "pending", f"{action.describe()} awaits a person's approval: nothing was run "
+                           "yet", who=who)
         if answer.choice == "reject":
             feedback = rejection_feedback(asked, answer.feedback)
             return decided(False, "rejected", feedback, feedback=feedback, who=who)

@@ -80,8 +80,11 @@ class AuditStore(Protocol):
     stays visible as a gap even after more entries were appended.
     """
 
-    def append(self, build: Callable[[Head | None], AuditEntry]) -> AuditEntry:
-        """Call `build(head)` and store the entry it returns and the new head, as one transaction."""
+    def append(self, build: Callable[[Head | None], AuditEntry], *, durable: bool = True) -> AuditEntry:
+        """Call `build(head)` and store the entry it returns and the new head, as one transaction.
+
+        `durable=False` may return before the entry is on disk (it reaches it with the next durable one);
+        entry and head are still one transaction, so a power cut can drop such a tail, never break the chain."""
         ...
 
     def entries(self, session: str | None = None) -> list[AuditEntry]:
@@ -101,7 +104,7 @@ class MemoryAuditStore:
         self._head: Head | None = None
         self._lock = threading.Lock()
 
-    def append(self, build: Callable[[Head | None], AuditEntry]) -> AuditEntry:
+    def append(self, build: Callable[[Head | None], AuditEntry], *, durable: bool = True) -> AuditEntry:
         with self._lock:
             entry = build(self._head)
             self.rows.append(entry)
@@ -188,8 +191,10 @@ class AuditLog:
         self._clock = clock
 
     def record(self, *, who: str, session: str, subject: str, scope: str | None, code_hash: str, verdict: str,
-               approved: bool, max_risk: str, findings: Iterable[Finding], reason: str) -> AuditEntry:
-        """Append one entry chained to the last; returns it with its seq and hash."""
+               approved: bool, max_risk: str, findings: Iterable[Finding], reason: str,
+               durable: bool = True) -> AuditEntry:
+        """Append one entry chained to the last; returns it with its seq and hash (on disk unless `durable`
+        is False: see `AuditStore.append`)."""
         kept = tuple(findings)
         at = self._clock()
 
@@ -199,7 +204,7 @@ class AuditLog:
                               code_hash=code_hash, verdict=verdict, approved=approved, max_risk=max_risk,
                               findings=kept, reason=reason, prev_hash=prev).sealed()
 
-        return self.store.append(build)
+        return self.store.append(build, durable=durable)
 
     def entries(self, session: str | None = None) -> list[AuditEntry]:
         return self.store.entries(session)

@@ -39,3 +39,16 @@ class ReviewContext:
         """True when the user's allow-list grants `host:port` (same entry syntax as `nativa run --allow-host`)."""
         name = normalize_host(host)
         return any(rule.matches(name, port) for rule in self._rules)
+
+
+def sql_backend_of(url: str | None) -> str:
+    """The SQL dialect of a database URL, for the review's SQL parser (`sqlite` without one)."""
+    if not url:
+        return "sqlite"
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        return make_url(url).get_backend_name()
+    except ArgumentError:
+        return "sqlite"  # the SQL tool refuses the URL itself, with its own message

@@ -2,8 +2,11 @@
 
 The tables are namespaced `review_*` and the schema is versioned on its own (`review_meta`), so this can
 live in the same file as the session store (`$NATIVA_HOME/nativa.db`) without either owning the other's
-schema; `PRAGMA user_version` is left to the file's owner. The audit table refuses UPDATE and DELETE by
-trigger (append-only for anything going through SQLite), and the chain catches whatever goes around it.
+schema; `PRAGMA user_version` is left to the file's owner. A new file is stamped with nativa's
+`application_id`, the session store's own, so the session store opens a file that review created first.
+The audit table refuses UPDATE and DELETE by trigger (append-only for anything going through SQLite), and
+the chain catches whatever goes around it. `review_pending` (runs paused for approval) is `pending.py`'s, versioned
+there under its own key in `review_meta`.
 """
 
 from __future__ import annotations
@@ -22,6 +25,9 @@ from nativa.review.audit import AuditEntry, Head
 from nativa.review.findings import Finding
 
 SCHEMA_VERSION = 1
+# The session store's file stamp (nativa.memory._sqlite.APPLICATION_ID; a test keeps the two equal): a file
+# that holds only review tables is still nativa's, so the session store may add its own to it.
+APPLICATION_ID = 0x4E415456
 # Each version's statements, applied in order to bring an older file up to SCHEMA_VERSION.
 _MIGRATIONS: dict[int, tuple[str, ...]] = {
     1: (
@@ -47,6 +53,22 @@ _COLUMNS = ("seq, at, who, session, subject, scope, code_hash, verdict, approved
             "prev_hash, hash")
 
 
+def migrate(db: sqlite3.Connection, key: str, migrations: dict[int, tuple[str, ...]], what: str) -> None:
+    """Bring the tables versioned under `key` in `review_meta` up to the newest of `migrations`, inside the
+    caller's transaction; a file newer than this nativa is refused rather than half read."""
+    newest = max(migrations)
+    row = db.execute("SELECT value FROM review_meta WHERE key = ?", (key,)).fetchone()
+    current = int(row[0]) if row else 0
+    if current > newest:
+        raise AuditError(f"{what} are schema version {current}, newer than this nativa reads ({newest}): "
+                         "upgrade nativa")
+    for version in range(current + 1, newest + 1):
+        for statement in migrations[version]:
+            db.execute(statement)
+    db.execute("INSERT INTO review_meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET "
+               "value = excluded.value", (key, str(newest)))
+
+
 class SQLiteReviewStore:
     """Audit entries and approval grants in a SQLite file (WAL, one transaction per append)."""
 
@@ -58,13 +80,19 @@ class SQLiteReviewStore:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
             self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")  # an audit entry acknowledged is an entry on disk
-            self._lock = threading.Lock()
+            self._db.execute("PRAGMA synchronous=FULL")  # an entry acknowledged is on disk (but see append)
+            self._lock = threading.RLock()  # append holds it around its transaction
             self._migrate()
         except sqlite3.DatabaseError as exc:
             raise AuditError(f"cannot open the review database {self.path}: {exc}") from None
         except OSError as exc:
             raise BadInputError(f"cannot create the review database {self.path}: {exc.strerror}") from None
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction holding the write lock from its start (BEGIN IMMEDIATE), for `pending.py`."""
+        with self._transaction() as db:
+            yield db
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
@@ -79,17 +107,11 @@ class SQLiteReviewStore:
 
     def _migrate(self) -> None:
         with self._transaction() as db:
+            if db.execute("PRAGMA application_id").fetchone()[0] == 0 and not db.execute(
+                    "SELECT count(*) FROM sqlite_master").fetchone()[0]:
+                db.execute(f"PRAGMA application_id = {APPLICATION_ID}")  # a new file: nativa's
             db.execute("CREATE TABLE IF NOT EXISTS review_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
-            row = db.execute("SELECT value FROM review_meta WHERE key = 'schema_version'").fetchone()
-            current = int(row[0]) if row else 0
-            if current > SCHEMA_VERSION:
-                raise AuditError(f"the review tables in {self.path} are schema version {current}, newer than this "
-                                 f"nativa reads ({SCHEMA_VERSION}): upgrade nativa")
-            for version in range(current + 1, SCHEMA_VERSION + 1):
-                for statement in _MIGRATIONS[version]:
-                    db.execute(statement)
-            db.execute("INSERT INTO review_meta (key, value) VALUES ('schema_version', ?) "
-                       "ON CONFLICT (key) DO UPDATE SET value = excluded.value", (str(SCHEMA_VERSION),))
+            migrate(db, "schema_version", _MIGRATIONS, f"the review tables in {self.path}")
 
     def close(self) -> None:
         with self._lock:
@@ -103,7 +125,17 @@ class SQLiteReviewStore:
 
     # -- AuditStore --------------------------------------------------------------------------------------
 
-    def append(self, build: Callable[[Head | None], AuditEntry]) -> AuditEntry:
+    def append(self, build: Callable[[Head | None], AuditEntry], *, durable: bool = True) -> AuditEntry:
+        with self._lock:
+            if not durable:  # WAL: committed, on disk with the next FULL commit or checkpoint (see AuditStore)
+                self._db.execute("PRAGMA synchronous=NORMAL")
+            try:
+                return self._append(build)
+            finally:
+                if not durable:
+                    self._db.execute("PRAGMA synchronous=FULL")
+
+    def _append(self, build: Callable[[Head | None], AuditEntry]) -> AuditEntry:
         with self._transaction() as db:
             row = db.execute("SELECT seq, hash FROM review_audit_head WHERE id = 1").fetchone()
             entry = build((int(row[0]), str(row[1])) if row else None)

@@ -108,6 +108,7 @@ class SandboxPool:
 
     @property
     def ready(self) -> int:
+        """Interpreters started and waiting: a run that finds one skips the start-up."""
         with self._cond:
             return len(self._idle)
 

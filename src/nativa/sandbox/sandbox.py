@@ -75,14 +75,20 @@ class Sandbox:
 
     @property
     def layers(self) -> list[str]:
+        """The isolation layers a run gets on this host, recorded in each result and trace."""
         return self.report.layers_for(self.tier)
 
     def warn_if_weak(self) -> None:
+        """Say so on every run when isolation is weaker than tier B: a weak sandbox must never pass silently.
+        """
         if self.tier in ("weak", "none"):
             log.warning("running model-written code in a WEAK sandbox (tier %s, layers: %s): it is not isolated "
                         "from this host", self.tier, ", ".join(self.report.layers_for(self.tier)))
 
     def spec(self, *, mode: str, allow_network: bool, limits: Limits, pooled: bool = False) -> SpawnSpec:
+        """The process spec (argv, environment, limits) for one run, shared by one-shot runs, sessions and the
+        pool.
+        """
         return SpawnSpec(tier=self.tier, mode=mode, allow_network=allow_network, limits=limits,
                          site_packages=self.site_packages, pooled=pooled)
 
@@ -99,6 +105,9 @@ class Sandbox:
 
     def run_request(self, request: dict[str, Any], limits: Limits, *, allow_network: bool = False,
                     mode: str = "oneshot") -> RunResult:
+        """Run a prepared request at this sandbox's tier; the building block under `run`, sessions and pooled
+        runs.
+        """
         self.warn_if_weak()
         layers = self.report.layers_for(self.tier, allow_network=allow_network)
         with traced(mode, self.tier) as attrs:
@@ -114,6 +123,7 @@ class Sandbox:
         return result
 
     def close(self) -> None:
+        """Stop pre-started interpreters: they are processes of ours and must not outlive the caller."""
         if self._pool is not None:
             self._pool.close()
 

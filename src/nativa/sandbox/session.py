@@ -46,10 +46,12 @@ class SandboxSession:
 
     @property
     def tier(self) -> Tier:
+        """The tier this session's interpreter runs at."""
         return self._sandbox.tier
 
     @property
     def layers(self) -> list[str]:
+        """The isolation layers of this session's interpreter."""
         return self._sandbox.report.layers_for(self.tier, allow_network=self.allow_network)
 
     @staticmethod
@@ -68,6 +70,7 @@ class SandboxSession:
 
     @property
     def alive(self) -> bool:
+        """Whether the interpreter still runs (a crash or a kill ends the session's state)."""
         return self._worker is not None and self._worker.alive()
 
     def run(self, code: str, *, files: dict[str, bytes | str] | None = None, stdin: bytes | str | None = None,

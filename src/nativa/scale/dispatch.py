@@ -70,6 +70,8 @@ class Backend(Protocol):
 
 @dataclass(slots=True)
 class Job:
+    """One task on its way to a worker, with its attempt count so a task whose worker died can be retried."""
+
     id: str
     kind: str
     payload: str

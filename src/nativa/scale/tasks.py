@@ -63,6 +63,10 @@ class BadLine:
 
 @dataclass(slots=True)
 class TaskFile:
+    """The tasks of a JSONL file and the lines that were not tasks, so one bad line is reported rather than
+    ending the batch.
+    """
+
     tasks: list[BatchTask] = field(default_factory=list)
     bad: list[BadLine] = field(default_factory=list)
 
@@ -98,6 +102,7 @@ def parse_tasks(lines: Iterator[str] | list[str]) -> TaskFile:
 
 
 def read_tasks(path: Path) -> TaskFile:
+    """Read a JSONL task file; an unreadable file is the caller's error, a bad line is kept as a `BadLine`."""
     try:
         with path.open(encoding="utf-8") as f:
             return parse_tasks(list(f))

@@ -16,13 +16,16 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from nativa.config import Settings, load_settings
 from nativa.errors import NativaError
 from nativa.models.base import ChatModel
+
+if TYPE_CHECKING:
+    from nativa.sandbox.protocol import SandboxLike
 
 ModelFactory = Callable[[], ChatModel]  # the Python API's way to give workers a model (tests: ScriptedModel)
 JobHandler = Callable[["TaskRunner", dict[str, Any]], dict[str, Any]]
@@ -86,7 +89,7 @@ class TaskRunner:
         self.model = model_factory() if model_factory is not None else _load_model(spec.model, self.settings)
         self.info = WorkerInfo(name=f"{name}@{socket.gethostname()}:{os.getpid()}", host=socket.gethostname(),
                                pid=os.getpid(), model=self.model.name, load_s=time.perf_counter() - start)
-        self._sandbox: Any = None
+        self._sandbox: SandboxLike | None = None
         self._tools: list[Any] | None = None
         self._lock = threading.Lock()  # one task at a time per worker: it owns one model
 
@@ -115,7 +118,7 @@ class TaskRunner:
         raise NativaError(f"unknown task kind {kind!r}")
 
     @property
-    def sandbox(self) -> Any:
+    def sandbox(self) -> SandboxLike:
         if self._sandbox is None:
             from nativa.sandbox import Sandbox
 

@@ -5,9 +5,10 @@
     app = create_app(settings, model_factory=lambda name: ScriptedModel([...]))   # tests
 
 Routes: `POST /v1/chat/completions` (OpenAI-compatible), `GET /v1/models`, `POST /v1/code`, `POST /v1/run`,
-`GET /healthz`, `GET /readyz`, `GET /metrics`. Models load on first use (or at start with `preload`), once
-per process; a bounded gate sits in front of each; every request is one trace whose id comes back in
-`x-trace-id` and in JSON bodies as `trace_id`.
+`GET /v1/runs[/{id}]`, `POST /v1/runs/{id}/approve|reject`, `GET /healthz`, `GET /readyz`, `GET /metrics`, and
+the browser console at `/ui`. Models load on first use (or at start with `preload`), once per process; a
+bounded gate sits in front of each; every request is one trace whose id comes back in `x-trace-id` and in
+JSON bodies as `trace_id`.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from starlette.middleware.cors import CORSMiddleware
 from nativa import __version__, tracing
 from nativa.config import Settings, load_settings
 from nativa.models.registry import resolve_model
-from nativa.serve import agents, chat, memory
+from nativa.serve import agents, chat, console, memory, runs
 from nativa.serve.config import ServeConfig, load_serve_config
 from nativa.serve.errors import install_handlers, log
 from nativa.serve.metrics import ServerMetrics
@@ -82,7 +83,9 @@ def create_app(settings: Settings | None = None, *, config: ServeConfig | None =
     app.include_router(chat.router, dependencies=guarded)
     app.include_router(agents.router, dependencies=guarded)
     app.include_router(memory.router, dependencies=guarded)  # /v1/sessions, /v1/memories
+    app.include_router(runs.router, dependencies=guarded)  # /v1/runs: paused for approval, approve, reject
     _health_routes(app, guarded)
+    console.install(app)  # /ui: the browser console (not mounted off loopback without a key)
     install_handlers(app, list(slots))
     routes = {p for p in app.openapi()["paths"]} | {app.docs_url or "", app.openapi_url or ""}
     app.add_middleware(BodyLimitMiddleware, max_bytes=config.max_body_bytes, body_timeout_s=config.body_deadline_s)

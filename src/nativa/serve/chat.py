@@ -1,5 +1,8 @@
 """`POST /v1/chat/completions` and `GET /v1/models`: the OpenAI-compatible surface.
 
+Concurrent requests to an embedded model join its running batch (see `scheduler.py`): up to `--max-batch`
+run at once, each as one sequence of the same decode steps.
+
 A stream answers with its status only once the first token (or the failure) is known, so a full queue,
 a bad schema or a timeout while waiting still reach the client as 429/400/504 rather than as an error
 buried inside a 200 stream; after that, failures arrive as an `{"error": ...}` event, which the OpenAI
@@ -19,6 +22,7 @@ from fastapi.responses import StreamingResponse
 from nativa import tracing
 from nativa.models.base import Completion, Message
 from nativa.serve import memory, tasks
+from nativa.serve.console.board import chat_result
 from nativa.serve.jobs import Emit, JobControl, RunningJob
 from nativa.serve.schemas import (
     AssistantMessage,
@@ -63,14 +67,17 @@ async def chat_completions(body: ChatCompletionRequest, request: Request) -> Any
     def work(control: JobControl, emit: Emit) -> Completion:
         model = slot.get()
         sent = kept.messages(model, max_tokens) if kept else messages
-        completion = tasks.chat(model, sent, options, settings, control, emit if stream else None)
+        asked = next((m.content for m in reversed(messages) if m.role == "user"), "")
+        with state.board.track("chat", asked, body.session) as live:  # the console's runs page
+            completion = tasks.chat(model, sent, options, settings, control, emit if stream else None)
+            live.finish(chat_result(completion))
         if kept:
             kept.record(model, completion.text)
         return completion
 
     job: RunningJob[Completion] | None = None
     try:
-        job = await state.start(slot, request, work, ROUTE)
+        job = await state.start(slot, request, work, ROUTE, executor=state.batching.executor(slot))
         ident = "chatcmpl-" + secrets.token_hex(12)
         created = int(time.time())
         if not stream:

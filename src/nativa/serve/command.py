@@ -3,6 +3,7 @@ runs the very same command without importing the CLI; `nativa serve` registers t
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -28,6 +29,9 @@ def serve(
     max_queue: int | None = typer.Option(None, "--max-queue", min=0, help="Requests that may wait (default 16)."),
     concurrency: int | None = typer.Option(None, "--concurrency", min=1,
                                            help="Model jobs at once per model (default 1)."),
+    max_batch: int | None = typer.Option(None, "--max-batch", min=1, max=64, help=(
+        "Chat requests an embedded model decodes together, one sequence each per step (default 4, "
+        "NATIVA_MAX_BATCH; 1: one at a time).")),
     timeout: float | None = typer.Option(None, "--timeout", min=0.1, help="Seconds per request (default 300)."),
     max_body_bytes: int | None = typer.Option(None, "--max-body-bytes", min=1024, help="Default 1 MiB."),
     header_timeout: float | None = typer.Option(
@@ -61,6 +65,9 @@ def serve(
     from nativa.serve.runner import serve as run_server
 
     cfg = load_settings()
+    if max_batch is not None:
+        cfg = cfg.model_copy(update={"max_batch": max_batch})
+        os.environ["NATIVA_MAX_BATCH"] = str(max_batch)  # what `--workers` processes read their settings from
     config = load_serve_config(
         cfg, host=host, port=port, models=model or None, preload=preload or None, api_key=api_key,
         max_queue=max_queue, concurrency=concurrency, request_timeout_s=timeout, max_body_bytes=max_body_bytes,
@@ -75,7 +82,8 @@ def serve(
     models = ", ".join(config.served_models(cfg))
     err.print(f"nativa serving {models} on http://{config.host}:{config.port} "
               f"({'preloading' if config.preload else 'model loads on first request'}; "
-              f"auth {'on' if config.key else 'off (loopback only)'}; queue {config.max_queue})")
+              f"auth {'on' if config.key else 'off (loopback only)'}; queue {config.max_queue}; "
+              f"batch {cfg.max_batch})")
     run_server(cfg, config, log_level=log_level)
 
 

@@ -29,6 +29,8 @@ class ServeConfig(BaseModel):
     port: int = Field(8000, ge=0, le=65535)
     models: tuple[str, ...] = Field(default=(), description="Served model names; empty: the settings' model.")
     api_key: SecretStr | None = None
+    api_key_name: str | None = Field(None, min_length=1, max_length=100, description=(
+        "Who the key stands for in the review audit log (default: a digest of the key)."))
     max_queue: int = Field(16, ge=0, le=10_000, description="Requests that may wait for the model.")
     concurrency: int = Field(1, ge=1, le=256, description="Model jobs run at once (1 for the embedded model).")
     request_timeout_s: float = Field(300.0, gt=0, le=86_400)
@@ -77,6 +79,7 @@ class ServeConfig(BaseModel):
 # field -> environment variable read when the CLI did not set the field
 ENV: dict[str, str] = {
     "api_key": "NATIVA_API_KEY",
+    "api_key_name": "NATIVA_API_KEY_NAME",
     "max_queue": "NATIVA_SERVE_MAX_QUEUE",
     "concurrency": "NATIVA_SERVE_CONCURRENCY",
     "request_timeout_s": "NATIVA_SERVE_TIMEOUT_S",

@@ -23,6 +23,7 @@ from nativa import tracing
 from nativa.errors import (
     ApiError,
     BadInputError,
+    BatchCapacityError,
     ModelNotFoundError,
     SandboxUnavailableError,
     ServerUnreachableError,
@@ -34,7 +35,8 @@ from nativa.serve.slots import ModelUnavailableError
 log = logging.getLogger("nativa.serve")
 
 _TYPES = {400: "invalid_request_error", 401: "authentication_error", 404: "not_found_error",
-          405: "invalid_request_error", 408: "timeout", 413: "invalid_request_error", 422: "invalid_request_error",
+          405: "invalid_request_error", 408: "timeout", 409: "conflict_error", 410: "invalid_request_error",
+          413: "invalid_request_error", 422: "invalid_request_error",
           429: "rate_limit_error", 501: "not_implemented", 502: "upstream_error", 503: "unavailable",
           504: "timeout"}
 
@@ -87,6 +89,8 @@ def as_api_error(exc: BaseException, models: Sequence[str] = ()) -> ApiError | N
         return ApiError(503, str(exc), code="unavailable", headers={"Retry-After": "1"})
     if isinstance(exc, CancelledError):
         return ApiError(503, f"the request was stopped ({exc.reason}); retry", code="cancelled")
+    if isinstance(exc, BatchCapacityError):
+        return ApiError(503, str(exc), code="batch_full", headers={"Retry-After": str(exc.retry_after_s)})
     if isinstance(exc, ModelUnavailableError):
         return ApiError(503, str(exc), code="model_unavailable", headers={"Retry-After": "30"})
     if isinstance(exc, ModelNotFoundError):
@@ -171,7 +175,8 @@ def install_handlers(app: FastAPI, models: Sequence[str]) -> None:
         return error_response(exc.status_code, message, headers=exc.headers)
 
     for cls in (ApiError, QueueFullError, RequestTimeoutError, ShuttingDownError, ClientGoneError, CancelledError,
-                ModelUnavailableError, BadInputError, SandboxUnavailableError, ServerUnreachableError):
+                BatchCapacityError, ModelUnavailableError, BadInputError, SandboxUnavailableError,
+                ServerUnreachableError):
         app.add_exception_handler(cls, api_error)
     app.add_exception_handler(RequestValidationError, validation)
     app.add_exception_handler(HTTPException, http_error)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import unquote_plus
 
 from pydantic import BaseModel, Field
@@ -33,6 +33,9 @@ from nativa.serve import tasks
 from nativa.serve.errors import as_api_error, error_body, fault_message, report_fault
 from nativa.serve.jobs import JobControl
 from nativa.serve.objects import ObjectNotFoundError, ObjectReader, reader_from_spec
+
+if TYPE_CHECKING:
+    from nativa.sandbox.protocol import SandboxLike
 
 DEFAULT_INSTRUCTION = "Summarise the following document in a few sentences."
 
@@ -69,7 +72,7 @@ class EventProcessor:
     """Runs the configured task for each item of an event; built once per container and reused."""
 
     def __init__(self, settings: Settings, model: Callable[[], ChatModel], *, config: EventConfig | None = None,
-                 reader: ObjectReader | None = None, sandbox: Callable[[], Any] | None = None) -> None:
+                 reader: ObjectReader | None = None, sandbox: Callable[[], SandboxLike] | None = None) -> None:
         self.settings = settings
         self.model = model
         self.config = config or EventConfig.from_settings(settings)

@@ -24,6 +24,7 @@ from nativa.errors import (  # noqa: F401 - defined in nativa.errors, importable
     CancelledError,
     ClientGone,
     ClientGoneError,
+    ModelError,
     NativaError,
     RequestTimeout,
     RequestTimeoutError,
@@ -86,6 +87,23 @@ class CancellableModel:
 
     def complete(self, messages: MessagesLike, options: GenerationOptions | None = None) -> Completion:
         return collect(self.stream(messages, options))
+
+    def complete_many(self, messages: MessagesLike, options: GenerationOptions | None = None,
+                      n: int = 1) -> list[Completion]:
+        """The wrapped model's draw, refused once cancelled and not handed back after a cancel; a batching
+        model (one with `batch_stream`) also drops the draw's sequences within a step of the cancel."""
+        self._control.check()
+        try:
+            if callable(getattr(self._model, "batch_stream", None)):
+                completions: list[Completion] = self._model.complete_many(  # type: ignore[call-arg]
+                    messages, options, n, should_stop=lambda: self._control.cancelled)
+            else:
+                completions = self._model.complete_many(messages, options, n)
+        except ModelError:
+            self._control.check()  # a cancelled draw's sequences were dropped: that is the cancel, not a fault
+            raise
+        self._control.check()
+        return completions
 
 
 class RunningJob(Generic[T]):

@@ -43,12 +43,16 @@ def owner_of(request: Request) -> str:
     """A digest of the presented key when the server has keys, else "" (loopback without a key)."""
     if not get_state(request).config.key:
         return ""
-    given = request.headers.get("authorization", "").partition(" ")[2].strip()
-    return "key:" + hashlib.sha256(given.encode("utf-8")).hexdigest()[:24]
+    return owner_for_key(request.headers.get("authorization", "").partition(" ")[2].strip())
 
 
-def memory_for(request: Request) -> Memory:
-    """The server's memory (opened once, on first use) as the request's owner sees it."""
+def owner_for_key(key: str | None) -> str:
+    """The owner a key's requests read and write as (the console signs in with the server's key)."""
+    return "key:" + hashlib.sha256(key.encode("utf-8")).hexdigest()[:24] if key else ""
+
+
+def memory_for(request: Request, owner: str | None = None) -> Memory:
+    """The server's memory (opened once, on first use) as the request's owner (or `owner`) sees it."""
     app = request.app
     base: Memory | None = getattr(app.state, "nativa_memory", None)
     if base is None:
@@ -56,7 +60,7 @@ def memory_for(request: Request) -> Memory:
             base = getattr(app.state, "nativa_memory", None)
             if base is None:
                 base = app.state.nativa_memory = open_memory(get_state(request).settings)
-    return base.for_owner(owner_of(request))
+    return base.for_owner(owner_of(request) if owner is None else owner)
 
 
 @contextmanager

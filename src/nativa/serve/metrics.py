@@ -50,11 +50,16 @@ class ServerMetrics:
                             registry=r)
         self._running = Gauge("nativa_queue_running", "Model jobs holding a slot.", ["model"], registry=r)
         self._waiting = Gauge("nativa_queue_waiting", "Requests waiting for a slot.", ["model"], registry=r)
+        self._batch = Gauge("nativa_batch_sequences", "Sequences in the model's running batch (all callers).",
+                            ["model"], registry=r)
 
     def watch_queue(self, model: str, running: Callable[[], float], waiting: Callable[[], float]) -> None:
         self._running.labels(model).set_function(running)
         self._waiting.labels(model).set_function(waiting)
         self.loaded.labels(model).set(0)
+
+    def watch_batch(self, model: str, sequences: Callable[[], float]) -> None:
+        self._batch.labels(model).set_function(sequences)
 
     def model_loaded(self, model: str, seconds: float) -> None:
         self.load_seconds.labels(model).set(seconds)

@@ -1,7 +1,8 @@
 """Bounded admission in front of a model: a few jobs run, a bounded number wait, the rest are told to retry.
 
-An embedded model answers one request at a time, so an unbounded queue only turns overload into timeouts
-for everyone; refusing early (429 with `Retry-After`) lets clients back off or go elsewhere. Waiting is
+An embedded model answers one request at a time (or, batching, `max_batch` at once), so an unbounded queue
+only turns overload into timeouts for everyone; refusing early (429 with `Retry-After`) lets clients back
+off or go elsewhere. Waiting is
 FIFO and lives on the event loop, so a waiter that times out or whose client leaves costs nothing and
 never reaches the model. A slot is released when the model work really ends (its thread returns), not
 when the HTTP handler gives up, so an abandoned job can never put two jobs on the model at once.
@@ -73,6 +74,17 @@ class Gate:
                 except ValueError:
                     pass
             raise
+
+    def widen(self, concurrency: int) -> None:
+        """Let more jobs hold a slot at once (a model that turned out to batch); waiters move up at once."""
+        if concurrency <= self.concurrency:
+            return
+        self.concurrency = concurrency
+        while self.running < self.concurrency and self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                self.running += 1
+                waiter.set_result(None)
 
     def release(self, held_s: float | None = None) -> None:
         """Give the slot to the next live waiter, or free it."""

@@ -14,6 +14,9 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from nativa.agent.result import Attempt
 
 Role = Literal["system", "user", "assistant", "tool"]
+ReviewMode = Literal["never", "risky", "always"]
+_REVIEW_DOC = ("never | risky (pause for approval when a finding is medium or high) | always (pause before "
+               "every candidate or call); default: ")
 
 
 class TextPart(BaseModel):
@@ -169,6 +172,7 @@ class CodeRequest(BaseModel):
     stream: bool = False
     session: str | None = Field(None, min_length=1, max_length=200,
                                 description="A session (POST /v1/sessions) to keep this in and take context from.")
+    review: ReviewMode | None = Field(None, description=_REVIEW_DOC + "never (the sandbox grants nothing)")
 
     @model_validator(mode="after")
     def _task_or_code(self) -> CodeRequest:
@@ -212,6 +216,8 @@ class RunRequest(BaseModel):
     stream: bool = False
     session: str | None = Field(None, min_length=1, max_length=200,
                                 description="A session (POST /v1/sessions) to keep this in and take context from.")
+    review: ReviewMode | None = Field(None, description=_REVIEW_DOC + "risky when hosts are granted or the server "
+                                      "has a database (--run-db), else never")
 
 
 class StepOut(BaseModel):
@@ -259,3 +265,54 @@ class ModelReadiness(BaseModel):
 class Ready(BaseModel):
     status: Literal["ready", "unavailable"]
     models: list[ModelReadiness]
+
+
+class FindingOut(BaseModel):
+    rule: str
+    risk: Literal["low", "medium", "high"]
+    line: int
+    message: str
+    target: str | None = None
+
+
+class PausedRun(BaseModel):
+    """A run paused for a person's approval (202), or its record later (`GET /v1/runs/{id}`)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    status: Literal["awaiting_approval", "running", "done", "failed", "expired"]
+    run_id: str
+    kind: Literal["code", "run"]
+    code: str = Field(description="The code (or the tool call, as JSON) a person is asked to approve.")
+    code_hash: str = Field(description="Send it back with approve/reject to answer for exactly this code.")
+    findings: list[FindingOut]
+    max_risk: str
+    action: str = Field(description="What approving covers, in words: 'network api.example.com'.")
+    reason: str
+    revision: int = Field(description="1, then +1 each time the resumed run pauses again for other code.")
+    expires_at: float
+    decision: Literal["approve", "reject"] | None = None
+    decided_by: str | None = None
+    scope: str | None = None
+    feedback: str | None = None
+    error: str | None = None
+    result: dict[str, Any] | None = Field(None, description="The agent's result, once the run is done.")
+    trace_id: str | None = None
+
+
+class PausedRunList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[PausedRun]
+
+
+class ApproveBody(BaseModel):
+    scope: Literal["once", "session", "always"] = Field("once", description=(
+        "once: this code; session: this action in the run's session; always: this action everywhere"))
+    code_hash: str | None = Field(None, max_length=100, description="The code_hash you were shown: 409 if the run "
+                                  "now asks about other code.")
+
+
+class RejectBody(BaseModel):
+    reason: str = Field(min_length=1, max_length=4000, description="Why: the model reads it and writes another "
+                        "version.")
+    code_hash: str | None = Field(None, max_length=100)

@@ -9,7 +9,7 @@ import hmac
 import json
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,13 +17,16 @@ from fastapi import Request
 
 from nativa.config import Settings
 from nativa.errors import ModelNotFoundError
+from nativa.sandbox.protocol import SandboxLike
 from nativa.serve.config import ServeConfig
+from nativa.serve.console.board import RunBoard
 from nativa.serve.errors import ApiError, as_api_error, error_body, fault_message, report_fault
 from nativa.serve.jobs import Emit, JobControl, RunningJob, start_job
 from nativa.serve.metrics import ServerMetrics
+from nativa.serve.scheduler import BatchAdmission
 from nativa.serve.slots import ModelSlot
 
-SandboxFactory = Callable[[], Any]
+SandboxFactory = Callable[[], SandboxLike]
 
 
 @dataclass
@@ -35,8 +38,17 @@ class ServerState:
     metrics: ServerMetrics
     sandbox_factory: SandboxFactory
     controls: set[JobControl] = field(default_factory=set)
-    _sandbox: Any = None
+    board: RunBoard = field(default_factory=RunBoard)  # runs executing and recent, for the console
+    _sandbox: SandboxLike | None = None
     _sandbox_lock: threading.Lock = field(default_factory=threading.Lock)
+    _batching: BatchAdmission | None = None
+
+    @property
+    def batching(self) -> BatchAdmission:
+        """Admission into the models' running batches (created on first use, on the event loop)."""
+        if self._batching is None:
+            self._batching = BatchAdmission(self.metrics)
+        return self._batching
 
     @property
     def model_names(self) -> list[str]:
@@ -50,7 +62,7 @@ class ServerState:
             raise ModelNotFoundError(f"model '{chosen}' is not served here")
         return slot
 
-    def sandbox(self) -> Any:
+    def sandbox(self) -> SandboxLike:
         """One sandbox object for the process, created on first use (probing the host costs a little)."""
         with self._sandbox_lock:
             if self._sandbox is None:
@@ -58,10 +70,11 @@ class ServerState:
             return self._sandbox
 
     async def start(self, slot: ModelSlot, request: Request | None, work: Callable[[JobControl, Emit], Any],
-                    route: str) -> RunningJob[Any]:
-        """Admit `work` through the model's gate and start it; counts refusals and timeouts."""
+                    route: str, executor: Executor | None = None) -> RunningJob[Any]:
+        """Admit `work` through the model's gate and start it (on `executor`, default the shared workers);
+        counts refusals and timeouts."""
         try:
-            return await start_job(slot.gate, self.executor, work, request=request,
+            return await start_job(slot.gate, executor or self.executor, work, request=request,
                                    timeout_s=self.config.request_timeout_s, controls=self.controls)
         except Exception as exc:
             mapped = as_api_error(exc)

@@ -153,8 +153,10 @@ class ModelSpan(_OperationSpan):
         output_text: str | None = None,
         response_model: str | None = None,
         response_id: str | None = None,
+        output_texts: Sequence[str] | None = None,
     ) -> None:
-        """Record what the model answered; the text only when content tracing is on."""
+        """Record what the model answered; the text only when content tracing is on (`output_texts`: one
+        message per choice, when the call drew several)."""
         span = self.span
         if input_tokens is not None:
             span.set_attribute(INPUT_TOKENS, int(input_tokens))
@@ -166,11 +168,15 @@ class ModelSpan(_OperationSpan):
             span.set_attribute("gen_ai.response.model", response_model)
         if response_id is not None:
             span.set_attribute("gen_ai.response.id", response_id)
-        if output_text is not None and self._limit is not None:
-            message: dict[str, Any] = {"role": "assistant", "content": output_text}
-            if finish_reasons:
-                message["finish_reason"] = finish_reasons[0]
-            span.set_attribute("gen_ai.output.messages", _messages_json([message], self._limit))
+        texts = list(output_texts) if output_texts is not None else [output_text] if output_text is not None else []
+        if texts and self._limit is not None:
+            messages: list[dict[str, Any]] = []
+            for i, text in enumerate(texts):
+                message: dict[str, Any] = {"role": "assistant", "content": text}
+                if finish_reasons and i < len(finish_reasons):
+                    message["finish_reason"] = finish_reasons[i]
+                messages.append(message)
+            span.set_attribute("gen_ai.output.messages", _messages_json(messages, self._limit))
 
 
 def model_span(

@@ -7,6 +7,7 @@ comparing bars, which only works when they start at the same column.
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from typing import Final
 
 from rich import box
@@ -48,12 +49,90 @@ def _short_time(ns: int) -> str:
     return moment.strftime("%H:%M:%S" if moment.date() == dt.date.today() else "%m-%d %H:%M")
 
 
-def _bar(span: SpanRecord, t0: int, total_ns: int, width: int) -> Text:
-    total = max(total_ns, 1)
-    offset = min(width - 1, int((span.start_ns - t0) / total * width))
-    length = max(1, round((span.end_ns - span.start_ns) / total * width))
+@dataclass(frozen=True)
+class WaterfallRow:
+    """One span laid out on the trace's time axis: where its bar starts and how long it is, as fractions of
+    the whole trace, so the terminal (in columns) and the console (in percent) draw the same waterfall."""
+
+    span: SpanRecord
+    depth: int  # 1 for a root
+    offset: float  # start, as a fraction of the trace's duration
+    length: float  # duration, as a fraction of the trace's duration
+    echoed: bool  # the same error came up from a child: say it once, where it started
+
+
+@dataclass(frozen=True)
+class Note:
+    """One detail shown after a span's bar; `kind` picks its colour (tokens, sandbox, error, ...)."""
+
+    kind: str  # "tokens" | "dim" | "sandbox" | "killed" | "error" | "echo"
+    text: str
+
+
+def waterfall(detail: TraceDetail) -> list[WaterfallRow]:
+    """The spans depth first, children in start order, each with its depth and place on the time axis."""
+    children = detail.children()
+    t0 = min(s.start_ns for s in detail.spans)
+    total = max(max(s.end_ns for s in detail.spans) - t0, 1)
+    rows: list[WaterfallRow] = []
+
+    def add(span: SpanRecord, depth: int) -> None:
+        kids = sorted(children.get(span.span_id, []), key=lambda s: s.start_ns)
+        echoed = any(k.is_error and k.status_message == span.status_message for k in kids)
+        rows.append(WaterfallRow(span, depth, (span.start_ns - t0) / total, (span.end_ns - span.start_ns) / total,
+                                 echoed))
+        for c in kids:
+            add(c, depth + 1)
+
+    for root in sorted(children[None], key=lambda s: s.start_ns):
+        add(root, 1)
+    return rows
+
+
+def first_cause(rows: list[WaterfallRow]) -> SpanRecord | None:
+    """The deepest failing span: usually the cause of the errors above it."""
+    errors = [r for r in rows if r.span.is_error]
+    return max(errors, key=lambda r: r.depth).span if errors else None
+
+
+def span_notes(span: SpanRecord, echoed: bool) -> list[Note]:
+    """Tokens, time to first chunk, finish reasons, sandbox tier and exit, prompt file and hash, the error."""
+    attrs = span.attributes
+    out: list[Note] = []
+    tokens_in, tokens_out = span.tokens
+    if tokens_in or tokens_out:
+        out.append(Note("tokens", f"  tokens {tokens_in}→{tokens_out}"))
+    if TTFC in attrs:
+        out.append(Note("dim", f"  ttfc {format_ms(float(attrs[TTFC]) * 1000)}"))
+    reasons = attrs.get("gen_ai.response.finish_reasons")
+    if reasons:
+        out.append(Note("dim", f"  finish {','.join(map(str, reasons))}"))
+    if SANDBOX_PREFIX + "tier" in attrs:
+        out.append(Note("sandbox", f"  tier {attrs[SANDBOX_PREFIX + 'tier']}"))
+    if SANDBOX_PREFIX + "exit_code" in attrs:
+        out.append(Note("sandbox", f" exit {attrs[SANDBOX_PREFIX + 'exit_code']}"))
+    if attrs.get(SANDBOX_PREFIX + "killed_by"):
+        out.append(Note("killed", f" killed by {attrs[SANDBOX_PREFIX + 'killed_by']}"))
+    if "nativa.prompt.file" in attrs:
+        digest = str(attrs.get("nativa.prompt.hash", ""))[:12]
+        out.append(Note("dim", f"  prompt {attrs['nativa.prompt.file']}" + (f"@{digest}" if digest else "")))
+    if span.is_error and echoed:
+        out.append(Note("echo", "  ✗ (from below)"))
+    elif span.is_error:
+        message = span.status_message or str(attrs.get("error.type", "error"))
+        out.append(Note("error", f"  ✗ {message}"))
+    return out
+
+
+_NOTE_STYLE: Final = {"tokens": "green", "dim": "dim", "sandbox": "magenta", "killed": "bold red", "error": "bold red",
+                      "echo": "red"}
+
+
+def _bar(row: WaterfallRow, width: int) -> Text:
+    offset = min(width - 1, int(row.offset * width))
+    length = max(1, round(row.length * width))
     length = min(length, width - offset)
-    style = "red" if span.is_error else "cyan"
+    style = "red" if row.span.is_error else "cyan"
     bar = Text("│", style="dim")
     bar.append("·" * offset, style="dim")
     bar.append("█" * length, style=style)
@@ -62,44 +141,16 @@ def _bar(span: SpanRecord, t0: int, total_ns: int, width: int) -> Text:
     return bar
 
 
-def _details(span: SpanRecord, echoed: bool) -> Text:
-    attrs = span.attributes
-    out = Text()
-    tokens_in, tokens_out = span.tokens
-    if tokens_in or tokens_out:
-        out.append(f"  tokens {tokens_in}→{tokens_out}", style="green")
-    if TTFC in attrs:
-        out.append(f"  ttfc {format_ms(float(attrs[TTFC]) * 1000)}", style="dim")
-    reasons = attrs.get("gen_ai.response.finish_reasons")
-    if reasons:
-        out.append(f"  finish {','.join(map(str, reasons))}", style="dim")
-    if SANDBOX_PREFIX + "tier" in attrs:
-        out.append(f"  tier {attrs[SANDBOX_PREFIX + 'tier']}", style="magenta")
-    if SANDBOX_PREFIX + "exit_code" in attrs:
-        out.append(f" exit {attrs[SANDBOX_PREFIX + 'exit_code']}", style="magenta")
-    if attrs.get(SANDBOX_PREFIX + "killed_by"):
-        out.append(f" killed by {attrs[SANDBOX_PREFIX + 'killed_by']}", style="bold red")
-    if "nativa.prompt.file" in attrs:
-        digest = str(attrs.get("nativa.prompt.hash", ""))[:12]
-        out.append(f"  prompt {attrs['nativa.prompt.file']}" + (f"@{digest}" if digest else ""), style="dim")
-    if span.is_error and echoed:  # the same exception came up from a child: say it once, where it started
-        out.append("  ✗ (from below)", style="red")
-    elif span.is_error:
-        message = span.status_message or str(attrs.get("error.type", "error"))
-        out.append(f"  ✗ {message}", style="bold red")
-    return out
-
-
-def _label(
-    span: SpanRecord, depth: int, name_width: int, t0: int, total_ns: int, bar_width: int, echoed: bool
-) -> Text:
+def _label(row: WaterfallRow, name_width: int, bar_width: int) -> Text:
+    span = row.span
     name = span.name if len(span.name) <= _MAX_NAME else span.name[: _MAX_NAME - 1] + "…"
-    pad = max(1, name_width - depth * _INDENT - len(name))
+    pad = max(1, name_width - row.depth * _INDENT - len(name))
     label = Text(name, style="bold red" if span.is_error else "bold")
     label.append(" " * pad)
     label.append(f"{format_ms(span.duration_ms):>10} ")
-    label.append_text(_bar(span, t0, total_ns, bar_width))
-    label.append_text(_details(span, echoed))
+    label.append_text(_bar(row, bar_width))
+    for note in span_notes(span, row.echoed):
+        label.append(note.text, style=_NOTE_STYLE[note.kind])
     return label
 
 
@@ -110,19 +161,8 @@ def render_trace(detail: TraceDetail, width: int | None = None) -> RenderableTyp
     fit wrap below it.
     """
     summary = detail.summary
-    children = detail.children()
-    t0 = min(s.start_ns for s in detail.spans)
-    total_ns = max(s.end_ns for s in detail.spans) - t0
-
-    depths: dict[str, int] = {}
-    stack = [(s, 1) for s in children[None]]
-    while stack:
-        s, depth = stack.pop()
-        depths[s.span_id] = depth
-        stack.extend((c, depth + 1) for c in children.get(s.span_id, []))
-    name_width = (
-        max(min(len(s.name), _MAX_NAME) + depths.get(s.span_id, 1) * _INDENT for s in detail.spans) + 2
-    )
+    rows = waterfall(detail)
+    name_width = max(min(len(r.span.name), _MAX_NAME) + r.depth * _INDENT for r in rows) + 2
     bar_width = BAR_WIDTH if width is None else max(8, min(BAR_WIDTH, width - name_width - 11 - 2))
 
     status = Text("error", style="bold red") if summary.status == "error" else Text("ok", style="bold green")
@@ -135,25 +175,15 @@ def render_trace(detail: TraceDetail, width: int | None = None) -> RenderableTyp
     if not summary.complete:
         header.append("  (incomplete: root span not written yet)", style="yellow")
     tree = Tree(header)
-
-    def add(node: Tree, span: SpanRecord, depth: int) -> None:
-        kids = sorted(children.get(span.span_id, []), key=lambda s: s.start_ns)
-        echoed = any(k.is_error and k.status_message == span.status_message for k in kids)
-        child = node.add(_label(span, depth, name_width, t0, total_ns, bar_width, echoed))
-        for c in kids:
-            add(child, c, depth + 1)
-
-    for root in sorted(children[None], key=lambda s: s.start_ns):
-        add(tree, root, 1)
-    errors = [s for s in detail.spans if s.is_error]
-    if not errors:
+    nodes: list[Tree] = [tree]
+    for row in rows:  # depth first: a row's parent node is the last one open at the depth above
+        del nodes[row.depth:]
+        nodes.append(nodes[-1].add(_label(row, name_width, bar_width)))
+    cause = first_cause(rows)
+    if cause is None:
         return tree
-    # The deepest failing span is usually the cause; say it once under the tree.
-    cause = max(errors, key=lambda s: depths.get(s.span_id, 0))
-    note = Text(
-        f"\nfirst cause: {cause.name}: {cause.status_message or cause.attributes.get('error.type')}",
-        style="red",
-    )
+    note = Text(f"\nfirst cause: {cause.name}: {cause.status_message or cause.attributes.get('error.type')}",
+                style="red")
     return Group(tree, note)
 
 

@@ -61,3 +61,5 @@ def test_bench_times_the_policy_beside_the_sandbox(monkeypatch: pytest.MonkeyPat
     assert result.runs == 3 and result.tier in ("A", "B")
     assert result.policy_ms["p50"] > 0 and result.sandbox_ms["p50"] > 0 and result.pooled_ms["p50"] > 0
     assert 0 < result.cost_ratio["p50"] < 1  # reviewing a candidate costs less than running it
+    assert result.decision_ms["p50"] >= result.policy_ms["p50"] * 0.5 and result.decision_ratio["p50"] > 0
+    assert result.durable_ms["n"] == 3 and result.durable_ratio["p50"] > 0  # the all-durable baseline beside it

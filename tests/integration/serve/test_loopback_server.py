@@ -14,6 +14,7 @@ import time
 import httpx
 import openai
 import pytest
+from support.waiting import wait_for
 from unit.serve.helpers import EchoModel, make_app
 
 from nativa.config import Settings
@@ -21,15 +22,6 @@ from nativa.serve.runner import ServerThread
 
 USER = [{"role": "user", "content": "hi there"}]
 BODY = {"model": "small", "messages": USER}
-
-
-def wait_for(predicate, timeout_s: float = 10.0) -> bool:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.01)
-    return False
 
 
 def test_openai_client_unchanged_blocking_and_streaming(settings: Settings) -> None:

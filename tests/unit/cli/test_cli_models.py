@@ -91,3 +91,24 @@ def test_doctor_json_reports_python_llama_and_models(capsys: pytest.CaptureFixtu
     assert "version" in report["llama_cpp"]
     assert [m["name"] for m in report["models"]][:2] == ["small", "large"]
     assert "tier" in report["sandbox"]
+
+
+def _flat(text: str) -> str:
+    """The table's text with borders and line wrapping removed, so a wrapped cell reads as one line."""
+    return " ".join(text.replace("│", " ").replace("┃", " ").split())
+
+
+def test_doctor_prints_the_reason_for_each_missing_piece(monkeypatch: pytest.MonkeyPatch,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    from nativa.sandbox import ProbeReport
+
+    missing = "bubblewrap (bwrap) is not installed: install the Debian package 'bubblewrap' for tier A"
+    host = ProbeReport(tier="B", layers=["landlock-fs", "seccomp"], available=["B"], is_root=True, notes=[missing])
+    monkeypatch.setattr("nativa.sandbox.probe", lambda: host)
+    assert run(["doctor", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert run(["doctor"]) == 0
+    text = _flat(capsys.readouterr().out)
+    assert f"why: {missing}" in text
+    for note in [n for m in report["models"] for n in m["notes"]]:  # e.g. a model extra not installed
+        assert _flat(f"why: {note}") in text

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from support.review_doubles import ScriptedPrompter as Scripted
 
 from nativa import tracing
 from nativa.errors import BadInputError, ReviewUnavailableError
@@ -27,18 +28,6 @@ READ_API = "import urllib.request\nurllib.request.urlopen('https://api.example.c
 READ_API_AGAIN = "import urllib.request\nbody = urllib.request.urlopen('https://api.example.com/v2/x').read()\n"
 WRITE_FILE = "open('/etc/orders.csv', 'w').write('x')\n"
 BENIGN = "print(sum(range(10)))\n"
-
-
-class Scripted:
-    """A prompter that answers from a list and remembers what it was asked."""
-
-    def __init__(self, *answers: Answer) -> None:
-        self.answers = list(answers)
-        self.asked: list[ReviewRequest] = []
-
-    def __call__(self, request: ReviewRequest) -> Answer:
-        self.asked.append(request)
-        return self.answers.pop(0)
 
 
 @pytest.fixture(params=["memory", "sqlite"])

@@ -16,7 +16,16 @@ from support.embedder import WordHashEmbedder
 from nativa.config import Settings
 from nativa.errors import ModelNotFoundError
 from nativa.memory import open_memory
-from nativa.models.base import Completion, Delta, GenerationOptions, MessagesLike, as_messages, collect
+from nativa.models.base import (
+    Completion,
+    Delta,
+    GenerationOptions,
+    MessagesLike,
+    as_messages,
+    check_n,
+    collect,
+    with_seed,
+)
 from nativa.sandbox.result import RunResult
 from nativa.serve import ServeConfig, create_app
 
@@ -78,6 +87,11 @@ class EchoModel:
 
     def complete(self, messages: MessagesLike, options: GenerationOptions | None = None) -> Completion:
         return collect(self.stream(messages, options))
+
+    def complete_many(self, messages: MessagesLike, options: GenerationOptions | None = None,
+                      n: int = 1) -> list[Completion]:
+        opts = options or GenerationOptions()
+        return [self.complete(messages, with_seed(opts, i)) for i in range(check_n(n))]
 
 
 class LoadingEchoModel(EchoModel):

@@ -1,4 +1,4 @@
-"""`/v1/code` (the code agent) and `/v1/run` (the tool agent) over HTTP: results, streams, trace ids, 501."""
+"""`/v1/code` (the code agent) and `/v1/run` (the tool agent) over HTTP: results, streams, trace ids."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ import pytest
 from fastapi.testclient import TestClient
 from unit.serve.helpers import EchoModel, FakeSandbox, fenced, make_app
 
+from nativa.agent.tool_agent import ToolStep
 from nativa.config import Settings
 from nativa.models import ScriptedModel
-from nativa.serve import tasks
 
 
 def sse_events(text: str) -> list[tuple[str | None, Any]]:
@@ -86,11 +86,14 @@ def test_code_model_failure_is_500_or_an_error_event_without_details(settings: S
     assert "boom" not in r.text
 
 
-@pytest.mark.skipif(tasks.tool_agent_missing() is None, reason="the tool agent is installed")
-def test_run_is_501_while_the_tool_agent_is_missing(settings: Settings) -> None:
-    client = TestClient(make_app(settings, EchoModel()))
-    r = client.post("/v1/run", json={"question": "how many orders?"})
-    assert r.status_code == 501 and "/v1/run is not available" in r.json()["error"]["message"]
+def test_run_streams_each_step_of_the_real_tool_agent_as_it_is_taken(settings: Settings) -> None:
+    model = ScriptedModel(["not a tool call"] * 4, name="small")
+    client = TestClient(make_app(settings, model), raise_server_exceptions=False)
+    r = client.post("/v1/run", json={"question": "What is six times seven?", "max_steps": 2, "stream": True})
+    events = sse_events(r.text)
+    assert r.status_code == 200 and [n for n, _ in events] == ["step", "step", "result", None]
+    assert [e["error"] for _, e in events[:2]] == [s["error"] for s in events[2][1]["steps"]]
+    assert all(e["error"] for _, e in events[:2])  # an unusable reply is an error observation, fed back
 
 
 @dataclass
@@ -111,24 +114,25 @@ def contract_tool_agent(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     seen: dict[str, Any] = {}
 
     class ToolAgent:
-        def __init__(self, model: Any, tools: Any, *, max_steps: int, settings: Any) -> None:
-            seen.update(model=model, tools=tools, max_steps=max_steps)
+        def __init__(self, model: Any, tools: Any, *, max_steps: int, settings: Any, on_event: Any = None,
+                     review: Any = None) -> None:
+            seen.update(model=model, tools=tools, max_steps=max_steps, on_event=on_event, review=review)
 
         def run(self, question: str) -> _Result:
             with tracing.agent_span("tool_agent") as span:
                 reply = seen["model"].complete([{"role": "user", "content": question}])
-                step = {"tool": "sql", "arguments": {"query": "select 1"}, "observation": "1", "error": None}
-                return _Result(answer=reply.text, steps=[step], trace_id=span.trace_id)
+                step = ToolStep("sql", {"query": "select 1"}, "1")
+                seen["on_event"]("step", step)
+                return _Result(answer=reply.text, steps=[step.to_dict()], trace_id=span.trace_id)
 
     def build_tools(settings: Any, **kw: Any) -> list[str]:
         seen["build"] = kw
         return ["sql"]
 
-    monkeypatch.setitem(sys.modules, "nativa.agent.tool_agent", types.SimpleNamespace(ToolAgent=ToolAgent))
+    monkeypatch.setitem(sys.modules, "nativa.agent.tool_agent",
+                        types.SimpleNamespace(ToolAgent=ToolAgent, ToolStep=ToolStep))
     monkeypatch.setattr("nativa.tools.build_tools", build_tools, raising=False)
-    tasks.tool_agent_missing.cache_clear()
-    yield seen
-    tasks.tool_agent_missing.cache_clear()
+    return seen
 
 
 def test_run_follows_the_tool_agent_contract(settings: Settings, contract_tool_agent: dict[str, Any]) -> None:
@@ -153,8 +157,6 @@ def test_run_refuses_hosts_the_server_does_not_allow(settings: Settings,
     assert "api.example.com" in r.json()["error"]["message"]
 
 
-@pytest.mark.skipif(tasks.tool_agent_missing() is not None, reason="the tool agent (nativa.agent.tool_agent) "
-                                                                    "has not landed yet")
 def test_run_with_the_real_tool_agent_answers_with_steps_and_trace(settings: Settings) -> None:
     model = ScriptedModel(["The answer is 42."] * 8, name="small")
     client = TestClient(make_app(settings, model), raise_server_exceptions=False)
