@@ -39,6 +39,7 @@ def _models(srv: StandInServer) -> list[ChatModel]:
             FakeBatchingModel(max_batch=4)]
 
 
+@pytest.mark.integration  # a stand-in OpenAI server on loopback
 def test_every_model_returns_n_completions_with_their_own_counts() -> None:
     with StandInServer(ServerScript()) as srv:
         for model in _models(srv):
@@ -58,6 +59,7 @@ def test_scripted_model_gives_the_next_n_replies_with_seed_plus_i() -> None:
     assert model.remaining == 1
 
 
+@pytest.mark.integration  # a stand-in OpenAI server on loopback
 def test_openai_model_sends_one_request_per_sample_each_with_its_seed() -> None:
     script = ServerScript()
     with StandInServer(script) as srv:
