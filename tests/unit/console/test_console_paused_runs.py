@@ -4,6 +4,7 @@ as `POST /v1/runs/{id}/approve` would, and rejecting it there feeds the reason b
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -47,7 +48,8 @@ def _pause(c: TestClient, review: str) -> dict[str, Any]:
 def test_a_run_paused_over_http_is_approved_in_the_console_and_runs_once(settings: Settings,
                                                                          sandbox: RecordingSandbox) -> None:
     c = _server(settings, [RISKY], sandbox)
-    run_id = _pause(c, "always")["run_id"]
+    paused = _pause(c, "always")
+    run_id = paused["run_id"]
     assert sandbox.runs == 0
 
     listing = c.get("/ui/approvals")
@@ -57,9 +59,13 @@ def test_a_run_paused_over_http_is_approved_in_the_console_and_runs_once(setting
     assert 'class="line flagged' in page.text and "import socket" in page.text  # the network finding on its line
 
     token = csrf_of(page.text)
+    shown = re.search(r'name="code_hash" value="(sha256:[0-9a-f]+)"', page.text)
+    assert shown and shown.group(1) == paused["code_hash"]  # the form answers for the code the page showed
     assert c.post(f"/ui/approvals/{run_id}/approve", data={"csrf": "forged" + token[6:]}).status_code == 403
+    stale = c.post(f"/ui/approvals/{run_id}/approve", data={"csrf": token, "code_hash": "sha256:" + "0" * 64})
+    assert stale.status_code == 409 and "asks about other code" in stale.text  # it paused again for other code
     assert sandbox.runs == 0
-    approved = c.post(f"/ui/approvals/{run_id}/approve", data={"csrf": token})
+    approved = c.post(f"/ui/approvals/{run_id}/approve", data={"csrf": token, "code_hash": shown.group(1)})
     assert approved.status_code == 303 and approved.headers["location"] == f"/ui/approvals/{run_id}"
     assert sandbox.seen.count(RISKY) == 1
 

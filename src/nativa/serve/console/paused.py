@@ -46,8 +46,8 @@ def console_run(record: stored.PendingRun, trace_id: str | None = None) -> Pendi
         code=record.code, findings=record.findings, session=str(session) if session else None,
         created_at=record.created_at, status=status, subject="code" if record.kind == "code" else _tool(record.code),
         decided_by=record.decided_by, reason=record.feedback, result=record.result,
-        trace_id=_text(result.get("trace_id")) or trace_id,
-        extra={"revision": record.revision, "code_hash": record.code_hash, "action": record.action,
+        trace_id=_text(result.get("trace_id")) or trace_id, code_hash=record.code_hash,
+        extra={"revision": record.revision, "action": record.action,
                "expires_at": record.expires_at, "error": record.error})
 
 
@@ -96,11 +96,11 @@ class ConsolePausedRuns:
                 return None
             raise
 
-    def approve(self, run_id: str, who: str) -> PendingRun:
-        return self._resume(functools.partial(self.paused.approve, run_id, who=who))
+    def approve(self, run_id: str, who: str, code_hash: str | None = None) -> PendingRun:
+        return self._resume(functools.partial(self.paused.approve, run_id, "once", code_hash, who=who))
 
-    def reject(self, run_id: str, who: str, reason: str) -> PendingRun:
-        return self._resume(functools.partial(self.paused.reject, run_id, reason, who=who))
+    def reject(self, run_id: str, who: str, reason: str, code_hash: str | None = None) -> PendingRun:
+        return self._resume(functools.partial(self.paused.reject, run_id, reason, code_hash, who=who))
 
     @staticmethod
     def _resume(answer: Callable[[], Awaitable[Any]]) -> PendingRun:
