@@ -58,7 +58,7 @@ class ScriptedPendingRuns:
                           reason=reason or f"approved by {who} in the console")
         return decided
 
-    def approve(self, run_id: str, who: str) -> PendingRun:
+    def approve(self, run_id: str, who: str, code_hash: str | None = None) -> PendingRun:
         self._decide(run_id, "approved", who, None)
         result = self.sandbox.run(self.runs[run_id].code, timeout_s=10)
         with self._lock:
@@ -69,5 +69,5 @@ class ScriptedPendingRuns:
             self.runs[run_id] = done
         return done
 
-    def reject(self, run_id: str, who: str, reason: str) -> PendingRun:
+    def reject(self, run_id: str, who: str, reason: str, code_hash: str | None = None) -> PendingRun:
         return self._decide(run_id, "rejected", who, reason)

@@ -20,9 +20,11 @@ def install(app: FastAPI) -> bool:
         return False
     from starlette.staticfiles import StaticFiles
 
-    from nativa.serve.console import routes_login, routes_memory, routes_review, routes_runs
+    from nativa.serve.console import routes_login, routes_memory, routes_review, routes_runs, sources
+    from nativa.serve.console.paused import ServerPendingRuns
 
     for module in (routes_login, routes_runs, routes_memory, routes_review):
         app.include_router(module.router, include_in_schema=False)
+    setattr(app.state, sources.PENDING_ATTR, ServerPendingRuns())  # approvals: the HTTP pause/approve store
     app.mount("/ui/static", StaticFiles(packages=[("nativa.serve.console", "static")]), name="console-static")
     return True

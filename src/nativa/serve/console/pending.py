@@ -33,6 +33,7 @@ class PendingRun:
     reason: str | None = None  # a rejection's reason
     result: dict[str, Any] | None = None  # the agent's result once the run went on
     trace_id: str | None = None
+    code_hash: str | None = None  # of the code shown, when the store checks it: the form sends it back
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -54,10 +55,11 @@ class PendingRuns(Protocol):
         """Any run the store knows, decided or not."""
         ...
 
-    def approve(self, run_id: str, who: str) -> PendingRun:
-        """Let the run go on (its code runs once); `RunNotPendingError` when it no longer waits."""
+    def approve(self, run_id: str, who: str, code_hash: str | None = None) -> PendingRun:
+        """Let the run go on (its code runs once); `RunNotPendingError` when it no longer waits, or when
+        `code_hash` is not what it asks about now (it paused again, for other code, since the page showed it)."""
         ...
 
-    def reject(self, run_id: str, who: str, reason: str) -> PendingRun:
-        """Refuse it; the reason goes back to the model. `RunNotPendingError` when it no longer waits."""
+    def reject(self, run_id: str, who: str, reason: str, code_hash: str | None = None) -> PendingRun:
+        """Refuse it; the reason goes back to the model. `RunNotPendingError` as for `approve`."""
         ...

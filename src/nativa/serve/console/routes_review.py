@@ -86,22 +86,24 @@ def approval(request: Request, run_id: str) -> Response:
 
 
 @router.post("/ui/approvals/{run_id}/approve")
-def approve(request: Request, run_id: str, csrf: str | None = Form(None)) -> Response:
+def approve(request: Request, run_id: str, csrf: str | None = Form(None),
+            code_hash: str | None = Form(None)) -> Response:
     def build() -> Response:
-        _store(request).approve(run_id, who(request))
+        _store(request).approve(run_id, who(request), code_hash or None)
         return RedirectResponse(f"/ui/approvals/{run_id}", status_code=303, headers=HEADERS)
 
     return submit(request, csrf, build)
 
 
 @router.post("/ui/approvals/{run_id}/reject")
-def reject(request: Request, run_id: str, csrf: str | None = Form(None), reason: str | None = Form(None)) -> Response:
+def reject(request: Request, run_id: str, csrf: str | None = Form(None), reason: str | None = Form(None),
+           code_hash: str | None = Form(None)) -> Response:
     def build() -> Response:
         text = (reason or "").strip()
         if not text or len(text) > MAX_REASON:
             raise BadInputError(f"reason: say why in 1 to {MAX_REASON} characters; the model reads it and "
                                 "writes a safer version")
-        _store(request).reject(run_id, who(request), text)
+        _store(request).reject(run_id, who(request), text, code_hash or None)
         return RedirectResponse(f"/ui/approvals/{run_id}", status_code=303, headers=HEADERS)
 
     return submit(request, csrf, build)

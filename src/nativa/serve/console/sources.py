@@ -9,11 +9,13 @@ from fastapi import Request
 
 from nativa.memory import Memory
 from nativa.review.audit import AuditLog
+from nativa.serve.console.paused import ServerPendingRuns
 from nativa.serve.console.pending import PendingRuns
+from nativa.serve.errors import ApiError
 from nativa.serve.memory import memory_for, owner_for_key
 from nativa.serve.state import get_state
 
-PENDING_ATTR = "nativa_pending"  # app.state attribute holding the PendingRuns store, when the server has one
+PENDING_ATTR = "nativa_pending"  # app.state attribute holding the PendingRuns store (or ServerPendingRuns)
 _audit_lock = threading.Lock()
 
 
@@ -23,12 +25,18 @@ def memory(request: Request) -> Memory:
 
 
 def pending(request: Request) -> PendingRuns | None:
-    """The store of runs paused for review, or None when the server keeps none (the page then says so).
+    """The store of runs paused for review, or None when the server can keep none (the page then says so).
 
     The one place the console meets that store: every page (approvals, the runs list, a paused run's page)
-    asks here. Today it is whatever `app.state.nativa_pending` holds (the tests attach a double); the HTTP
-    pause/approve store is wired here, behind an adapter that keeps the `PendingRuns` contract."""
+    asks here. It is the server's own pending-run store, the one `/v1/runs/{id}/approve|reject` answer from,
+    seen as the server key's owner (`install` sets it on `app.state.nativa_pending`, where a test may put a
+    double instead, or remove it to see the page without one)."""
     found = getattr(request.app.state, PENDING_ATTR, None)
+    if isinstance(found, ServerPendingRuns):
+        try:
+            return found.for_request(request)
+        except ApiError:  # the review database cannot be opened: the runs list still works, approvals say so
+            return None
     return found if isinstance(found, PendingRuns) else None
 
 
@@ -42,9 +50,9 @@ def audit(request: Request) -> AuditLog:
         memory(request)
         with _audit_lock:
             log = getattr(app.state, "nativa_console_audit", None)
-            if log is None:
-                from nativa.review.store import SQLiteReviewStore
+            if log is None:  # the server's review store: the one the HTTP pauses and answers write to
+                from nativa.serve.review import review_store
 
-                log = AuditLog(SQLiteReviewStore(get_state(request).settings.review_db_path))
+                log = AuditLog(review_store(request))
                 app.state.nativa_console_audit = log
     return log
