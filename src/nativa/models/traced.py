@@ -9,12 +9,34 @@ span: callers that want the whole answer use `traced_complete`, callers that sho
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
 
 from nativa import tracing
 from nativa.config import Settings
 from nativa.errors import ModelError
-from nativa.models.base import ChatModel, Completion, Delta, GenerationOptions, MessagesLike, as_messages
+from nativa.models.base import (
+    ChatModel,
+    Completion,
+    Delta,
+    GenerationOptions,
+    Message,
+    MessagesLike,
+    as_messages,
+)
 from nativa.tracing.spans import Attributes
+
+
+@contextmanager
+def _model_span(model: ChatModel, msgs: list[Message], opts: GenerationOptions, prompt_file: str | None,
+                prompt_hash: str | None, settings: Settings | None,
+                attributes: Attributes | None) -> Iterator[Any]:
+    """The one `chat {model}` span every traced call opens, with the request's messages recorded."""
+    with tracing.model_span(model=model.name, provider=model.provider, remote=model.remote,
+                            temperature=opts.temperature, max_tokens=opts.max_tokens, prompt_file=prompt_file,
+                            prompt_hash=prompt_hash, settings=settings, attributes=attributes) as span:
+        span.set_input_messages([m.to_dict() for m in msgs])
+        yield span
 
 
 def traced_stream(
@@ -30,10 +52,7 @@ def traced_stream(
     """`model.stream(...)` inside a `chat {model}` span with usage, finish reason and time to first chunk."""
     opts = options or GenerationOptions()
     msgs = as_messages(messages)
-    with tracing.model_span(model=model.name, provider=model.provider, remote=model.remote,
-                            temperature=opts.temperature, max_tokens=opts.max_tokens, prompt_file=prompt_file,
-                            prompt_hash=prompt_hash, settings=settings, attributes=attributes) as span:
-        span.set_input_messages([m.to_dict() for m in msgs])
+    with _model_span(model, msgs, opts, prompt_file, prompt_hash, settings, attributes) as span:
         for delta in model.stream(msgs, opts):
             if delta.text:
                 span.first_token()
@@ -86,11 +105,8 @@ def traced_complete_many(
     output tokens summed over the samples, one finish reason (and, with content on, one message) each."""
     opts = options or GenerationOptions()
     msgs = as_messages(messages)
-    with tracing.model_span(model=model.name, provider=model.provider, remote=model.remote,
-                            temperature=opts.temperature, max_tokens=opts.max_tokens, prompt_file=prompt_file,
-                            prompt_hash=prompt_hash, settings=settings,
-                            attributes={"gen_ai.request.choice.count": n}) as span:
-        span.set_input_messages([m.to_dict() for m in msgs])
+    with _model_span(model, msgs, opts, prompt_file, prompt_hash, settings,
+                     {"gen_ai.request.choice.count": n}) as span:
         completions = model.complete_many(msgs, opts, n)
         span.set_result(input_tokens=completions[0].input_tokens if completions else 0,
                         output_tokens=sum(c.output_tokens for c in completions),
