@@ -53,24 +53,33 @@ PIP=("$VENV/bin/python" -m pip)
 
 # 3. llama-cpp-python builds from source (minutes on 2 cores): build the wheel once per machine and CPU
 #    (the build is tuned to the CPU it runs on) and keep it in the cache.
-cpu_key=$(grep -m1 '^flags' /proc/cpuinfo 2>/dev/null | sha256sum | cut -c1-12 || echo generic)
+#    AMX is left out: on VMs whose CPU reports AMX (amx_tile, amx_int8), ggml's AMX kernel died with a general
+#    protection fault at `ldtilecfg` on the first decode (seen here on a Xeon guest, Linux 6.18), killing every
+#    model call; the AVX-512/AVX2 kernels it falls back to are what the other machines here run anyway.
+LLAMA_CFLAGS=""
+case "$(uname -m)" in x86_64) LLAMA_CFLAGS="-mno-amx-tile -mno-amx-int8 -mno-amx-bf16" ;; esac
+cpu_key=$({ grep -m1 '^flags' /proc/cpuinfo 2>/dev/null; echo "$LLAMA_CFLAGS"; } | sha256sum | cut -c1-12 || echo generic)
 WHEELS="$CACHE/wheels/$cpu_key"
 mkdir -p "$WHEELS"
 if ! ls "$WHEELS"/llama_cpp_python-"$LLAMA_VERSION"-*.whl >/dev/null 2>&1; then
   log "building llama-cpp-python $LLAMA_VERSION (once per machine, a few minutes)"
-  "${PIP[@]}" wheel -q --no-deps "llama-cpp-python==$LLAMA_VERSION" -w "$WHEELS"
+  # --no-cache-dir: pip's own wheel cache would hand back a build made without these flags.
+  CMAKE_ARGS="${CMAKE_ARGS:-} -DCMAKE_C_FLAGS='$LLAMA_CFLAGS' -DCMAKE_CXX_FLAGS='$LLAMA_CFLAGS'" \
+    "${PIP[@]}" wheel -q --no-cache-dir --no-deps "llama-cpp-python==$LLAMA_VERSION" -w "$WHEELS"
 fi
 
 # 4. nativa and its dependencies; re-run only when pyproject.toml changed.
 stamp="$VENV/.nativa-installed"
-if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ "$(cat "$stamp")" != "$EXTRAS" ]; then
+# The stamp names the extras and the wheel build, so a venv holding an older build of llama-cpp-python
+# (same version, other flags) gets the cached one.
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ "$(cat "$stamp")" != "$EXTRAS $cpu_key" ]; then
   log "installing nativa[$EXTRAS]"
   # The memory extra's embedder needs torch: pin the CPU build first (pip takes it from this machine's
   # wheel cache); an unpinned torch pulled in by sentence-transformers would be a CUDA build of several GB.
   case ",$EXTRAS," in *,memory,*) "${PIP[@]}" install -q "torch==2.13.0" ;; esac
-  "${PIP[@]}" install -q --find-links "$WHEELS" "llama-cpp-python==$LLAMA_VERSION"
+  "${PIP[@]}" install -q --force-reinstall --no-deps --no-index --find-links "$WHEELS" "llama-cpp-python==$LLAMA_VERSION"
   "${PIP[@]}" install -q --find-links "$WHEELS" -e ".[$EXTRAS]"
-  printf '%s' "$EXTRAS" > "$stamp"
+  printf '%s' "$EXTRAS $cpu_key" > "$stamp"
 fi
 
 # 5. A real third-party OTLP receiver (Arize Phoenix, in its own venv) for the tracing integration test.
