@@ -48,6 +48,8 @@ class ServeConfig(BaseModel):
 
     @property
     def key(self) -> str | None:
+        """The API key in clear, or None when the server needs none; kept a SecretStr elsewhere so it never
+        shows in a repr or a log."""
         return self.api_key.get_secret_value() if self.api_key else None
 
     def to_env_json(self) -> str:
@@ -65,6 +67,7 @@ class ServeConfig(BaseModel):
         return min(self.body_timeout_s, self.request_timeout_s)
 
     def served_models(self, settings: Settings) -> tuple[str, ...]:
+        """The model names the server answers for: `--model` as given, else the settings' one model."""
         return self.models or (settings.model,)
 
     def check_binding(self) -> None:
