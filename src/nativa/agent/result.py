@@ -61,7 +61,7 @@ class AwaitingApproval:
     checkpoint: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
-        """What the caller is shown of the pause; the checkpoint stays out (it is for the agent, not a user)."""
+        """What the caller is shown of the pause; the checkpoint stays out (it is for the agent alone)."""
         return {"code": self.code, "review": asdict(self.review), "at": self.at}
 
 
