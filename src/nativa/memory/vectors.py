@@ -101,13 +101,16 @@ class SQLVectorStoreBase:
             return list_memories(conn, owner=owner, namespace=namespace, session=session, limit=limit)
 
     def count(self, *, owner: str, namespace: str) -> int:
+        """The namespace's size, read from its counter (not a count(*))."""
         with self.db.read() as conn:
             return count_memories(conn, owner, namespace)
 
     def compact(self) -> None:
+        """Rewrite the database so deleted memories' bytes leave the disk."""
         self.db.compact()
 
     def close(self) -> None:
+        """Close the shared database (again is harmless)."""
         self.db.close()
 
 
