@@ -29,6 +29,8 @@ class CodeAnalyzer(EffectChecks, LoopChecks):
     """Collects the findings for one module; `analyze` is the only entry point."""
 
     def analyze(self, tree: ast.Module) -> list[Finding]:
+        """Every finding in `tree`, resolving names through their bindings first so an alias (`import os as
+        o`) is seen for what it is."""
         self.bindings = Bindings(tree)
         self.folder = Folder(self.bindings, self.resolve)
         for node in self.bindings.nodes:

@@ -73,6 +73,8 @@ class ImportRule(RuleConfig):
         return frozenset((*self.allow, *self.also_allow))
 
     def allows(self, module: str) -> bool:
+        """Whether importing `module` is fine: it is one of the allowed packages or inside one (`allow` plus
+        the policy file's `also_allow`)."""
         return _under(module, self._allowed)
 
 
@@ -84,6 +86,8 @@ class ObfuscationRule(RuleConfig):
     decoders: tuple[str, ...] = ()
 
     def is_decoder(self, dotted: str) -> bool:
+        """Whether `dotted` names a decoder (base64.b64decode, codecs.decode, ...): decoded text fed to
+        exec is how code hides what it runs."""
         return any(fnmatchcase(dotted, pattern) for pattern in self.decoders)
 
 
@@ -92,6 +96,7 @@ class SensitivePathRule(RuleConfig):
     contains: tuple[str, ...] = ()
 
     def matches_path(self, text: str) -> bool:
+        """Whether `text` is a path the policy calls sensitive (one of its prefixes, or containing a marker)."""
         return any(text.startswith(p) for p in self.prefixes) or any(c in text for c in self.contains)
 
 
@@ -141,6 +146,7 @@ class Rules(_Strict):
     tool_unknown: RuleConfig = Field(default_factory=RuleConfig, alias="tool-unknown")
 
     def by_id(self, rule_id: str) -> RuleConfig:
+        """A rule's settings by its id as findings and policy files spell it (`file-write`, not `file_write`)."""
         field = RULE_FIELDS[rule_id]
         return getattr(self, field)  # type: ignore[no-any-return]
 

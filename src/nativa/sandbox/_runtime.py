@@ -88,6 +88,7 @@ class UidLease:
         self._fd: int | None = fd
 
     def release(self) -> None:
+        """Give the uid back (closing the file drops the flock); a second call does nothing."""
         if self._fd is not None:
             os.close(self._fd)  # closing drops the flock
             self._fd = None
