@@ -45,6 +45,8 @@ class HostRule:
 
     @classmethod
     def parse(cls, entry: str) -> HostRule:
+        """A rule from how people write hosts (a scheme or path is dropped, `[::1]:8080` is understood);
+        a ValueError names the entry and the forms that are valid."""
         text = entry.strip().lower().rstrip(".")
         if "://" in text:
             text = text.split("://", 1)[1]
@@ -70,6 +72,8 @@ class HostRule:
         return cls(host=host, port=port, wildcard=wildcard)
 
     def matches(self, host: str, port: int) -> bool:
+        """Whether a request to `host:port` is allowed by this entry; `*.example.com` matches subdomains,
+        not example.com itself."""
         if self.port is not None and self.port != port:
             return False
         if self.wildcard:
