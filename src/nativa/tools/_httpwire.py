@@ -95,7 +95,7 @@ class DeadlineBackend(httpcore.NetworkBackend):
         raise httpcore.ConnectError("the HTTP tool does not connect to Unix sockets")
 
     def sleep(self, seconds: float) -> None:
-        """httpcore's own sleep (between retries of a connection)."""
+        """httpcore's own sleep, unchanged: only connecting and I/O are held to the deadline."""
         self._inner.sleep(seconds)
 
 
