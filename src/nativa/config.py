@@ -261,6 +261,7 @@ class SettingValue:
     description: str | None
 
     def to_dict(self) -> dict[str, Any]:
+        """The row as JSON (`nativa config --json`), the value already masked if it is a secret."""
         return {"name": self.name, "value": self.value, "source": self.source, "env": self.env,
                 "description": self.description}
 
