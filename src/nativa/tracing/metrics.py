@@ -166,7 +166,6 @@ class SpanMetricsExporter(SpanExporter):
 
     def shutdown(self) -> None:
         """Nothing to release: the instruments belong to the meter provider."""
-        pass
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         """Always True: points are recorded as each batch is exported."""
