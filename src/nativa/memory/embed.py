@@ -33,6 +33,7 @@ def _span(name: str, provider: str, count: int) -> Any:
 
 
 def normalise(vector: Sequence[float]) -> list[float]:
+    """The vector scaled to unit length (a zero vector stays zero), so cosine similarity is a dot product."""
     norm = math.sqrt(sum(x * x for x in vector)) or 1.0
     return [float(x) / norm for x in vector]
 

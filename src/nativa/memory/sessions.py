@@ -21,12 +21,16 @@ _SESSION_COLUMNS = ("s.id, s.name, s.owner, s.created_at, s.updated_at, "
 
 
 def session_from_row(row: Sequence[Any]) -> Session:
+    """A `Session` from a row of `_SESSION_COLUMNS`; metadata arrives as JSON text from SQLite, as a
+    dict from PostgreSQL."""
     meta = row[6]
     return Session(id=row[0], name=row[1], owner=row[2], created_at=row[3], updated_at=row[4],
                    message_count=row[5], metadata=json.loads(meta) if isinstance(meta, str) else dict(meta or {}))
 
 
 def run_from_row(row: Sequence[Any]) -> AgentRun:
+    """An `AgentRun` from a runs row; the result arrives as JSON text from SQLite, as a dict from
+    PostgreSQL."""
     result = row[4]
     return AgentRun(id=row[0], session_id=row[1], kind=row[2], task=row[3],
                     result=json.loads(result) if isinstance(result, str) else dict(result), trace_id=row[5],

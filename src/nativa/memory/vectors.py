@@ -84,6 +84,7 @@ def adjust_counts(conn: Any, spaces: Sequence[tuple[str, str]], sign: int) -> No
 
 
 def blob(vector: Sequence[float]) -> bytes:
+    """The vector as float32 bytes, the form sqlite-vec stores and matches."""
     return np.asarray(vector, dtype=np.float32).tobytes()
 
 

@@ -17,6 +17,7 @@ PRINTERS = frozenset({"builtins.print", "sys.stdout.write", "sys.stderr.write", 
 
 
 def human_bytes(n: int) -> str:
+    """A size in words for a finding's message ("a 1.5 GiB"), so a reviewer need not count digits."""
     if n >= HUGE:
         return "an astronomically large"
     for unit, size in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):

@@ -30,6 +30,7 @@ Head = tuple[int, str]  # (seq, hash) of the last entry ever appended
 
 
 def utc_now() -> str:
+    """The time an entry or a grant is stamped with: UTC ISO 8601 to the microsecond."""
     return datetime.now(UTC).isoformat(timespec="microseconds")
 
 
@@ -126,6 +127,7 @@ class MemoryAuditStore:
 
 @dataclass(frozen=True)
 class ChainProblem:
+    """One break in the chain: the entry's seq, what kind of break, and a sentence naming it."""
     seq: int
     kind: ProblemKind
     message: str

@@ -251,6 +251,8 @@ def _write(path: Path, value: str) -> None:
 
 
 def kill_cgroup_dirs(dirs: list[Path]) -> None:
+    """SIGKILL every process in the directories (`cgroup.kill` where the kernel has it), repeating while
+    processes are still forking."""
     for d in dirs:
         kill_file = d / "cgroup.kill"
         if kill_file.exists():
@@ -270,6 +272,8 @@ def kill_cgroup_dirs(dirs: list[Path]) -> None:
 
 
 def remove_cgroup_dirs(dirs: list[Path], timeout_s: float = 2.0) -> bool:
+    """Kill what is left, then remove the directories, retrying while the kernel finishes the exits;
+    False when one could not be removed in time."""
     kill_cgroup_dirs(dirs)
     ok = True
     for d in dirs:

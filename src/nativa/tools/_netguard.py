@@ -86,6 +86,7 @@ class HostRule:
 
 
 def normalize_host(host: str) -> str:
+    """The host as rules compare it: lower case, no trailing dot, no IPv6 brackets."""
     return host.strip().lower().rstrip(".").removeprefix("[").removesuffix("]")
 
 
@@ -145,6 +146,8 @@ def refusal(ip: IPAddress, *, allow_private: bool) -> str | None:
 
 
 def system_resolver(host: str, port: int) -> list[str]:
+    """The addresses `host` resolves to, each once; a name that does not resolve is a
+    RequestRefusedError naming it."""
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except socket.gaierror as exc:

@@ -73,6 +73,7 @@ def _flock(directory: Path, exclusive: bool) -> Iterator[None]:
 
 
 def rotated_name(index: int) -> str:
+    """The name of the `index`-th older file (`spans.jsonl.1` is the newest rotated one)."""
     return f"{ACTIVE_FILE}.{index}"
 
 

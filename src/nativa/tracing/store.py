@@ -142,6 +142,7 @@ class StatsRow:
 
 @dataclass(frozen=True)
 class StatsReport:
+    """What `nativa traces stats` shows: the window, how many traces and spans, one row per operation."""
     since_s: float | None
     traces: int
     spans: int
@@ -160,6 +161,8 @@ def parse_since(text: str) -> float:
 
 
 def summarize(trace_id: str, spans: Sequence[SpanRecord]) -> TraceSummary:
+    """One trace's line in `nativa traces ls`: its root, duration, errors and tokens; `complete` is
+    False when the root span was not (yet) stored."""
     ids = {s.span_id for s in spans}
     roots = sorted(
         (s for s in spans if s.parent_id is None or s.parent_id not in ids), key=lambda s: s.start_ns
