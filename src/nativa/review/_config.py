@@ -66,6 +66,7 @@ class RuleConfig(_Strict):
 
 class ImportRule(RuleConfig):
     """`import`: modules the code may import without a finding (`also_allow` extends the shipped list)."""
+
     allow: tuple[str, ...] = ()
     also_allow: tuple[str, ...] = ()
 
@@ -81,11 +82,13 @@ class ImportRule(RuleConfig):
 
 class NetworkRule(RuleConfig):
     """`network`: the risk given to a request whose host the allow-list permits."""
+
     allowed_host_risk: Risk = "low"
 
 
 class ObfuscationRule(RuleConfig):
     """`obfuscated-import`: the decoder calls whose output, imported or executed, hides what code runs."""
+
     decoders: tuple[str, ...] = ()
 
     def is_decoder(self, dotted: str) -> bool:
@@ -96,6 +99,7 @@ class ObfuscationRule(RuleConfig):
 
 class SensitivePathRule(RuleConfig):
     """`sensitive-path`: paths (credentials, other processes, the kernel) whose mere mention is a finding."""
+
     prefixes: tuple[str, ...] = ()
     contains: tuple[str, ...] = ()
 
@@ -106,6 +110,7 @@ class SensitivePathRule(RuleConfig):
 
 class FileWriteRule(RuleConfig):
     """`file-write`: where writes are low risk (`inside`), and which calls and methods write files."""
+
     unknown_target_risk: Risk = "medium"
     inside_risk: Risk = "low"
     inside: tuple[str, ...] = ("/work", "/tmp")
@@ -115,12 +120,14 @@ class FileWriteRule(RuleConfig):
 
 class LoopRule(RuleConfig):
     """`unbounded-loop`: the iteration count past which a loop is a finding, and iterators that never end."""
+
     max_iterations: int = Field(100_000_000, ge=1)
     endless: tuple[str, ...] = ()
 
 
 class AllocationRule(RuleConfig):
     """`large-allocation`: the memory and printed output past which one expression is a finding."""
+
     max_bytes: int = Field(268_435_456, ge=1)
     max_output_bytes: int = Field(1_000_000, ge=1)
 

@@ -128,6 +128,7 @@ class MemoryAuditStore:
 @dataclass(frozen=True)
 class ChainProblem:
     """One break in the chain: the entry's seq, what kind of break, and a sentence naming it."""
+
     seq: int
     kind: ProblemKind
     message: str

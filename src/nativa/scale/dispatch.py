@@ -35,6 +35,7 @@ class Ready:
 @dataclass(frozen=True, slots=True)
 class Finished:
     """A worker finished a task; `reply` is its result line's JSON."""
+
     worker: int
     reply: str  # the worker's JSON: {"result": ...} or {"error": ...}
 

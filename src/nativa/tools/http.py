@@ -53,6 +53,7 @@ _TEXT_TYPES = ("text/", "json", "xml", "javascript", "csv", "yaml", "x-www-form-
 @dataclass(slots=True)
 class HTTPResponse:
     """What one fetch returned, cut to the size limit, with the redirects it followed."""
+
     url: str
     status: int
     content_type: str = ""

@@ -143,6 +143,7 @@ class StatsRow:
 @dataclass(frozen=True)
 class StatsReport:
     """What `nativa traces stats` shows: the window, how many traces and spans, one row per operation."""
+
     since_s: float | None
     traces: int
     spans: int

@@ -16,6 +16,7 @@ from nativa.prompts import load_prompt
 @dataclass(frozen=True, slots=True)
 class PromptFile:
     """A memory prompt: its file name, its text without the trailing newline, and the hash its spans carry."""
+
     name: str
     text: str
     hash: str
