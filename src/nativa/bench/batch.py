@@ -93,6 +93,8 @@ def decode_tok_s(completions: Sequence[Completion]) -> float:
 
 def run_batch_bench(settings: Settings, names: list[str], ns: Sequence[int], *, runs: int, max_tokens: int,
                     log: Callable[[str], None] | None = None) -> list[BatchPoint]:
+    """For each model and each n in `ns`: n samples of one prompt decoded together against one sample
+    alone and the host's ceiling, medians over `runs`; a model that is not installed is skipped."""
     say = log or (lambda _msg: None)
     results: list[BatchPoint] = []
     for name in names:
@@ -147,6 +149,7 @@ def parse_batch(text: str) -> list[int]:
 
 
 def render(results: list[BatchPoint]) -> Table:
+    """The batch bench's results as the table `nativa bench model --batch` prints."""
     table = Table("model", "n", "tokens", "steps", "n together tok/s", "1 sample tok/s", "speedup",
                   "ceiling(n) tok/s", "ceiling(n)/ceiling(1)", "of ceiling",
                   title="n samples of one prompt decoded together vs one sample vs the host's ceiling (medians)")

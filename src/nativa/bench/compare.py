@@ -66,6 +66,8 @@ def _smol_model(chat_model: ChatModel, max_tokens: int) -> Any:
 def run_smolagents(problems: list[Problem], chat_model: ChatModel, sandbox: SandboxLike, *, max_steps: int,
                    max_tokens: int = 512,
                    on_result: Callable[[ProblemResult], None] | None = None) -> list[ProblemResult]:
+    """The same problems through smolagents' CodeAgent on the same model and sandbox, scored by the same
+    hidden tests: the peer nativa's agent is measured against."""
     from smolagents import CodeAgent as SmolCodeAgent
 
     out: list[ProblemResult] = []

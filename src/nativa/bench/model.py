@@ -29,6 +29,9 @@ PROMPT = [
 
 @dataclass
 class ModelBenchResult:
+    """nativa's generation against raw llama-cpp-python on the same weights: tokens per second and time
+    to first token."""
+
     model: str
     runs: int
     output_tokens: int
@@ -78,6 +81,8 @@ def _nativa_run(model: LocalModel, max_tokens: int) -> tuple[float, float, int]:
 
 def run_model_bench(settings: Settings, names: list[str], *, runs: int, max_tokens: int,
                     log: Callable[[str], None] | None = None) -> list[ModelBenchResult]:
+    """Each named model through nativa and through llama-cpp-python directly, medians over `runs`; a model
+    that is not installed is skipped."""
     import llama_cpp
 
     results = []
@@ -114,6 +119,7 @@ def run_model_bench(settings: Settings, names: list[str], *, runs: int, max_toke
 
 
 def render(results: list[ModelBenchResult]) -> Table:
+    """The results as the table `nativa bench model` prints."""
     table = Table("model", "runs", "tokens", "nativa tok/s", "raw tok/s", "ratio", "nativa TTFT", "raw TTFT",
                   "TTFT ratio (raw/nativa)", title="nativa vs raw llama-cpp-python (median)")
     for r in results:

@@ -74,6 +74,8 @@ class SetResult:
 
 @dataclass
 class ReviewBenchResult:
+    """What the policy flagged in each snippet set, and what a review costs next to a sandbox run."""
+
     sets: list[SetResult]
     policy_ms: dict[str, float]  # p50/p95 over the candidates run in the sandbox too
     sandbox_ms: dict[str, float]  # a one-shot Sandbox.run of each
@@ -186,6 +188,8 @@ def _review(policy: Policy, snippet: Snippet) -> Verdict:
 
 def score_set(policy: Policy, name: str, kind: str, snippets: list[Snippet],
               timings: list[float] | None = None) -> SetResult:
+    """Review every snippet of one set and count the maximum risks and rules; `timings` collects each
+    review's time."""
     result = SetResult(name, kind, total=len(snippets))
     risks: Counter[str] = Counter()
     rules: Counter[str] = Counter()
@@ -301,6 +305,7 @@ def _ms(samples: list[float]) -> dict[str, float]:
 
 
 def render(result: ReviewBenchResult) -> Table:
+    """The flags per set, and whether each set met its goal, as `nativa bench review` prints them."""
     table = Table(title="nativa bench review: flags per set (max risk of each snippet)")
     for column in ("set", "snippets", "none", "low", "medium", "high", "high %", "goal", "met"):
         table.add_column(column, justify="left" if column == "set" else "right")

@@ -98,6 +98,7 @@ def run_sandbox_bench(runs: int = 20, *, allow_weak: bool | None = None,
 
 
 def render(result: SandboxBenchResult) -> Table:
+    """Start-to-exit times per sandbox mode against a plain subprocess (`nativa bench sandbox`)."""
     table = Table("mode", "median", "p90", "ratio to plain", "goal", "met",
                   title=f"sandbox start-to-exit of print(1), tier {result.tier}, {result.runs} runs "
                         f"({result.cpus} CPUs, load {result.load_avg_1m})")

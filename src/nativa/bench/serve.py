@@ -42,6 +42,8 @@ Log = Callable[[str], None] | None
 
 @dataclass
 class ColdStart:
+    """Cold starts of one mode: time to ready and to the first token, per run."""
+
     mode: str
     ready_s: list[float] = field(default_factory=list)
     first_token_s: list[float] = field(default_factory=list)
@@ -53,6 +55,8 @@ class ColdStart:
 
 @dataclass
 class Level:
+    """One concurrency level against one server: requests, failures, latency and throughput."""
+
     server: str
     clients: int
     requests: int
@@ -79,6 +83,9 @@ class Level:
 
 @dataclass
 class ServeBenchResult:
+    """nativa serve against llama.cpp's server on the same model and threads: cold starts, load levels,
+    and the host's decode ceilings."""
+
     model: str
     path: str
     n_ctx: int
@@ -211,6 +218,8 @@ def _load(server: _Server, model: str, clients: int, total: int, max_tokens: int
 def run_serve_bench(settings: Settings, *, model: str | None, requests: int, clients: Sequence[int],
                     max_tokens: int, cold_runs: int, rounds: int, peer: bool, log: Log = None,
                     max_batch: int | None = None) -> ServeBenchResult:
+    """Cold starts, then every client count against nativa serve (and llama.cpp's server when `peer`),
+    alternating over `rounds`; it needs an embedded model."""
     say = log or (lambda _msg: None)
     name = model or "small"
     chat_model = resolve_model(name, settings)
@@ -292,6 +301,7 @@ def run_serve_bench(settings: Settings, *, model: str | None, requests: int, cli
 
 
 def render(result: ServeBenchResult) -> Table:
+    """The results as the table `nativa bench serve` prints."""
     ceilings = ", ".join(f"{n}: {result.ceiling(n):.1f}" for n in sorted(result.ceilings))
     table = Table(title=f"nativa serve vs llama.cpp server: {result.model}, max_tokens {result.max_tokens}, "
                         f"{result.threads} threads ({result.batch_threads} for prompts), --max-batch "

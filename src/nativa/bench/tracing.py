@@ -67,6 +67,8 @@ class RunOverhead:
 
 @dataclass(frozen=True)
 class TracingBenchResult:
+    """What tracing costs: per span kind, and on a whole agent run against the goal fraction."""
+
     exporter: str
     span_costs: list[SpanCost]
     run: RunOverhead
@@ -220,6 +222,7 @@ def _cpu_work(rounds: int) -> bytes:
 
 
 def calibrate_rounds(target_s: float) -> int:
+    """How many rounds of the CPU work take about `target_s` on this machine, so runs are comparable."""
     t0 = time.perf_counter()
     _cpu_work(2000)
     per_round = (time.perf_counter() - t0) / 2000
@@ -298,6 +301,7 @@ def run_tracing_bench(spans: int = 20000, runs: int = 15, model_work_s: float = 
 
 
 def render(result: TracingBenchResult) -> RenderableType:
+    """Per-span costs with tracing on and off, as `nativa bench tracing` prints them."""
     table = Table(title=f"tracing cost per span, exporter {result.exporter}")
     for column in ("span kind", "on (µs, hot path)", "on incl. export (µs)", "off (µs)", "added (µs)"):
         table.add_column(column, justify="left" if column == "span kind" else "right")
