@@ -45,22 +45,27 @@ class BatchPoint:
 
     @property
     def runs(self) -> int:
+        """How many rounds were measured."""
         return len(self.batched)
 
     @property
     def batched_tok_s(self) -> float:
+        """Median aggregate tokens/s of the n samples decoded together."""
         return median(self.batched)
 
     @property
     def single_tok_s(self) -> float:
+        """Median tokens/s of one sample alone: the baseline for `speedup`."""
         return median(self.single)
 
     @property
     def ceiling_tok_s(self) -> float:
+        """Median tokens/s of bare decode calls of n positions: the host's ceiling at n."""
         return median(self.ceiling)
 
     @property
     def ceiling_1_tok_s(self) -> float:
+        """Median tokens/s of bare decode calls of 1 position."""
         return median(self.ceiling_1)
 
     @property
@@ -70,13 +75,16 @@ class BatchPoint:
 
     @property
     def of_ceiling(self) -> float:
+        """How close the batch comes to the ceiling (median of the rounds' ratios; 1 is the ceiling)."""
         return median([ratio(b, c) for b, c in zip(self.batched, self.ceiling, strict=True)])
 
     @property
     def ceiling_speedup(self) -> float:
+        """What the host itself gains from n positions per decode over 1: the most batching could give."""
         return median([ratio(c, c1) for c, c1 in zip(self.ceiling, self.ceiling_1, strict=True)])
 
     def to_dict(self) -> dict[str, Any]:
+        """The result as JSON with its derived figures, so the results file can be read without this code."""
         return asdict(self) | {"runs": self.runs, "batched_tok_s": self.batched_tok_s,
                                "single_tok_s": self.single_tok_s, "ceiling_tok_s": self.ceiling_tok_s,
                                "ceiling_1_tok_s": self.ceiling_1_tok_s, "speedup": self.speedup,

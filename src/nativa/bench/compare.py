@@ -43,6 +43,8 @@ def _smol_model(chat_model: ChatModel, max_tokens: int) -> Any:
 
         def generate(self, messages: list[Any], stop_sequences: list[str] | None = None,
                      response_format: Any = None, tools_to_call_from: Any = None, **kwargs: Any) -> Any:
+            """Answer smolagents' messages with the same model nativa uses, timing each call so the time spent
+            outside the model can be reported."""
             msgs = []
             for m in messages:
                 d = m if isinstance(m, dict) else m.dict()

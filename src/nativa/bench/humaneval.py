@@ -94,6 +94,7 @@ class HumanEvalSummary:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
+        """The result as JSON, the form the results file and `--json` keep."""
         return asdict(self)
 
 

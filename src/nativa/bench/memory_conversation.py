@@ -49,9 +49,11 @@ class ConversationResult:
 
     @property
     def accuracy(self) -> float:
+        """The share of questions answered right (0 with no questions)."""
         return self.correct / self.questions if self.questions else 0.0
 
     def to_dict(self) -> dict[str, Any]:
+        """The result as JSON with its derived figures, so the results file can be read without this code."""
         return asdict(self) | {"accuracy": self.accuracy}
 
 

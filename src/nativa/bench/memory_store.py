@@ -44,6 +44,7 @@ class RetrievalResult:
     median_query_ms: float
 
     def to_dict(self) -> dict[str, Any]:
+        """The result as JSON, the form the results file and `--json` keep."""
         return asdict(self)
 
 
@@ -62,6 +63,7 @@ class LatencyResult:
     notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
+        """The result as JSON, the form the results file and `--json` keep."""
         return asdict(self)
 
 

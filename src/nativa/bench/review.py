@@ -65,10 +65,12 @@ class SetResult:
 
     @property
     def high_share(self) -> float:
+        """The share of the set's snippets whose maximum risk is high."""
         return self.by_max_risk.get("high", 0) / self.total if self.total else 0.0
 
     @property
     def goal_met(self) -> bool:
+        """Benign sets: few enough flagged high; hostile sets: none left below medium."""
         return self.high_share <= BENIGN_HIGH_GOAL if self.kind == "benign" else not self.missed
 
 
@@ -96,12 +98,14 @@ class ReviewBenchResult:
 
     @property
     def goals_met(self) -> dict[str, bool]:
+        """Each set's goal, and the cost goal when snippets were also run in the sandbox."""
         goals = {s.name: s.goal_met for s in self.sets}
         if self.runs:
             goals["cost"] = self.cost_ratio.get("p50", 1.0) < COST_GOAL
         return goals
 
     def to_dict(self) -> dict[str, Any]:
+        """The result as JSON with its derived figures, so the results file can be read without this code."""
         sets = [asdict(s) | {"high_share": s.high_share, "goal_met": s.goal_met} for s in self.sets]
         return asdict(self) | {"sets": sets, "goals_met": self.goals_met,
                                "goals": {"benign_high_max": BENIGN_HIGH_GOAL, "cost_max": COST_GOAL}}

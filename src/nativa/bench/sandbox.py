@@ -43,14 +43,17 @@ class SandboxBenchResult:
 
     @property
     def ratios(self) -> dict[str, float]:
+        """Each mode's median over a plain subprocess's: what the isolation costs."""
         return {"oneshot": ratio(self.oneshot_s, self.plain_s), "pooled": ratio(self.pooled_s, self.plain_s),
                 "session": ratio(self.session_s, self.plain_s)}
 
     @property
     def goals_met(self) -> dict[str, bool]:
+        """Whether each mode's ratio is within its goal."""
         return {k: v <= GOALS[k] for k, v in self.ratios.items()}
 
     def to_dict(self) -> dict[str, object]:
+        """The result as JSON with its derived figures, so the results file can be read without this code."""
         return asdict(self) | {"ratios": self.ratios, "goals": GOALS, "goals_met": self.goals_met}
 
 

@@ -87,6 +87,7 @@ class BatchBenchResult:
     runs: list[BatchRun] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
+        """The result as JSON, the form the results file and `--json` keep."""
         return asdict(self)
 
 
@@ -167,6 +168,7 @@ class RayServeBenchResult:
         return p50("ray-serve") - p50("plain")
 
     def to_dict(self) -> dict[str, Any]:
+        """The result as JSON with its derived figures, so the results file can be read without this code."""
         return asdict(self) | {"ray_added_p50_ms": {f"{r} x{c}": self.added_ms(r, c) for r, c in
                                                      sorted({(x.route, x.clients) for x in self.loads})}}
 

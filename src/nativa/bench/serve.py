@@ -50,6 +50,7 @@ class ColdStart:
 
     @property
     def first_token_median_s(self) -> float:
+        """Median time to the first token from a cold start."""
         return median(self.first_token_s)
 
 
@@ -70,14 +71,17 @@ class Level:
 
     @property
     def of_ceiling(self) -> float:
+        """Tokens/s over the host's ceiling measured around this level (NaN when it was not measured)."""
         return ratio(self.tokens_per_s, self.ceiling_tok_s) if self.ceiling_tok_s else float("nan")
 
     @property
     def tokens_per_s(self) -> float:
+        """Completion tokens per second of wall time at this level."""
         return self.completion_tokens / self.wall_s if self.wall_s > 0 else float("nan")
 
     @property
     def requests_per_s(self) -> float:
+        """Successful requests per second of wall time at this level."""
         return self.ok / self.wall_s if self.wall_s > 0 else float("nan")
 
 
@@ -98,9 +102,11 @@ class ServeBenchResult:
     ceilings: dict[int, list[float]] = field(default_factory=dict)  # positions per decode call -> tok/s
 
     def ceiling(self, n: int) -> float:
+        """Median tokens/s of bare decode calls of `n` positions."""
         return median(self.ceilings.get(n, []))
 
     def pooled(self, server: str, clients: int) -> float:
+        """One server's tokens/s at a client count over all its rounds pooled (tokens over wall time)."""
         rows = [lv for lv in self.levels if lv.server == server and lv.clients == clients]
         wall = sum(lv.wall_s for lv in rows)
         return sum(lv.completion_tokens for lv in rows) / wall if wall else float("nan")
@@ -116,6 +122,7 @@ class ServeBenchResult:
         return ratio(self.pooled("nativa", clients), self.pooled("llama.cpp", clients))
 
     def to_dict(self) -> dict[str, Any]:
+        """The result as JSON with its derived figures, so the results file can be read without this code."""
         return {
             "model": self.model, "path": self.path, "n_ctx": self.n_ctx, "threads": self.threads,
             "batch_threads": self.batch_threads, "max_tokens": self.max_tokens,

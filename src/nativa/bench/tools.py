@@ -67,6 +67,7 @@ class TaskResult:
     trail: list[dict[str, Any]] = field(default_factory=list)  # each step's tool, arguments and error
 
     def to_dict(self) -> dict[str, Any]:
+        """The result as JSON, the form the results file and `--json` keep."""
         return asdict(self)
 
 
@@ -85,6 +86,7 @@ class BenchSummary:
     results_file: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
+        """The result as JSON, the form the results file and `--json` keep."""
         return asdict(self)
 
 

@@ -47,6 +47,7 @@ class SpanCost:
 
     @property
     def added_us(self) -> float:
+        """What tracing adds to one span, export included."""
         return self.on_with_export_us - self.off_us
 
 
@@ -85,11 +86,13 @@ class TracingBenchResult:
         )
 
     def to_dict(self) -> dict[str, object]:
+        """The result as JSON with its derived figures, so the results file can be read without this code."""
         costs = [asdict(c) | {"added_us": c.added_us} for c in self.span_costs]
         return asdict(self) | {"span_costs": costs, "meets_goal": self.meets_goal, "verdict": self.verdict}
 
     @property
     def verdict(self) -> str:
+        """The goal in words: missed, met, or met with the A/B measurement within its noise."""
         if not self.meets_goal:
             return "missed"
         if self.run.measured_fraction < self.goal_fraction:
