@@ -21,7 +21,8 @@ DEFAULT_MAX_BODY = 1_048_576
 
 
 class ServeConfig(BaseModel):
-    """Server options; each maps to a `nativa serve` flag and a `NATIVA_*` variable (see `ENV`)."""
+    """Server options, from `nativa serve` flags and `NATIVA_*` variables (`ENV` names each variable; a flag
+    wins over its variable)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
