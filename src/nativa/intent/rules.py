@@ -75,7 +75,8 @@ DEFAULT_RULES: tuple[Rule, ...] = (
 
 
 def load_rules(path: Path) -> list[Rule]:
-    """Rules from a JSON file (a list of objects with name, pattern, kind, and optional confidence/direct)."""
+    """Rules from a JSON file: a list of objects with name, pattern, kind, and optional confidence, direct and
+    question."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
