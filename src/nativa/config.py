@@ -145,18 +145,24 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Where settings come from, first wins: arguments, the standard variables (AWS_REGION, ...),
+        `NATIVA_*` variables, then nativa.toml, where an unknown key is an error rather than ignored."""
         return (init_settings, _StandardEnv(settings_cls), env_settings, _CheckedToml(settings_cls))
 
     @property
     def models_dir(self) -> Path:
+        """Where model weights assembled from their packages are cached: `models` under the home folder."""
         return self.home / "models"
 
     @property
     def data_dir(self) -> Path:
+        """Where nativa keeps what it writes (the JSONL traces among it): `data` under the home folder."""
         return self.home / "data"
 
     @property
     def review_db_path(self) -> Path:
+        """The review audit log's SQLite file: `review_db`, else `nativa.db` under the home folder (the
+        memory's default file: one file holds both)."""
         return self.review_db or self.home / "nativa.db"
 
     @property
@@ -255,6 +261,7 @@ class SettingValue:
     description: str | None
 
     def to_dict(self) -> dict[str, Any]:
+        """The row as JSON (`nativa config --json`), the value already masked if it is a secret."""
         return {"name": self.name, "value": self.value, "source": self.source, "env": self.env,
                 "description": self.description}
 

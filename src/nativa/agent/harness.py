@@ -52,9 +52,11 @@ class Suite:
 
     @property
     def tests(self) -> list[TestCase]:
+        """The tests alone, without the setup statements between them."""
         return [s for _, s in self.steps if isinstance(s, TestCase)]
 
     def count(self, kind: TestKind) -> int:
+        """How many tests of `kind` the suite holds: what a verdict's evidence is counted in."""
         return sum(1 for t in self.tests if t.kind == kind)
 
     def __add__(self, other: Suite) -> Suite:
@@ -96,6 +98,8 @@ def suite_from_tests(source: str | None, kind: TestKind) -> Suite:
 
 
 def suite_from_checks(checks: Iterable[Check]) -> Suite:
+    """The task's derived examples as `example` tests, each labelled with the expression and its expected
+    value so a failure reads like an assert."""
     return Suite(tuple(("test", TestCase("example", f"{c.expr} == {c.expected}", _check_source(c)))
                        for c in checks))
 
@@ -286,6 +290,8 @@ if __nativa_failed:
 
 @dataclass(slots=True)
 class TestOutcome:
+    """One test's result as the harness reported it: passed or not, the value it computed, the error."""
+
     kind: TestKind
     label: str
     ok: bool
@@ -302,6 +308,7 @@ class Report:
     setup_errors: list[str] = field(default_factory=list)
 
     def failed(self, kinds: Iterable[TestKind]) -> list[TestOutcome]:
+        """The tests of these kinds that did not pass."""
         wanted = set(kinds)
         return [t for t in self.tests if t.kind in wanted and not t.ok]
 

@@ -42,6 +42,8 @@ class ReviewNote:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ReviewNote:
+        """A note from its `asdict` form (a paused run's checkpoint); unknown keys are dropped, so older
+        checkpoints still load."""
         kept = _known(cls, data)
         kept["findings"] = [Finding.from_dict(f) for f in data.get("findings") or []]
         return cls(**kept)
@@ -59,6 +61,7 @@ class AwaitingApproval:
     checkpoint: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
+        """What the caller is shown of the pause; the checkpoint stays out (it is for the agent alone)."""
         return {"code": self.code, "review": asdict(self.review), "at": self.at}
 
 
@@ -78,6 +81,7 @@ class Candidate:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Candidate:
+        """A candidate from its `asdict` form; unknown keys are dropped, so older checkpoints still load."""
         kept = _known(cls, data)
         kept["review"] = ReviewNote.from_dict(data["review"]) if data.get("review") else None
         return cls(**kept)
@@ -111,6 +115,8 @@ class Attempt:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Attempt:
+        """An attempt from its `asdict` form (a paused run's checkpoint, a stored result); unknown keys are
+        dropped, so older checkpoints still load."""
         kept = _known(cls, data)
         kept["candidates"] = [Candidate.from_dict(c) for c in data.get("candidates") or []]
         return cls(**kept)

@@ -13,6 +13,9 @@ from nativa.agent.checks import Check, derive_checks
 
 @dataclass(slots=True)
 class TaskContext:
+    """The task as the agent works with it: its text, the function it asks for, the checks derived from
+    it, and the caller's tests."""
+
     text: str
     entry_point: str | None = None
     stub: str | None = None  # the task itself when it is Python code to complete (a signature + docstring)
@@ -24,6 +27,8 @@ class TaskContext:
     @classmethod
     def from_task(cls, text: str, tests: str | None = None, entry_point: str | None = None, *,
                   context: str | None = None) -> TaskContext:
+        """Read a task: a function stub names the entry point, else the tests' first called name does; checks
+        are derived from the text only when the caller gave no tests."""
         stub = text if _is_function_stub(text) else None
         if stub is not None and entry_point is None:
             entry_point = _last_function(stub)

@@ -27,10 +27,12 @@ class ToolStep:
     review: ReviewNote | None = None  # with a review gate: what it said before the call could run
 
     def to_dict(self) -> dict[str, Any]:
+        """The step as JSON, its review note included."""
         return asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ToolStep:
+        """A step back from `to_dict` (a paused run's checkpoint); unknown keys are dropped."""
         names = set(cls.__slots__)  # type: ignore[attr-defined]
         kept = {k: v for k, v in data.items() if k in names}
         kept["review"] = ReviewNote.from_dict(data["review"]) if data.get("review") else None

@@ -46,9 +46,13 @@ class Evaluation:
         return self.report is not None and self.run.killed_by is None
 
     def failed(self, kind: TestKind) -> int | None:
+        """How many tests of `kind` failed, or None when the run never got through the suite (so "0
+        failed" is never claimed for code that crashed)."""
         return len(self.report.failed((kind,))) if self.checked and self.report else None
 
     def passed_generated(self) -> tuple[bool, ...]:
+        """Which generated tests passed, in order: candidates are compared on it (disputed tests, CodeT's
+        dual agreement)."""
         if not self.checked or self.report is None:
             return ()
         return tuple(t.ok for t in self.report.tests if t.kind == "generated")
@@ -62,11 +66,13 @@ class Evaluation:
 
     @property
     def stdout(self) -> str:
+        """The tail of what the candidate printed, capped so a chatty program cannot bloat the result."""
         return self.run.stdout[-_STDOUT_KEEP:]
 
 
 def evaluate(code: str, suite: Suite, sandbox: SandboxLike, *, timeout_s: float, memory_mb: int,
              alias: tuple[str, str] | None = None) -> Evaluation:
+    """Run one candidate against the suite in the sandbox and read the harness's report back."""
     program: Program = build_program(code, suite, alias=alias, test_timeout_s=min(2.0, timeout_s))
     run = sandbox.run(program.source, files=program.files, timeout_s=timeout_s, memory_mb=memory_mb)
     return Evaluation(code=code, run=run, report=read_report(run.files_out, program.nonce))
@@ -116,6 +122,8 @@ def rank(pool: list[Evaluation], suite: Suite) -> list[int]:
 
 @dataclass(slots=True)
 class Verdict:
+    """Whether the kept candidate counts as solved, on which evidence, and that evidence in words."""
+
     passed: bool
     verified_by: VerifiedBy
     summary: str  # in words, for the CLI and the trace: "passed 3 generated checks"

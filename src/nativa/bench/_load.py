@@ -15,6 +15,8 @@ Call = Callable[[httpx.Client], int | None]  # one request: tokens (or 0) on suc
 
 @dataclass
 class Driven:
+    """What one load level measured: each request's latency, the failures, tokens served, wall time."""
+
     latencies: list[float] = field(default_factory=list)
     errors: int = 0
     tokens: int = 0

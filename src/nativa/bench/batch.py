@@ -45,22 +45,27 @@ class BatchPoint:
 
     @property
     def runs(self) -> int:
+        """How many rounds were measured."""
         return len(self.batched)
 
     @property
     def batched_tok_s(self) -> float:
+        """Median aggregate tokens/s of the n samples decoded together."""
         return median(self.batched)
 
     @property
     def single_tok_s(self) -> float:
+        """Median tokens/s of one sample alone: the baseline for `speedup`."""
         return median(self.single)
 
     @property
     def ceiling_tok_s(self) -> float:
+        """Median tokens/s of bare decode calls of n positions: the host's ceiling at n."""
         return median(self.ceiling)
 
     @property
     def ceiling_1_tok_s(self) -> float:
+        """Median tokens/s of bare decode calls of 1 position."""
         return median(self.ceiling_1)
 
     @property
@@ -70,13 +75,16 @@ class BatchPoint:
 
     @property
     def of_ceiling(self) -> float:
+        """How close the batch comes to the ceiling (median of the rounds' ratios; 1 is the ceiling)."""
         return median([ratio(b, c) for b, c in zip(self.batched, self.ceiling, strict=True)])
 
     @property
     def ceiling_speedup(self) -> float:
+        """What the host itself gains from n positions per decode over 1: the most batching could give."""
         return median([ratio(c, c1) for c, c1 in zip(self.ceiling, self.ceiling_1, strict=True)])
 
     def to_dict(self) -> dict[str, Any]:
+        """The result as JSON with its derived figures, so the results file can be read without this code."""
         return asdict(self) | {"runs": self.runs, "batched_tok_s": self.batched_tok_s,
                                "single_tok_s": self.single_tok_s, "ceiling_tok_s": self.ceiling_tok_s,
                                "ceiling_1_tok_s": self.ceiling_1_tok_s, "speedup": self.speedup,
@@ -93,6 +101,8 @@ def decode_tok_s(completions: Sequence[Completion]) -> float:
 
 def run_batch_bench(settings: Settings, names: list[str], ns: Sequence[int], *, runs: int, max_tokens: int,
                     log: Callable[[str], None] | None = None) -> list[BatchPoint]:
+    """For each model and each n in `ns`: n samples of one prompt decoded together against one sample
+    alone and the host's ceiling, medians over `runs`; a model that is not installed is skipped."""
     say = log or (lambda _msg: None)
     results: list[BatchPoint] = []
     for name in names:
@@ -147,6 +157,7 @@ def parse_batch(text: str) -> list[int]:
 
 
 def render(results: list[BatchPoint]) -> Table:
+    """The batch bench's results as the table `nativa bench model --batch` prints."""
     table = Table("model", "n", "tokens", "steps", "n together tok/s", "1 sample tok/s", "speedup",
                   "ceiling(n) tok/s", "ceiling(n)/ceiling(1)", "of ceiling",
                   title="n samples of one prompt decoded together vs one sample vs the host's ceiling (medians)")

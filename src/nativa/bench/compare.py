@@ -43,6 +43,8 @@ def _smol_model(chat_model: ChatModel, max_tokens: int) -> Any:
 
         def generate(self, messages: list[Any], stop_sequences: list[str] | None = None,
                      response_format: Any = None, tools_to_call_from: Any = None, **kwargs: Any) -> Any:
+            """Answer smolagents' messages with the same model nativa uses, timing each call so the time spent
+            outside the model can be reported."""
             msgs = []
             for m in messages:
                 d = m if isinstance(m, dict) else m.dict()
@@ -66,6 +68,8 @@ def _smol_model(chat_model: ChatModel, max_tokens: int) -> Any:
 def run_smolagents(problems: list[Problem], chat_model: ChatModel, sandbox: SandboxLike, *, max_steps: int,
                    max_tokens: int = 512,
                    on_result: Callable[[ProblemResult], None] | None = None) -> list[ProblemResult]:
+    """The same problems through smolagents' CodeAgent on the same model and sandbox, scored by the same
+    hidden tests: the peer nativa's agent is measured against."""
     from smolagents import CodeAgent as SmolCodeAgent
 
     out: list[ProblemResult] = []

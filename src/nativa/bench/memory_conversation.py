@@ -34,6 +34,9 @@ SYSTEMS = ("context builder", "last turns only", "whole history")
 
 @dataclass(slots=True)
 class ConversationResult:
+    """How one system answered the questions about facts told earlier in long conversations, and at what
+    prompt cost."""
+
     model: str
     system: str
     questions: int
@@ -46,15 +49,19 @@ class ConversationResult:
 
     @property
     def accuracy(self) -> float:
+        """The share of questions answered right (0 with no questions)."""
         return self.correct / self.questions if self.questions else 0.0
 
     def to_dict(self) -> dict[str, Any]:
+        """The result as JSON with its derived figures, so the results file can be read without this code."""
         return asdict(self) | {"accuracy": self.accuracy}
 
 
 def run_conversation(settings: Settings, model_names: list[str], embedder: Embedder, log: Log, *,
                      count: int = 4, facts_each: int = 8, filler_turns: int = 60, window: int = 2048,
                      whole_window: int = 16384, reply_tokens: int = 32) -> list[ConversationResult]:
+    """Long conversations with facts buried among filler turns, answered by each model with the memory's
+    context in a small window and with the whole history in a large one."""
     from nativa.models.registry import resolve_model
 
     convs = conversations(count, facts_each, filler_turns)

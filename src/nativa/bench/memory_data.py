@@ -134,6 +134,8 @@ NAMES = ("Ada", "Bruno", "Chiara", "Dmitri", "Elif", "Farid", "Greta", "Hiro", "
 
 @dataclass(frozen=True, slots=True)
 class Fact:
+    """One synthetic fact about a person, as the sentence a user would say."""
+
     id: int
     person: str
     attribute: str
@@ -143,6 +145,8 @@ class Fact:
 
 @dataclass(frozen=True, slots=True)
 class Question:
+    """A question about one fact, with the answer that counts as right."""
+
     text: str
     fact_id: int
     answer: str

@@ -34,6 +34,8 @@ _WORD = re.compile(r"[a-z0-9']+")
 
 @dataclass(slots=True)
 class RetrievalResult:
+    """How well one system finds the fact a question is about: recall@1, recall@5, and query time."""
+
     system: str
     facts: int
     questions: int
@@ -42,11 +44,14 @@ class RetrievalResult:
     median_query_ms: float
 
     def to_dict(self) -> dict[str, Any]:
+        """The result as JSON, the form the results file and `--json` keep."""
         return asdict(self)
 
 
 @dataclass(slots=True)
 class LatencyResult:
+    """One store's remember and recall latency at one size (percentiles in ms)."""
+
     system: str
     size: int
     remember_p50_ms: float | None
@@ -58,6 +63,7 @@ class LatencyResult:
     notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
+        """The result as JSON, the form the results file and `--json` keep."""
         return asdict(self)
 
 
@@ -118,6 +124,7 @@ def _with_database(url: str, name: str) -> str:
 
 # -- retrieval ----------------------------------------------------------------------------------------------
 def run_retrieval(embedder: Embedder, stores: dict[str, Callable[[str], Memory]], log: Log) -> list[RetrievalResult]:
+    """Embed the facts and questions once, then score BM25 and every store on the same vectors."""
     facts, questions = facts_and_questions()
     log(f"retrieval: embedding {len(facts)} facts and {len(questions)} questions with {embedder.name}")
     fact_vecs = embedder.embed([f.text for f in facts])
@@ -168,6 +175,8 @@ def _score(system: str, facts: list[Any], questions: list[Any], ranks: list[list
 # -- latency ------------------------------------------------------------------------------------------------
 def run_latency(sizes: list[int], stores: dict[str, Callable[[str], Memory]], log: Log, *, dim: int = 384,
                 probes: int = 200, seed: int = 15) -> list[LatencyResult]:
+    """Fill each store with random unit vectors up to each size, then time remembering and recalling
+    at that size."""
     rng = np.random.default_rng(seed)
     results: list[LatencyResult] = []
     top = max(sizes)

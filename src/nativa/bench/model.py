@@ -29,6 +29,9 @@ PROMPT = [
 
 @dataclass
 class ModelBenchResult:
+    """nativa's generation against raw llama-cpp-python on the same weights: tokens per second and time
+    to first token."""
+
     model: str
     runs: int
     output_tokens: int
@@ -39,6 +42,7 @@ class ModelBenchResult:
 
     @property
     def tok_s_ratio(self) -> float:
+        """nativa tokens/s over raw llama-cpp-python's: >= 0.95 means nativa costs at most 5 %."""
         return ratio(self.nativa_tok_s, self.raw_tok_s)
 
     @property
@@ -47,6 +51,7 @@ class ModelBenchResult:
         return ratio(self.raw_ttft_s, self.nativa_ttft_s)
 
     def to_dict(self) -> dict[str, float | int | str]:
+        """The result as JSON with its derived figures, so the results file can be read without this code."""
         return asdict(self) | {"tok_s_ratio": self.tok_s_ratio, "ttft_ratio": self.ttft_ratio}
 
 
@@ -78,6 +83,8 @@ def _nativa_run(model: LocalModel, max_tokens: int) -> tuple[float, float, int]:
 
 def run_model_bench(settings: Settings, names: list[str], *, runs: int, max_tokens: int,
                     log: Callable[[str], None] | None = None) -> list[ModelBenchResult]:
+    """Each named model through nativa and through llama-cpp-python directly, medians over `runs`; a model
+    that is not installed is skipped."""
     import llama_cpp
 
     results = []
@@ -114,6 +121,7 @@ def run_model_bench(settings: Settings, names: list[str], *, runs: int, max_toke
 
 
 def render(results: list[ModelBenchResult]) -> Table:
+    """The results as the table `nativa bench model` prints."""
     table = Table("model", "runs", "tokens", "nativa tok/s", "raw tok/s", "ratio", "nativa TTFT", "raw TTFT",
                   "TTFT ratio (raw/nativa)", title="nativa vs raw llama-cpp-python (median)")
     for r in results:

@@ -56,6 +56,8 @@ def _llama(model: ChatModel) -> Any:
 
 def run_plain(problems: list[Problem], model: ChatModel, sandbox: SandboxLike, *, max_tokens: int = 512,
               on_result: Callable[[ProblemResult], None] | None = None) -> list[ProblemResult]:
+    """The baseline: one plain completion per problem, its first code block judged by the hidden tests
+    (no agent, no feedback)."""
     out = []
     for problem in problems:
         started = time.perf_counter()

@@ -65,15 +65,19 @@ class SetResult:
 
     @property
     def high_share(self) -> float:
+        """The share of the set's snippets whose maximum risk is high."""
         return self.by_max_risk.get("high", 0) / self.total if self.total else 0.0
 
     @property
     def goal_met(self) -> bool:
+        """Benign sets: few enough flagged high; hostile sets: none left below medium."""
         return self.high_share <= BENIGN_HIGH_GOAL if self.kind == "benign" else not self.missed
 
 
 @dataclass
 class ReviewBenchResult:
+    """What the policy flagged in each snippet set, and what a review costs next to a sandbox run."""
+
     sets: list[SetResult]
     policy_ms: dict[str, float]  # p50/p95 over the candidates run in the sandbox too
     sandbox_ms: dict[str, float]  # a one-shot Sandbox.run of each
@@ -94,12 +98,14 @@ class ReviewBenchResult:
 
     @property
     def goals_met(self) -> dict[str, bool]:
+        """Each set's goal, and the cost goal when snippets were also run in the sandbox."""
         goals = {s.name: s.goal_met for s in self.sets}
         if self.runs:
             goals["cost"] = self.cost_ratio.get("p50", 1.0) < COST_GOAL
         return goals
 
     def to_dict(self) -> dict[str, Any]:
+        """The result as JSON with its derived figures, so the results file can be read without this code."""
         sets = [asdict(s) | {"high_share": s.high_share, "goal_met": s.goal_met} for s in self.sets]
         return asdict(self) | {"sets": sets, "goals_met": self.goals_met,
                                "goals": {"benign_high_max": BENIGN_HIGH_GOAL, "cost_max": COST_GOAL}}
@@ -186,6 +192,8 @@ def _review(policy: Policy, snippet: Snippet) -> Verdict:
 
 def score_set(policy: Policy, name: str, kind: str, snippets: list[Snippet],
               timings: list[float] | None = None) -> SetResult:
+    """Review every snippet of one set and count the maximum risks and rules; `timings` collects each
+    review's time."""
     result = SetResult(name, kind, total=len(snippets))
     risks: Counter[str] = Counter()
     rules: Counter[str] = Counter()
@@ -301,6 +309,7 @@ def _ms(samples: list[float]) -> dict[str, float]:
 
 
 def render(result: ReviewBenchResult) -> Table:
+    """The flags per set, and whether each set met its goal, as `nativa bench review` prints them."""
     table = Table(title="nativa bench review: flags per set (max risk of each snippet)")
     for column in ("set", "snippets", "none", "low", "medium", "high", "high %", "goal", "met"):
         table.add_column(column, justify="left" if column == "set" else "right")

@@ -43,14 +43,17 @@ class SandboxBenchResult:
 
     @property
     def ratios(self) -> dict[str, float]:
+        """Each mode's median over a plain subprocess's: what the isolation costs."""
         return {"oneshot": ratio(self.oneshot_s, self.plain_s), "pooled": ratio(self.pooled_s, self.plain_s),
                 "session": ratio(self.session_s, self.plain_s)}
 
     @property
     def goals_met(self) -> dict[str, bool]:
+        """Whether each mode's ratio is within its goal."""
         return {k: v <= GOALS[k] for k, v in self.ratios.items()}
 
     def to_dict(self) -> dict[str, object]:
+        """The result as JSON with its derived figures, so the results file can be read without this code."""
         return asdict(self) | {"ratios": self.ratios, "goals": GOALS, "goals_met": self.goals_met}
 
 
@@ -98,6 +101,7 @@ def run_sandbox_bench(runs: int = 20, *, allow_weak: bool | None = None,
 
 
 def render(result: SandboxBenchResult) -> Table:
+    """Start-to-exit times per sandbox mode against a plain subprocess (`nativa bench sandbox`)."""
     table = Table("mode", "median", "p90", "ratio to plain", "goal", "met",
                   title=f"sandbox start-to-exit of print(1), tier {result.tier}, {result.runs} runs "
                         f"({result.cpus} CPUs, load {result.load_avg_1m})")

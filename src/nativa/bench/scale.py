@@ -49,6 +49,8 @@ CODE_TASKS = [
 
 
 def task_lines(n: int, kind: str = "code") -> list[str]:
+    """`n` batch input lines: code tasks cycling through `CODE_TASKS`, or no-op tasks that measure
+    the dispatch alone."""
     import json
 
     if kind == "noop":
@@ -60,6 +62,8 @@ def task_lines(n: int, kind: str = "code") -> list[str]:
 
 @dataclass
 class BatchRun:
+    """One batch run: backend, workers, tasks, how many failed and were solved, and its wall time."""
+
     backend: str
     workers: int
     kind: str
@@ -75,12 +79,15 @@ class BatchRun:
 
 @dataclass
 class BatchBenchResult:
+    """The batch bench: every run, on how many cores, and what starting Ray cost."""
+
     model: str
     cores: int
     ray_init_s: float
     runs: list[BatchRun] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
+        """The result as JSON, the form the results file and `--json` keep."""
         return asdict(self)
 
 
@@ -131,6 +138,8 @@ def run_batch_bench(settings: Settings, *, model: str, tasks: int, noop: int, wo
 
 @dataclass
 class Load:
+    """One load level against one server: clients, requests, errors and latency percentiles."""
+
     server: str
     route: str
     clients: int
@@ -143,6 +152,8 @@ class Load:
 
 @dataclass
 class RayServeBenchResult:
+    """nativa serve under Ray Serve against a plain `nativa serve`: readiness, load levels, cold starts."""
+
     model: str
     max_tokens: int
     plain_ready_s: float
@@ -157,6 +168,7 @@ class RayServeBenchResult:
         return p50("ray-serve") - p50("plain")
 
     def to_dict(self) -> dict[str, Any]:
+        """The result as JSON with its derived figures, so the results file can be read without this code."""
         return asdict(self) | {"ray_added_p50_ms": {f"{r} x{c}": self.added_ms(r, c) for r, c in
                                                      sorted({(x.route, x.clients) for x in self.loads})}}
 
@@ -193,6 +205,8 @@ def _wait_ready(url: str, timeout_s: float, proc: subprocess.Popen[bytes] | None
 
 def run_ray_serve_bench(settings: Settings, *, model: str, max_tokens: int, requests: int, clients: Sequence[int],
                         rounds: int, cold_models: Sequence[str], log: Log) -> RayServeBenchResult:
+    """Start both servers on the same model, drive each at every client count, and time a cold start
+    from zero replicas for `cold_models`."""
     from nativa.scale.serving import Replicas, deploy, undeploy
     from nativa.serve.app import create_app
     from nativa.serve.config import ServeConfig

@@ -108,6 +108,7 @@ def judge(sandbox: object, task: SentenceTask, code: str | None) -> bool:
 
 
 def run_nativa_task(task: SentenceTask, agent: object, sandbox: object) -> SentenceResult:
+    """One sentence task through the agent with its visible assert as the tests, judged by all asserts."""
     result = agent.solve(task.task, tests=task.visible_test + "\n")  # type: ignore[attr-defined]
     return SentenceResult(id=task.id, system="nativa", passed=judge(sandbox, task, result.code),
                           claimed=result.success, verified_by=result.verified_by, attempts=len(result.attempts),
@@ -115,6 +116,7 @@ def run_nativa_task(task: SentenceTask, agent: object, sandbox: object) -> Sente
 
 
 def run_plain_task(task: SentenceTask, model: object, sandbox: object, max_tokens: int = 512) -> SentenceResult:
+    """One sentence task as a single plain completion, its first code block judged by all asserts."""
     import time
 
     from nativa.bench.plain import first_block, plain_complete

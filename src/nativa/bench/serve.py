@@ -42,17 +42,22 @@ Log = Callable[[str], None] | None
 
 @dataclass
 class ColdStart:
+    """Cold starts of one mode: time to ready and to the first token, per run."""
+
     mode: str
     ready_s: list[float] = field(default_factory=list)
     first_token_s: list[float] = field(default_factory=list)
 
     @property
     def first_token_median_s(self) -> float:
+        """Median time to the first token from a cold start."""
         return median(self.first_token_s)
 
 
 @dataclass
 class Level:
+    """One concurrency level against one server: requests, failures, latency and throughput."""
+
     server: str
     clients: int
     requests: int
@@ -66,19 +71,25 @@ class Level:
 
     @property
     def of_ceiling(self) -> float:
+        """Tokens/s over the host's ceiling measured around this level (NaN when it was not measured)."""
         return ratio(self.tokens_per_s, self.ceiling_tok_s) if self.ceiling_tok_s else float("nan")
 
     @property
     def tokens_per_s(self) -> float:
+        """Completion tokens per second of wall time at this level."""
         return self.completion_tokens / self.wall_s if self.wall_s > 0 else float("nan")
 
     @property
     def requests_per_s(self) -> float:
+        """Successful requests per second of wall time at this level."""
         return self.ok / self.wall_s if self.wall_s > 0 else float("nan")
 
 
 @dataclass
 class ServeBenchResult:
+    """nativa serve against llama.cpp's server on the same model and threads: cold starts, load levels,
+    and the host's decode ceilings."""
+
     model: str
     path: str
     n_ctx: int
@@ -91,9 +102,11 @@ class ServeBenchResult:
     ceilings: dict[int, list[float]] = field(default_factory=dict)  # positions per decode call -> tok/s
 
     def ceiling(self, n: int) -> float:
+        """Median tokens/s of bare decode calls of `n` positions."""
         return median(self.ceilings.get(n, []))
 
     def pooled(self, server: str, clients: int) -> float:
+        """One server's tokens/s at a client count over all its rounds pooled (tokens over wall time)."""
         rows = [lv for lv in self.levels if lv.server == server and lv.clients == clients]
         wall = sum(lv.wall_s for lv in rows)
         return sum(lv.completion_tokens for lv in rows) / wall if wall else float("nan")
@@ -109,6 +122,7 @@ class ServeBenchResult:
         return ratio(self.pooled("nativa", clients), self.pooled("llama.cpp", clients))
 
     def to_dict(self) -> dict[str, Any]:
+        """The result as JSON with its derived figures, so the results file can be read without this code."""
         return {
             "model": self.model, "path": self.path, "n_ctx": self.n_ctx, "threads": self.threads,
             "batch_threads": self.batch_threads, "max_tokens": self.max_tokens,
@@ -211,6 +225,8 @@ def _load(server: _Server, model: str, clients: int, total: int, max_tokens: int
 def run_serve_bench(settings: Settings, *, model: str | None, requests: int, clients: Sequence[int],
                     max_tokens: int, cold_runs: int, rounds: int, peer: bool, log: Log = None,
                     max_batch: int | None = None) -> ServeBenchResult:
+    """Cold starts, then every client count against nativa serve (and llama.cpp's server when `peer`),
+    alternating over `rounds`; it needs an embedded model."""
     say = log or (lambda _msg: None)
     name = model or "small"
     chat_model = resolve_model(name, settings)
@@ -292,6 +308,7 @@ def run_serve_bench(settings: Settings, *, model: str | None, requests: int, cli
 
 
 def render(result: ServeBenchResult) -> Table:
+    """The results as the table `nativa bench serve` prints."""
     ceilings = ", ".join(f"{n}: {result.ceiling(n):.1f}" for n in sorted(result.ceilings))
     table = Table(title=f"nativa serve vs llama.cpp server: {result.model}, max_tokens {result.max_tokens}, "
                         f"{result.threads} threads ({result.batch_threads} for prompts), --max-batch "

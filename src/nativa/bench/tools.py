@@ -49,6 +49,8 @@ class BenchTask(BaseModel):
 
 @dataclass(slots=True)
 class TaskResult:
+    """One tool task's outcome: the answer against the expected one, steps, and time."""
+
     id: str
     kind: str
     model: str
@@ -65,11 +67,14 @@ class TaskResult:
     trail: list[dict[str, Any]] = field(default_factory=list)  # each step's tool, arguments and error
 
     def to_dict(self) -> dict[str, Any]:
+        """The result as JSON, the form the results file and `--json` keep."""
         return asdict(self)
 
 
 @dataclass(slots=True)
 class BenchSummary:
+    """Accuracy over the tool tasks, per kind, with mean steps and median time."""
+
     model: str
     tasks: int
     correct: int
@@ -81,6 +86,7 @@ class BenchSummary:
     results_file: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
+        """The result as JSON, the form the results file and `--json` keep."""
         return asdict(self)
 
 
@@ -165,6 +171,7 @@ def run_bench(settings: Any, model_name: str, tasks: list[BenchTask], *, max_ste
 
 
 def summarise(model: str, results: list[TaskResult], results_file: Path | None = None) -> BenchSummary:
+    """The summary of one model's tool task results; `results_file` is where their lines went."""
     by_kind: dict[str, tuple[int, int]] = {}
     for r in results:
         right, total = by_kind.get(r.kind, (0, 0))
@@ -179,6 +186,7 @@ def summarise(model: str, results: list[TaskResult], results_file: Path | None =
 
 
 def write_jsonl(path: Path, results: list[TaskResult]) -> None:
+    """Append the results as JSON lines."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("a", encoding="utf-8") as f:
         for r in results:

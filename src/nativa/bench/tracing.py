@@ -47,6 +47,7 @@ class SpanCost:
 
     @property
     def added_us(self) -> float:
+        """What tracing adds to one span, export included."""
         return self.on_with_export_us - self.off_us
 
 
@@ -67,6 +68,8 @@ class RunOverhead:
 
 @dataclass(frozen=True)
 class TracingBenchResult:
+    """What tracing costs: per span kind, and on a whole agent run against the goal fraction."""
+
     exporter: str
     span_costs: list[SpanCost]
     run: RunOverhead
@@ -83,11 +86,13 @@ class TracingBenchResult:
         )
 
     def to_dict(self) -> dict[str, object]:
+        """The result as JSON with its derived figures, so the results file can be read without this code."""
         costs = [asdict(c) | {"added_us": c.added_us} for c in self.span_costs]
         return asdict(self) | {"span_costs": costs, "meets_goal": self.meets_goal, "verdict": self.verdict}
 
     @property
     def verdict(self) -> str:
+        """The goal in words: missed, met, or met with the A/B measurement within its noise."""
         if not self.meets_goal:
             return "missed"
         if self.run.measured_fraction < self.goal_fraction:
@@ -220,6 +225,7 @@ def _cpu_work(rounds: int) -> bytes:
 
 
 def calibrate_rounds(target_s: float) -> int:
+    """How many rounds of the CPU work take about `target_s` on this machine, so runs are comparable."""
     t0 = time.perf_counter()
     _cpu_work(2000)
     per_round = (time.perf_counter() - t0) / 2000
@@ -298,6 +304,7 @@ def run_tracing_bench(spans: int = 20000, runs: int = 15, model_work_s: float = 
 
 
 def render(result: TracingBenchResult) -> RenderableType:
+    """Per-span costs with tracing on and off, as `nativa bench tracing` prints them."""
     table = Table(title=f"tracing cost per span, exporter {result.exporter}")
     for column in ("span kind", "on (µs, hot path)", "on incl. export (µs)", "off (µs)", "added (µs)"):
         table.add_column(column, justify="left" if column == "span kind" else "right")

@@ -186,6 +186,7 @@ def build(path: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Write the database to PATH (default: the shipped sample's place) and say where and how large."""
     from nativa.data import SAMPLE_DB
 
     args = sys.argv[1:] if argv is None else argv

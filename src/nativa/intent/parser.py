@@ -41,6 +41,8 @@ class IntentContext:
 
     @classmethod
     def from_tools(cls, tools: Iterable[Tool]) -> IntentContext:
+        """The context the given tools can serve: their kinds, and the table and column names of a SQL tool,
+        so a request that names them is routed to SQL without a model."""
         ctx = cls()
         for t in tools:
             kind = _TOOL_TO_INTENT.get(t.kind, "tool")

@@ -46,9 +46,11 @@ class Rule(BaseModel):
 
     @cached_property
     def regex(self) -> re.Pattern[str]:
+        """The pattern compiled once per rule (case-insensitive), not on every request."""
         return re.compile(self.pattern, re.IGNORECASE)
 
     def match(self, text: str) -> Intent | None:
+        """The intent this rule decides for `text` (named groups as arguments), or None: try the next rule."""
         found = self.regex.search(text)
         if found is None:
             return None
@@ -73,7 +75,8 @@ DEFAULT_RULES: tuple[Rule, ...] = (
 
 
 def load_rules(path: Path) -> list[Rule]:
-    """Rules from a JSON file (a list of objects with name, pattern, kind, and optional confidence/direct)."""
+    """Rules from a JSON file: a list of objects with name, pattern, kind, and optional confidence, direct and
+    question."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:

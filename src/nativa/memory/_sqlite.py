@@ -66,13 +66,22 @@ class Database(Protocol):
 
     location: str
 
-    def write(self) -> Any: ...
+    def write(self) -> Any:
+        """A context manager around one short write transaction (committed on exit, rolled back on an
+        error); it yields a connection that runs `?` SQL."""
+        ...
 
-    def read(self) -> Any: ...
+    def read(self) -> Any:
+        """A context manager around a consistent snapshot for several reads."""
+        ...
 
-    def compact(self) -> None: ...
+    def compact(self) -> None:
+        """Reclaim deleted rows' space, so forgotten data leaves the disk."""
+        ...
 
-    def close(self) -> None: ...
+    def close(self) -> None:
+        """Release the connection; closing twice is harmless (both stores of a `Memory` close it)."""
+        ...
 
 
 def sqlite_module() -> ModuleType:
@@ -212,5 +221,6 @@ class SQLiteDatabase:
                 busy = self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
 
     def close(self) -> None:
+        """Close the connection (again is harmless: both stores of a `Memory` close it)."""
         with self._lock:
             self.conn.close()

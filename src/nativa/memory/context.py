@@ -46,6 +46,8 @@ class Context:
     parts: dict[str, int] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
+        """The whole context as JSON, to inspect what was sent and how the budget went (a turn's `to_dict`
+        is the short form)."""
         return {"messages": [m.to_dict() for m in self.messages], "recalled": [r.to_dict() for r in self.recalled],
                 "summary": self.summary.content if self.summary else None, "recent": len(self.recent),
                 "tokens": self.tokens, "budget": self.budget, "summarized": self.summarized, "parts": self.parts}
@@ -84,6 +86,8 @@ class ContextBuilder:
         return self.model.count_tokens(text) + MESSAGE_OVERHEAD
 
     def build(self, session: Session, query: str) -> Context:
+        """The messages for `query` in `session` within the token budget (system prompt, recalled memories,
+        summary, recent messages), with one `memory.context` span saying how it was spent."""
         with tracing.span("memory.context", {"nativa.memory.session": session.name,
                                              "nativa.memory.budget_tokens": self.budget}) as span:
             context = self._build(session, query)

@@ -122,6 +122,8 @@ class AgentSession:
         self.budget_tokens = budget_tokens
 
     def task_text(self, task: str) -> str:
+        """The task with the session's history before it, for an agent that reads both as one text (the
+        tool agent)."""
         return with_history(self.history(), task)
 
     def history(self) -> str:
@@ -131,4 +133,5 @@ class AgentSession:
                                count_tokens=self.count_tokens)
 
     def record(self, kind: RunKind, task: str, result: dict[str, Any]) -> None:
+        """Keep the run and a readable outcome in the session, so the next task's history includes it."""
         record_agent_run(self.memory, self.session, kind, task, result, count_tokens=self.count_tokens)

@@ -33,6 +33,7 @@ def _span(name: str, provider: str, count: int) -> Any:
 
 
 def normalise(vector: Sequence[float]) -> list[float]:
+    """The vector scaled to unit length (a zero vector stays zero), so cosine similarity is a dot product."""
     norm = math.sqrt(sum(x * x for x in vector)) or 1.0
     return [float(x) / norm for x in vector]
 
@@ -48,10 +49,12 @@ class MiniLMEmbedder:
 
     @property
     def dim(self) -> int:
+        """384, known without loading the model, so a namespace can be checked before any embedding."""
         return 384
 
     @property
     def loaded(self) -> bool:
+        """Whether this process already holds the weights (`nativa models` shows it): the next embed is fast."""
         return MINILM in _loaded
 
     def _model(self) -> Any:
@@ -62,6 +65,7 @@ class MiniLMEmbedder:
             return model
 
     def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        """Unit-length vectors, in order; the first call loads the weights (once per process)."""
         if not texts:
             return []
         model = self._model()
@@ -111,11 +115,13 @@ class OpenAIEmbedder:
 
     @property
     def dim(self) -> int:
+        """The server's vector length, learned from the first embedding (one probe request if none yet)."""
         if self._dim is None:
             self._dim = len(self.embed(["dimension probe"])[0])
         return self._dim
 
     def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        """One vector per text from the server's `/embeddings`, in batches of `batch_size`."""
         out: list[list[float]] = []
         with _span(self.name, self.provider, len(texts)):
             for start in range(0, len(texts), self.batch_size):

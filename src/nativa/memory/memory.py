@@ -57,6 +57,8 @@ def sentences(text: str) -> list[str]:
 
 
 def check_name(name: str, what: str = "session") -> str:
+    """The name stripped, or a BadInputError when it is empty, too long or holds control characters (it
+    is shown in listings and used as a key)."""
     cleaned = name.strip()
     if not cleaned or len(cleaned) > _NAME_MAX or any(ord(c) < 32 for c in cleaned):
         raise BadInputError(f"{what} name {name!r} is not valid: give 1 to {_NAME_MAX} printable characters")

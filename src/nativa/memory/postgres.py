@@ -138,6 +138,7 @@ class PostgresDatabase:
 
     @contextmanager
     def translated(self) -> Iterator[None]:
+        """Turn any psycopg error into a MemoryStoreError naming the server (the URL's password left out)."""
         try:
             yield
         except self.psycopg.OperationalError as exc:
@@ -147,6 +148,8 @@ class PostgresDatabase:
 
     @contextmanager
     def write(self) -> Iterator[Any]:
+        """One transaction on the shared connection, reconnecting first if the server dropped it (a
+        PostgreSQL restart should not need a nativa restart); also serves as `read`."""
         with self._lock, self.translated():
             if self.conn is None or self.conn.closed or self.conn.broken:
                 self._connect()  # a server restart should not need a client restart
@@ -162,6 +165,7 @@ class PostgresDatabase:
                 self.conn.execute(f"VACUUM FULL nativa.{table}")
 
     def close(self) -> None:
+        """Close the connection (again is harmless: both stores of a `Memory` close it)."""
         with self._lock:
             if self.conn is not None and not self.conn.closed:
                 self.conn.close()
@@ -174,6 +178,7 @@ class PostgresVectorStore(SQLVectorStoreBase):
 
     def add(self, items: Sequence[NewMemory], *, namespace: str, owner: str, session: Session | None,
             model: str, max_items: int) -> list[MemoryItem]:
+        """Store memories; past `max_items` in the namespace the oldest are deleted in the same transaction."""
         if not items:
             return []
         dim = len(items[0].vector)
@@ -208,6 +213,7 @@ class PostgresVectorStore(SQLVectorStoreBase):
 
     def search(self, vector: Sequence[float], *, k: int, namespace: str, owner: str, model: str,
                session: Session | None = None, min_score: float | None = None) -> list[Recall]:
+        """The `k` nearest memories by exact cosine distance, best first; expired ones are filtered out."""
         if k <= 0:
             return []
         query = np.asarray(vector, dtype=np.float32)
@@ -234,6 +240,7 @@ class PostgresVectorStore(SQLVectorStoreBase):
 
     def delete(self, *, owner: str, id: int | None = None, namespace: str | None = None,
                session: Session | None = None, older_than_s: float | None = None) -> int:
+        """Delete the owner's memories matching every given filter; returns how many went."""
         where, args = memory_filter(owner=owner, id=id, namespace=namespace, session=session,
                                     older_than_s=older_than_s)
         with self.db.write() as conn:

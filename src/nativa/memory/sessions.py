@@ -21,12 +21,16 @@ _SESSION_COLUMNS = ("s.id, s.name, s.owner, s.created_at, s.updated_at, "
 
 
 def session_from_row(row: Sequence[Any]) -> Session:
+    """A `Session` from a row of `_SESSION_COLUMNS`; metadata arrives as JSON text from SQLite, as a
+    dict from PostgreSQL."""
     meta = row[6]
     return Session(id=row[0], name=row[1], owner=row[2], created_at=row[3], updated_at=row[4],
                    message_count=row[5], metadata=json.loads(meta) if isinstance(meta, str) else dict(meta or {}))
 
 
 def run_from_row(row: Sequence[Any]) -> AgentRun:
+    """An `AgentRun` from a runs row; the result arrives as JSON text from SQLite, as a dict from
+    PostgreSQL."""
     result = row[4]
     return AgentRun(id=row[0], session_id=row[1], kind=row[2], task=row[3],
                     result=json.loads(result) if isinstance(result, str) else dict(result), trace_id=row[5],
@@ -51,12 +55,14 @@ class SQLSessionStore:
         return session_from_row(row)
 
     def find_session(self, name: str, *, owner: str = "") -> Session | None:
+        """The owner's session of that name, or None."""
         with self.db.read() as conn:
             row = conn.execute(f"SELECT {_SESSION_COLUMNS} FROM sessions s WHERE s.owner = ? AND s.name = ?",
                                (owner, name)).fetchone()
         return session_from_row(row) if row else None
 
     def list_sessions(self, *, owner: str = "", limit: int = 1000) -> list[Session]:
+        """The owner's sessions, most recently used first."""
         with self.db.read() as conn:
             rows = conn.execute(f"SELECT {_SESSION_COLUMNS} FROM sessions s WHERE s.owner = ? "
                                 "ORDER BY s.updated_at DESC, s.id DESC LIMIT ?", (owner, limit)).fetchall()
@@ -97,6 +103,7 @@ class SQLSessionStore:
 
     def add_run(self, session: Session, kind: RunKind, task: str, result: dict[str, Any],
                 trace_id: str | None) -> AgentRun:
+        """Store the run's result as JSON (what JSON cannot hold becomes a string) and touch the session."""
         now = time.time()
         payload = json.dumps(result, default=str)
         with self.db.write() as conn:
@@ -125,6 +132,7 @@ class SQLSessionStore:
         return Summary(new_id, session.id, upto_message_id, content, tokens, now)
 
     def latest_summary(self, session: Session) -> Summary | None:
+        """The summary covering the most messages, or None."""
         with self.db.read() as conn:
             row = conn.execute("SELECT id, session_id, upto_message_id, content, tokens, created_at FROM summaries "
                                "WHERE session_id = ? ORDER BY upto_message_id DESC, id DESC LIMIT 1",
@@ -132,4 +140,5 @@ class SQLSessionStore:
         return Summary(*row) if row else None
 
     def close(self) -> None:
+        """Close the shared database (again is harmless)."""
         self.db.close()

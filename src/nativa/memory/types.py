@@ -29,6 +29,7 @@ class Session:
     metadata: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
+        """The JSON shape the CLI and the server show; the owner (a key digest) stays out of it."""
         out = asdict(self)
         out.pop("owner")  # a key digest is nobody's business but the server's
         return out
@@ -48,6 +49,7 @@ class StoredMessage:
     created_at: float
 
     def to_dict(self) -> dict[str, Any]:
+        """The JSON shape `nativa memory sessions` and the server's session routes return."""
         return asdict(self)
 
 
@@ -64,6 +66,7 @@ class AgentRun:
     created_at: float
 
     def to_dict(self) -> dict[str, Any]:
+        """The JSON shape a run is listed in; `result` is the agent's result as it was stored."""
         return asdict(self)
 
 
@@ -92,6 +95,7 @@ class MemoryItem:
     expires_at: float | None
 
     def to_dict(self) -> dict[str, Any]:
+        """The JSON shape `nativa memory list` and the memory routes return."""
         return asdict(self)
 
 
@@ -103,6 +107,7 @@ class Recall:
     score: float
 
     def to_dict(self) -> dict[str, Any]:
+        """The memory's own fields with its `score` beside them, flat, so a caller reads one object."""
         return {"score": self.score, **self.item.to_dict()}
 
 
@@ -122,28 +127,54 @@ class SessionStore(Protocol):
 
     location: str
 
-    def create_session(self, name: str, *, owner: str = "", metadata: dict[str, Any] | None = None) -> Session: ...
+    def create_session(self, name: str, *, owner: str = "", metadata: dict[str, Any] | None = None) -> Session:
+        """Create the session, or return the existing one of that name: creating is idempotent, so a
+        client may call it on every turn."""
+        ...
 
-    def find_session(self, name: str, *, owner: str = "") -> Session | None: ...
+    def find_session(self, name: str, *, owner: str = "") -> Session | None:
+        """The owner's session of that name, or None: one owner never sees another's sessions."""
+        ...
 
-    def list_sessions(self, *, owner: str = "", limit: int = 1000) -> list[Session]: ...
+    def list_sessions(self, *, owner: str = "", limit: int = 1000) -> list[Session]:
+        """The owner's sessions, most recently used first."""
+        ...
 
-    def delete_session(self, session: Session) -> int: ...
+    def delete_session(self, session: Session) -> int:
+        """Delete the session with its messages, runs and summaries; returns how many messages went."""
+        ...
 
-    def add_messages(self, session: Session, messages: Sequence[tuple[MessageRole, str, int]]) -> list[StoredMessage]: ...
+    def add_messages(self, session: Session, messages: Sequence[tuple[MessageRole, str, int]]) -> list[StoredMessage]:
+        """Append (role, content, tokens) messages in one transaction, so a turn is stored whole or not
+        at all."""
+        ...
 
-    def messages(self, session: Session, *, after_id: int = 0, limit: int | None = None) -> list[StoredMessage]: ...
+    def messages(self, session: Session, *, after_id: int = 0, limit: int | None = None) -> list[StoredMessage]:
+        """Messages after `after_id`, oldest first; with `limit`, only the newest `limit` of them (the
+        context builder pages from the last summary)."""
+        ...
 
     def add_run(self, session: Session, kind: RunKind, task: str, result: dict[str, Any],
-                trace_id: str | None) -> AgentRun: ...
+                trace_id: str | None) -> AgentRun:
+        """Record an agent run and its whole result (as JSON) in the session, so its history shows what each
+        run did."""
+        ...
 
-    def runs(self, session: Session, *, limit: int = 100) -> list[AgentRun]: ...
+    def runs(self, session: Session, *, limit: int = 100) -> list[AgentRun]:
+        """The newest `limit` runs, oldest first."""
+        ...
 
-    def add_summary(self, session: Session, upto_message_id: int, content: str, tokens: int) -> Summary: ...
+    def add_summary(self, session: Session, upto_message_id: int, content: str, tokens: int) -> Summary:
+        """Store the summary of messages up to `upto_message_id`; summaries it supersedes are removed."""
+        ...
 
-    def latest_summary(self, session: Session) -> Summary | None: ...
+    def latest_summary(self, session: Session) -> Summary | None:
+        """The summary covering the most messages, or None: the context starts from it."""
+        ...
 
-    def close(self) -> None: ...
+    def close(self) -> None:
+        """Release the database connection; closing it twice (the two stores share one) is harmless."""
+        ...
 
 
 @runtime_checkable
@@ -153,22 +184,38 @@ class VectorStore(Protocol):
     location: str
 
     def add(self, items: Sequence[NewMemory], *, namespace: str, owner: str, session: Session | None,
-            model: str, max_items: int) -> list[MemoryItem]: ...
+            model: str, max_items: int) -> list[MemoryItem]:
+        """Store memories in a namespace; past `max_items` the oldest are evicted in the same transaction,
+        and a namespace refuses vectors of another embedder (DimensionMismatchError)."""
+        ...
 
     def search(self, vector: Sequence[float], *, k: int, namespace: str, owner: str, model: str,
-               session: Session | None = None, min_score: float | None = None) -> list[Recall]: ...
+               session: Session | None = None, min_score: float | None = None) -> list[Recall]:
+        """The `k` memories closest to `vector` by cosine, best first, at least `min_score`; expired
+        memories never come back."""
+        ...
 
     def delete(self, *, owner: str, id: int | None = None, namespace: str | None = None,
-               session: Session | None = None, older_than_s: float | None = None) -> int: ...
+               session: Session | None = None, older_than_s: float | None = None) -> int:
+        """Delete the owner's memories matching every filter given; returns how many went."""
+        ...
 
     def list(self, *, owner: str, namespace: str | None = None, session: Session | None = None,
-             limit: int = 100) -> list[MemoryItem]: ...
+             limit: int = 100) -> list[MemoryItem]:
+        """The owner's newest live memories first (expired ones excluded)."""
+        ...
 
-    def count(self, *, owner: str, namespace: str) -> int: ...
+    def count(self, *, owner: str, namespace: str) -> int:
+        """How many memories the namespace holds, from a counter (cheap enough to call on every write)."""
+        ...
 
-    def compact(self) -> None: ...
+    def compact(self) -> None:
+        """Reclaim the space of deleted memories, so a forgotten memory's bytes leave the disk."""
+        ...
 
-    def close(self) -> None: ...
+    def close(self) -> None:
+        """Release the database connection; closing it twice (the two stores share one) is harmless."""
+        ...
 
 
 @runtime_checkable
@@ -178,6 +225,10 @@ class Embedder(Protocol):
     name: str
 
     @property
-    def dim(self) -> int: ...
+    def dim(self) -> int:
+        """The vectors' length, stored with each namespace so another embedder cannot write into it."""
+        ...
 
-    def embed(self, texts: Sequence[str]) -> list[list[float]]: ...
+    def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        """One unit-length vector per text, in order (cosine similarity is then a dot product)."""
+        ...

@@ -84,6 +84,7 @@ def adjust_counts(conn: Any, spaces: Sequence[tuple[str, str]], sign: int) -> No
 
 
 def blob(vector: Sequence[float]) -> bytes:
+    """The vector as float32 bytes, the form sqlite-vec stores and matches."""
     return np.asarray(vector, dtype=np.float32).tobytes()
 
 
@@ -101,13 +102,16 @@ class SQLVectorStoreBase:
             return list_memories(conn, owner=owner, namespace=namespace, session=session, limit=limit)
 
     def count(self, *, owner: str, namespace: str) -> int:
+        """The namespace's size, read from its counter (not a count(*))."""
         with self.db.read() as conn:
             return count_memories(conn, owner, namespace)
 
     def compact(self) -> None:
+        """Rewrite the database so deleted memories' bytes leave the disk."""
         self.db.compact()
 
     def close(self) -> None:
+        """Close the shared database (again is harmless)."""
         self.db.close()
 
 

@@ -70,6 +70,7 @@ class LlamaSampler:
         return token
 
     def close(self) -> None:
+        """Free the llama.cpp sampler chain (again is harmless)."""
         if self._chain is not None:
             self._lib.llama_sampler_free(self._chain)
             self._chain = None
@@ -142,22 +143,28 @@ class LlamaBatchBackend:
         return np.ctypeslib.as_array(row, shape=(self._n_vocab,)).copy()
 
     def keep(self, seq: int, n: int) -> None:
+        """Drop `seq`'s cached positions from `n` on."""
         self._lib.llama_memory_seq_rm(self._memory, seq, n, -1)
 
     def copy(self, src: int, dst: int) -> None:
+        """Share all of `src`'s cached positions with `dst`."""
         self._lib.llama_memory_seq_cp(self._memory, src, dst, -1, -1)
 
     def sampler(self, temperature: float, seed: int | None, grammar: Any) -> LlamaSampler:
+        """A llama.cpp sampler chain for one sequence."""
         return LlamaSampler(self, temperature, seed, grammar)
 
     def is_eog(self, token: int) -> bool:
+        """Whether the vocabulary marks `token` as an end of generation."""
         return bool(self._lib.llama_vocab_is_eog(self.vocab, token))
 
     def piece(self, token: int) -> bytes:
+        """The token's bytes, by the single-sequence path's detokenizer, so both paths give the same text."""
         data: bytes = self._llm.detokenize([token])  # the single-sequence path's own detokenizer
         return data
 
     def close(self) -> None:
+        """Free the batch and close the context (the model stays loaded)."""
         if self._batch is not None:
             self._lib.llama_batch_free(self._batch)
             self._batch = None

@@ -40,6 +40,7 @@ class BatchTicket:
 
     @property
     def cancelled(self) -> bool:
+        """Whether the caller cancelled: the engine frees the job's sequences at its next step."""
         return self._cancelled.is_set()
 
     def stream(self) -> Iterator[Delta]:

@@ -137,7 +137,10 @@ class ChatModel(Protocol):
     provider: str
     remote: bool
 
-    def complete(self, messages: MessagesLike, options: GenerationOptions | None = None) -> Completion: ...
+    def complete(self, messages: MessagesLike, options: GenerationOptions | None = None) -> Completion:
+        """One answer to the messages, with its finish reason and token counts (the model's tokenizer or the
+        server's usage report; `tokens_estimated` when neither was available)."""
+        ...
 
     def complete_many(self, messages: MessagesLike, options: GenerationOptions | None = None,
                       n: int = 1) -> list[Completion]:
@@ -146,9 +149,15 @@ class ChatModel(Protocol):
         seed is set) at `options.temperature`; with temperature 0 all n are the greedy answer."""
         ...
 
-    def stream(self, messages: MessagesLike, options: GenerationOptions | None = None) -> Iterator[Delta]: ...
+    def stream(self, messages: MessagesLike, options: GenerationOptions | None = None) -> Iterator[Delta]:
+        """The answer as it is generated; the last `Delta` carries the whole `Completion`, so a streaming
+        caller gets the same counts and finish reason as a blocking one."""
+        ...
 
-    def count_tokens(self, text: str) -> int: ...
+    def count_tokens(self, text: str) -> int:
+        """Tokens `text` takes in this model's context, so the memory and the agent can budget prompts
+        (exact for a local model, estimated for a remote one)."""
+        ...
 
 
 def check_n(n: int) -> int:

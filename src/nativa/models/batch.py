@@ -40,11 +40,20 @@ log = logging.getLogger("nativa.models.batch")
 
 
 class Sampler(Protocol):
-    def sample(self, row: int) -> int: ...
+    """One sequence's sampler chain (temperature, seed, grammar), which accepts each token it draws."""
 
-    def sample_from(self, logits: Any) -> int: ...
+    def sample(self, row: int) -> int:
+        """Draw from the logits of batch row `row` (-1: the last row with logits) and accept the token."""
+        ...
 
-    def close(self) -> None: ...
+    def sample_from(self, logits: Any) -> int:
+        """Draw from saved logits exactly as `sample` would from live ones (samples of one prompt share its
+        evaluation)."""
+        ...
+
+    def close(self) -> None:
+        """Free the chain; the sampler is not used again."""
+        ...
 
 
 class DecodeBackend(Protocol):
@@ -53,23 +62,41 @@ class DecodeBackend(Protocol):
     n_seq: int
     seq_ctx: int
 
-    def eval_prompt(self, seq: int, tokens: Sequence[int], start: int) -> None: ...
+    def eval_prompt(self, seq: int, tokens: Sequence[int], start: int) -> None:
+        """Evaluate `tokens[start:]` into sequence `seq` (the tokens before `start` are already cached)."""
+        ...
 
-    def decode(self, rows: Sequence[tuple[int, int, int]]) -> None: ...
+    def decode(self, rows: Sequence[tuple[int, int, int]]) -> None:
+        """One decode step: a (seq, token, position) row per sequence, logits for every row."""
+        ...
 
-    def last_logits(self) -> Any: ...
+    def last_logits(self) -> Any:
+        """A copy of the last decoded row's logits, to sample the first token of several samples from."""
+        ...
 
-    def keep(self, seq: int, n: int) -> None: ...
+    def keep(self, seq: int, n: int) -> None:
+        """Keep the first `n` positions of `seq`'s cache and drop the rest, so a freed sequence is reused."""
+        ...
 
-    def copy(self, src: int, dst: int) -> None: ...
+    def copy(self, src: int, dst: int) -> None:
+        """Share `src`'s cached positions with `dst`: samples of one prompt evaluate it once."""
+        ...
 
-    def sampler(self, temperature: float, seed: int | None, grammar: Any) -> Sampler: ...
+    def sampler(self, temperature: float, seed: int | None, grammar: Any) -> Sampler:
+        """A sampler for one sequence of one job."""
+        ...
 
-    def is_eog(self, token: int) -> bool: ...
+    def is_eog(self, token: int) -> bool:
+        """Whether `token` ends generation (end of turn or of text) for this vocabulary."""
+        ...
 
-    def piece(self, token: int) -> bytes: ...
+    def piece(self, token: int) -> bytes:
+        """The token's bytes (possibly part of a UTF-8 character): text is assembled from them."""
+        ...
 
-    def close(self) -> None: ...
+    def close(self) -> None:
+        """Free the batch and the context; the backend is not used again."""
+        ...
 
 
 @dataclass
@@ -146,10 +173,12 @@ class BatchEngine:
     # -- what callers use --------------------------------------------------------------------------
     @property
     def active(self) -> int:
+        """Sequences decoding now (`LocalModel.batch_running`, which the server's batch gauge reads)."""
         return len(self._active)
 
     @property
     def waiting(self) -> int:
+        """Jobs submitted but not yet given sequences."""
         return len(self._pending)
 
     def fits(self, prompt_tokens: int, max_tokens: int) -> bool:

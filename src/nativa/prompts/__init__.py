@@ -24,10 +24,12 @@ class Prompt:
 
     @property
     def file(self) -> str:
+        """The prompt's path in the package, as a span's `nativa.prompt.file` names it."""
         return f"prompts/{self.folder}/{self.name}.txt"
 
     @property
     def hash(self) -> str:
+        """The first 16 hex digits of the text's sha256: a changed prompt gets a new hash on its spans."""
         return hashlib.sha256(self.text.encode()).hexdigest()[:16]
 
     def render(self, **values: str) -> str:

@@ -58,6 +58,8 @@ class Analysis:
 
     def emit(self, rule_id: str, node: ast.AST | int, message: str, target: str | None = None,
              risk: Risk | None = None) -> None:
+        """Add a finding at the node's line, at the rule's risk unless `risk` says otherwise; a rule the
+        policy disabled emits nothing."""
         rule = self.rules.by_id(rule_id)
         if not rule.enabled:
             return

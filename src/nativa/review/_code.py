@@ -29,6 +29,8 @@ class CodeAnalyzer(EffectChecks, LoopChecks):
     """Collects the findings for one module; `analyze` is the only entry point."""
 
     def analyze(self, tree: ast.Module) -> list[Finding]:
+        """Every finding in `tree`, resolving names through their bindings first so an alias (`import os as
+        o`) is seen for what it is."""
         self.bindings = Bindings(tree)
         self.folder = Folder(self.bindings, self.resolve)
         for node in self.bindings.nodes:
@@ -54,6 +56,7 @@ class CodeAnalyzer(EffectChecks, LoopChecks):
         return self.findings
 
     def visit_Name(self, node: ast.Name) -> None:
+        """A name: introspection names, references the name rules claim, `__import__` passed as a value."""
         intro = self.rules.introspection
         if node.id in intro.attributes and id(node) not in self._reported:
             self.emit("introspection", node, f"{node.id}: {RULE_TEXT['introspection']}", node.id)
@@ -71,6 +74,7 @@ class CodeAnalyzer(EffectChecks, LoopChecks):
                       "what it imports cannot be followed", dotted)
 
     def visit_Attribute(self, node: ast.Attribute) -> None:
+        """An attribute: introspection attributes, claimed references, and a built-in replaced."""
         if node.attr in self.rules.introspection.attributes:
             self.emit("introspection", node, f".{node.attr}: {RULE_TEXT['introspection']}", node.attr)
         if id(node) not in self._reported:
@@ -84,6 +88,8 @@ class CodeAnalyzer(EffectChecks, LoopChecks):
                       f"builtins.{node.attr}")
 
     def visit_Subscript(self, node: ast.Subscript) -> None:
+        """A look-up in a module namespace (`sys.modules[...]`, `globals()[...]`): a key built at run time
+        hides what it reaches."""
         owner = self._namespace_of(node.value)
         is_globals = isinstance(node.value, ast.Call) and self.resolve(node.value.func) in _NAMESPACE_CALLS
         if owner or is_globals:
@@ -103,6 +109,7 @@ class CodeAnalyzer(EffectChecks, LoopChecks):
                 self.emit("introspection", node, f"changes {where} at run time: {RULE_TEXT['introspection']}", key)
 
     def visit_Constant(self, node: ast.Constant) -> None:
+        """A string literal (docstrings aside): sensitive paths and introspection names written out."""
         if isinstance(node.value, str) and id(node) not in self._docstrings:
             self._check_string(node.value, node)
 
@@ -125,9 +132,11 @@ class CodeAnalyzer(EffectChecks, LoopChecks):
                     self._reported.add(id(child))
 
     def visit_JoinedStr(self, node: ast.JoinedStr) -> None:
+        """An f-string: checked as the string it folds to, so a path split across pieces is still seen."""
         self._folded_string(node)
 
     def visit_BinOp(self, node: ast.BinOp) -> None:
+        """`a + b` is checked as the string it folds to; `x * n` as the size of the value it builds."""
         if isinstance(node.op, ast.Add):
             self._folded_string(node)
         elif isinstance(node.op, ast.Mult) and id(node) not in self._reported:
@@ -140,6 +149,8 @@ class CodeAnalyzer(EffectChecks, LoopChecks):
                     self._reported.add(id(child))
 
     def visit_Call(self, node: ast.Call) -> None:
+        """A call: dynamic imports and attribute look-ups, code runners, large buffers, file writes and
+        network calls."""
         self._called.add(id(node.func))
         dotted = self.resolve(node.func)
         if dotted in IMPORTERS and node.args:

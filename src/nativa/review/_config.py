@@ -65,6 +65,8 @@ class RuleConfig(_Strict):
 
 
 class ImportRule(RuleConfig):
+    """`import`: modules the code may import without a finding (`also_allow` extends the shipped list)."""
+
     allow: tuple[str, ...] = ()
     also_allow: tuple[str, ...] = ()
 
@@ -73,29 +75,42 @@ class ImportRule(RuleConfig):
         return frozenset((*self.allow, *self.also_allow))
 
     def allows(self, module: str) -> bool:
+        """Whether importing `module` is fine: it is one of the allowed packages or inside one (`allow` plus
+        the policy file's `also_allow`)."""
         return _under(module, self._allowed)
 
 
 class NetworkRule(RuleConfig):
+    """`network`: the risk given to a request whose host the allow-list permits."""
+
     allowed_host_risk: Risk = "low"
 
 
 class ObfuscationRule(RuleConfig):
+    """`obfuscated-import`: the decoder calls whose output, imported or executed, hides what code runs."""
+
     decoders: tuple[str, ...] = ()
 
     def is_decoder(self, dotted: str) -> bool:
+        """Whether `dotted` names a decoder (base64.b64decode, codecs.decode, ...): decoded text fed to
+        exec is how code hides what it runs."""
         return any(fnmatchcase(dotted, pattern) for pattern in self.decoders)
 
 
 class SensitivePathRule(RuleConfig):
+    """`sensitive-path`: paths (credentials, other processes, the kernel) whose mere mention is a finding."""
+
     prefixes: tuple[str, ...] = ()
     contains: tuple[str, ...] = ()
 
     def matches_path(self, text: str) -> bool:
+        """Whether `text` is a path the policy calls sensitive (one of its prefixes, or containing a marker)."""
         return any(text.startswith(p) for p in self.prefixes) or any(c in text for c in self.contains)
 
 
 class FileWriteRule(RuleConfig):
+    """`file-write`: where writes are low risk (`inside`), and which calls and methods write files."""
+
     unknown_target_risk: Risk = "medium"
     inside_risk: Risk = "low"
     inside: tuple[str, ...] = ("/work", "/tmp")
@@ -104,11 +119,15 @@ class FileWriteRule(RuleConfig):
 
 
 class LoopRule(RuleConfig):
+    """`unbounded-loop`: the iteration count past which a loop is a finding, and iterators that never end."""
+
     max_iterations: int = Field(100_000_000, ge=1)
     endless: tuple[str, ...] = ()
 
 
 class AllocationRule(RuleConfig):
+    """`large-allocation`: the memory and printed output past which one expression is a finding."""
+
     max_bytes: int = Field(268_435_456, ge=1)
     max_output_bytes: int = Field(1_000_000, ge=1)
 
@@ -141,6 +160,7 @@ class Rules(_Strict):
     tool_unknown: RuleConfig = Field(default_factory=RuleConfig, alias="tool-unknown")
 
     def by_id(self, rule_id: str) -> RuleConfig:
+        """A rule's settings by its id as findings and policy files spell it (`file-write`, not `file_write`)."""
         field = RULE_FIELDS[rule_id]
         return getattr(self, field)  # type: ignore[no-any-return]
 

@@ -135,6 +135,7 @@ class EffectChecks(Analysis):
 
 
 def keyword(node: ast.Call, name: str) -> ast.expr | None:
+    """The value of keyword argument `name` in the call, or None when it is not passed."""
     return next((k.value for k in node.keywords if k.arg == name), None)
 
 

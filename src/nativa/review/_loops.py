@@ -17,6 +17,7 @@ PRINTERS = frozenset({"builtins.print", "sys.stdout.write", "sys.stderr.write", 
 
 
 def human_bytes(n: int) -> str:
+    """A size in words for a finding's message ("a 1.5 GiB"), so a reviewer need not count digits."""
     if n >= HUGE:
         return "an astronomically large"
     for unit, size in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
@@ -29,6 +30,7 @@ class LoopChecks(Analysis):
     """`while` and `for` handlers, and the loop-exit test they share."""
 
     def visit_While(self, node: ast.While) -> None:
+        """A `while` with a constant true test and no way out never ends."""
         test = node.test
         always = isinstance(test, ast.Constant) and bool(test.value)
         if always and not self._exits(node.body):
@@ -36,6 +38,8 @@ class LoopChecks(Analysis):
                       "raise or exit inside: it never ends")
 
     def visit_For(self, node: ast.For | ast.AsyncFor) -> None:
+        """A loop over an endless iterator with no way out, or a constant range past the limit; a counted
+        loop's prints are checked against the output limit."""
         iterator = node.iter
         count: int | None = None
         if isinstance(iterator, ast.Call):

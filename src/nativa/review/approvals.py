@@ -64,6 +64,8 @@ class Action:
 
     @classmethod
     def of(cls, findings: tuple[Finding, ...] | list[Finding]) -> Action:
+        """The action a set of findings asks about; two reviews of different code with the same findings
+        ask about the same action, so one approval covers both."""
         return cls(tuple(sorted({(f.rule, f.target or UNKNOWN_TARGET) for f in findings})))
 
     @property
@@ -77,16 +79,19 @@ class Action:
         return set(other.items) <= set(self.items)
 
     def describe(self) -> str:
+        """The action in words for a person and the audit log: "network api.example.com; ..."."""
         if not self.items:
             return "code with no findings"
         return "; ".join(f"{rule} {target}" if target != UNKNOWN_TARGET else f"{rule} (target not visible)"
                          for rule, target in self.items)
 
     def to_list(self) -> list[list[str]]:
+        """The pairs as JSON lists, the form a stored grant keeps."""
         return [list(item) for item in self.items]
 
     @classmethod
     def from_list(cls, items: list[list[str]]) -> Action:
+        """An action back from `to_list` (a stored grant), sorted again so its `key` is the same."""
         return cls(tuple(sorted((str(rule), str(target)) for rule, target in items)))
 
 
@@ -104,7 +109,9 @@ class Grant:
 class ApprovalStore(Protocol):
     """Where grants live: in memory for one process, SQLite (`SQLiteReviewStore`), later the session store."""
 
-    def add_grant(self, grant: Grant) -> None: ...
+    def add_grant(self, grant: Grant) -> None:
+        """Keep the grant so later reviews it covers need nobody (for its session, or for every one)."""
+        ...
 
     def grants(self, session: str) -> list[Grant]:
         """This session's grants plus every `always` grant."""
@@ -119,10 +126,12 @@ class MemoryApprovalStore:
         self._lock = threading.Lock()
 
     def add_grant(self, grant: Grant) -> None:
+        """Keep the grant until the process ends."""
         with self._lock:
             self._grants.append(grant)
 
     def grants(self, session: str) -> list[Grant]:
+        """This session's grants plus every `always` grant."""
         with self._lock:
             return [g for g in self._grants if g.session is None or g.session == session]
 
@@ -206,6 +215,7 @@ class Decision:
     audit_seq: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
+        """The decision as JSON, the form the CLI prints with `--json`."""
         return {"approved": self.approved, "status": self.status, "reason": self.reason, "scope": self.scope,
                 "who": self.who, "findings": [f.to_dict() for f in self.findings],
                 "max_risk": self.verdict.max_risk, "action": self.action.to_list(), "feedback": self.feedback,
@@ -234,11 +244,15 @@ class Reviewer:
         check_mode(self.mode)
 
     def review(self, code: str, context: ReviewContext | None = None) -> Decision:
+        """Decide whether `code` may run: the policy's findings, the mode, standing grants, then a person
+        when one can be asked (fail closed when none can); every decision is audited when a log is set."""
         chosen = context or ReviewContext()
         return self._decide("code", code, self.policy.check_code(code, chosen), chosen)
 
     def review_tool_call(self, tool: str, arguments: Mapping[str, Any],
                          context: ReviewContext | None = None) -> Decision:
+        """The same decision for a tool call, its arguments reviewed by the policy's tool rules and shown
+        to a person as JSON."""
         chosen = context or ReviewContext()
         shown = json.dumps(dict(arguments), indent=2, ensure_ascii=False, default=str)
         return self._decide(f"tool:{tool}", shown, self.policy.check_tool_call(tool, arguments, chosen), chosen)

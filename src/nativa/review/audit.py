@@ -30,6 +30,7 @@ Head = tuple[int, str]  # (seq, hash) of the last entry ever appended
 
 
 def utc_now() -> str:
+    """The time an entry or a grant is stamped with: UTC ISO 8601 to the microsecond."""
     return datetime.now(UTC).isoformat(timespec="microseconds")
 
 
@@ -61,9 +62,11 @@ class AuditEntry:
                 "prev_hash": self.prev_hash}
 
     def sealed(self) -> AuditEntry:
+        """The entry with its hash set over its payload: the last step before it is stored."""
         return replace(self, hash=entry_hash(self.payload()))
 
     def to_dict(self) -> dict[str, Any]:
+        """The entry as JSON (`nativa review log --json`): the payload with its seq and hash."""
         return {"seq": self.seq, **self.payload(), "hash": self.hash}
 
 
@@ -105,6 +108,7 @@ class MemoryAuditStore:
         self._lock = threading.Lock()
 
     def append(self, build: Callable[[Head | None], AuditEntry], *, durable: bool = True) -> AuditEntry:
+        """Build and keep the entry under one lock, so concurrent appends chain in order."""
         with self._lock:
             entry = build(self._head)
             self.rows.append(entry)
@@ -112,15 +116,19 @@ class MemoryAuditStore:
             return entry
 
     def entries(self, session: str | None = None) -> list[AuditEntry]:
+        """Entries in the order appended (all sessions when `session` is None)."""
         with self._lock:
             return [e for e in self.rows if session is None or e.session == session]
 
     def head(self) -> Head | None:
+        """(seq, hash) of the last entry appended; None for an empty log."""
         return self._head
 
 
 @dataclass(frozen=True)
 class ChainProblem:
+    """One break in the chain: the entry's seq, what kind of break, and a sentence naming it."""
+
     seq: int
     kind: ProblemKind
     message: str
@@ -135,6 +143,7 @@ class ChainReport:
     problems: tuple[ChainProblem, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
+        """The report as JSON (`nativa review log --verify --json`)."""
         return {"ok": self.ok, "entries": self.entries,
                 "problems": [{"seq": p.seq, "kind": p.kind, "message": p.message} for p in self.problems]}
 
@@ -207,7 +216,10 @@ class AuditLog:
         return self.store.append(build, durable=durable)
 
     def entries(self, session: str | None = None) -> list[AuditEntry]:
+        """Entries in storage order (all sessions when `session` is None), for `nativa review log`."""
         return self.store.entries(session)
 
     def verify(self) -> ChainReport:
+        """Recompute every hash and link against the stored head: an edited, removed or reordered entry
+        shows as a problem (`nativa review log --verify` exits 1)."""
         return verify_chain(self.store.entries(), self.store.head())

@@ -43,11 +43,15 @@ class Finding:
     col: int = 0
 
     def to_dict(self) -> dict[str, Any]:
+        """The JSON shape the audit log, pending reviews and spans store (the column stays out: reviewers
+        work by line)."""
         return {"rule": self.rule, "risk": self.risk, "line": self.line, "message": self.message,
                 "target": self.target}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Finding:
+        """A finding back from a stored `to_dict` (the audit log, a paused run): the review of a resumed run
+        is the one that paused it."""
         return cls(rule=str(data["rule"]), risk=data["risk"], line=int(data.get("line", 0)),
                    message=str(data.get("message", "")), target=data.get("target"))
 

@@ -114,6 +114,7 @@ class SQLiteReviewStore:
             migrate(db, "schema_version", _MIGRATIONS, f"the review tables in {self.path}")
 
     def close(self) -> None:
+        """Close the file's connection; the store is also a context manager that does this."""
         with self._lock:
             self._db.close()
 
@@ -126,6 +127,8 @@ class SQLiteReviewStore:
     # -- AuditStore --------------------------------------------------------------------------------------
 
     def append(self, build: Callable[[Head | None], AuditEntry], *, durable: bool = True) -> AuditEntry:
+        """Read the head and insert the entry and the new head in one IMMEDIATE transaction; `durable=False`
+        commits without waiting on fsync (see `AuditStore.append`)."""
         with self._lock:
             if not durable:  # WAL: committed, on disk with the next FULL commit or checkpoint (see AuditStore)
                 self._db.execute("PRAGMA synchronous=NORMAL")
@@ -150,6 +153,8 @@ class SQLiteReviewStore:
         return entry
 
     def entries(self, session: str | None = None) -> list[AuditEntry]:
+        """Entries by seq (all sessions when `session` is None); unreadable findings come back as one
+        high-risk finding rather than an error, so the log stays readable."""
         query = f"SELECT {_COLUMNS} FROM review_audit"
         args: tuple[str, ...] = ()
         if session is not None:
@@ -160,6 +165,7 @@ class SQLiteReviewStore:
         return [_entry(row) for row in rows]
 
     def head(self) -> Head | None:
+        """(seq, hash) of the last entry appended, from its own row: removing entries cannot move it."""
         with self._lock:
             row = self._db.execute("SELECT seq, hash FROM review_audit_head WHERE id = 1").fetchone()
         return (int(row[0]), str(row[1])) if row else None
@@ -167,6 +173,7 @@ class SQLiteReviewStore:
     # -- ApprovalStore -----------------------------------------------------------------------------------
 
     def add_grant(self, grant: Grant) -> None:
+        """Store the grant, so it holds for later processes too (`always` grants across sessions)."""
         with self._transaction() as db:
             db.execute("INSERT INTO review_grants (session, scope, action, action_key, who, at) "
                        "VALUES (?, ?, ?, ?, ?, ?)",
@@ -174,6 +181,7 @@ class SQLiteReviewStore:
                         grant.who, grant.at))
 
     def grants(self, session: str) -> list[Grant]:
+        """This session's grants plus every `always` grant, oldest first."""
         with self._lock:
             rows = self._db.execute("SELECT session, scope, action, who, at FROM review_grants "
                                     "WHERE session IS NULL OR session = ? ORDER BY id", (session,)).fetchall()

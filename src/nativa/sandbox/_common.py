@@ -25,6 +25,8 @@ from nativa.tracing.genai import SANDBOX_SPAN
 
 def encode_request(code: str, *, files: dict[str, bytes | str] | None, stdin: bytes | str | None,
                    limits: Limits, filename: str) -> dict[str, Any]:
+    """Check the arguments (a bad one is the caller's error, before a sandbox starts) and encode them
+    as the JSON request the runner inside the sandbox reads: bytes as base64, limits as rlimits."""
     if not isinstance(code, str):
         raise BadInputError(f"code must be a str of Python source, not {type(code).__name__}")
     if stdin is not None and not isinstance(stdin, bytes | bytearray | str):
@@ -150,4 +152,5 @@ def traced(mode: str, tier: str) -> Iterator[dict[str, Any]]:
 
 
 def record(holder: dict[str, Any], result: RunResult) -> None:
+    """Hand the run's result to its `traced` span, which copies it onto the span when the run ends."""
     holder["result"] = result

@@ -37,6 +37,8 @@ _contexts: dict[str, HostContext] = {}
 
 
 def host_context(runtime_dir: str | os.PathLike[str] | None = None) -> HostContext:
+    """The host facts for this runtime dir, found once per process; the first call also sweeps up what
+    crashed owners left behind."""
     key = str(runtime_dir or "")
     with _ctx_lock:
         if key not in _contexts:

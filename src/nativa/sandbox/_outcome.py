@@ -112,4 +112,5 @@ def merge(raw: RawOutcome, verdict: dict[str, Any] | None, reports: list[dict[st
 
 
 def finite(value: object) -> bool:
+    """Whether `value` is a real, finite number (bool excluded): what the runner reports is not trusted."""
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)

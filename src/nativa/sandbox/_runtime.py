@@ -65,6 +65,8 @@ def unique_name() -> str:
 
 
 def owner_alive(name: str) -> bool:
+    """Whether the process that made the `sb-<pid>-<n>` entry still runs; a name that is not ours counts
+    as alive, so the sweeper leaves it alone."""
     parts = name.split("-")
     if len(parts) < 3 or parts[0] != "sb" or not parts[1].isdigit():
         return True  # not ours: leave it alone
@@ -88,6 +90,7 @@ class UidLease:
         self._fd: int | None = fd
 
     def release(self) -> None:
+        """Give the uid back (closing the file drops the flock); a second call does nothing."""
         if self._fd is not None:
             os.close(self._fd)  # closing drops the flock
             self._fd = None
@@ -196,6 +199,7 @@ def idle_reader(pid: int) -> bool:
 
 
 def uid_of(pid: int) -> int | None:
+    """The uid a process runs as, or None once it has exited."""
     try:
         return os.stat(f"/proc/{pid}").st_uid
     except OSError:
@@ -203,6 +207,7 @@ def uid_of(pid: int) -> int | None:
 
 
 def children(pid: int) -> list[int]:
+    """The direct children of `pid` (of its main thread), or [] when it is gone."""
     try:
         return [int(x) for x in _read_text(f"/proc/{pid}/task/{pid}/children").split()]
     except (OSError, ValueError):
@@ -223,6 +228,7 @@ def _read_text(path: str) -> str:
 
 
 def continue_processes(pids: list[int]) -> None:
+    """SIGCONT each process; one that has exited meanwhile is skipped."""
     for pid in pids:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(pid, signal.SIGCONT)

@@ -111,6 +111,8 @@ def _finish(boot, pid, send):
 
 
 def main():
+    """Join the cgroups, confine, say ready, then fork the executor that serves the requests and see it
+    through to its end."""
     runner = _load(sys.argv[1], "nativa_sandbox_runner")
     send = runner["_send"]
     boot = runner["_loads"](sys.argv[2])

@@ -228,6 +228,7 @@ class Worker:
         return self.ready
 
     def alive(self) -> bool:
+        """Whether the sandbox can still take a request: not killed, and its process has not exited."""
         return not self.dead and self.proc is not None and self.proc.poll() is None
 
     def ready_at(self) -> float | None:
@@ -296,6 +297,7 @@ class Worker:
         return self._supervisor
 
     def resume(self) -> None:
+        """Let a paused session's processes run again (SIGCONT), before its next snippet."""
         if self.paused:
             _runtime.continue_processes(self._sandbox_pids() or self.paused)
             self.paused = []
@@ -336,6 +338,8 @@ class Worker:
         self.reap_leftovers()
 
     def reap_leftovers(self) -> None:
+        """Kill whatever the sandbox left running outside its pid namespace: its cgroups' processes and,
+        below tier A, every process of its uid and its process group."""
         if self.cgroup is not None:
             self.cgroup.kill_all()
         if self.lease is not None and self.spec.tier != "A":

@@ -63,6 +63,8 @@ def interpreter_argv(interp: Interpreter, script: str, *args: str) -> list[str]:
 
 
 def setpriv_argv(uid: int) -> list[str]:
+    """The setpriv prefix that drops a root host's sandbox to `uid`: no groups, no capabilities, and no
+    way to regain them."""
     return ["/usr/bin/setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--inh-caps=-all",
             "--bounding-set=-all", "--no-new-privs", "--"]
 

@@ -38,6 +38,7 @@ class CgroupSupport:
 
     @property
     def layers(self) -> list[str]:
+        """The isolation layers these cgroups add to a run (`cgroup-memory`, ...), as reports list them."""
         return [name for name, p in (("cgroup-memory", self.memory), ("cgroup-pids", self.pids),
                                      ("cgroup-cpu", self.cpu)) if p]
 
@@ -161,6 +162,7 @@ class SandboxCgroup:
         self._oom_base = self.oom_kills()
 
     def set_memory(self, memory_bytes: int) -> None:
+        """Set the memory limit (swap off, so the limit is real); a pooled sandbox gets each run's own limit."""
         d = self.memory_dir
         if d is None:
             return
@@ -224,6 +226,7 @@ class SandboxCgroup:
         return None
 
     def pids(self) -> list[int]:
+        """Every process in this sandbox's cgroups now, so a session can be paused and leftovers found."""
         found: set[int] = set()
         for d in self.dirs:
             with contextlib.suppress(OSError, ValueError):
@@ -231,6 +234,7 @@ class SandboxCgroup:
         return sorted(found)
 
     def kill_all(self) -> None:
+        """SIGKILL every process in the cgroups, however it forked or changed its uid."""
         kill_cgroup_dirs(self.dirs)
 
     def remove(self) -> None:
@@ -247,6 +251,8 @@ def _write(path: Path, value: str) -> None:
 
 
 def kill_cgroup_dirs(dirs: list[Path]) -> None:
+    """SIGKILL every process in the directories (`cgroup.kill` where the kernel has it), repeating while
+    processes are still forking."""
     for d in dirs:
         kill_file = d / "cgroup.kill"
         if kill_file.exists():
@@ -266,6 +272,8 @@ def kill_cgroup_dirs(dirs: list[Path]) -> None:
 
 
 def remove_cgroup_dirs(dirs: list[Path], timeout_s: float = 2.0) -> bool:
+    """Kill what is left, then remove the directories, retrying while the kernel finishes the exits;
+    False when one could not be removed in time."""
     kill_cgroup_dirs(dirs)
     ok = True
     for d in dirs:

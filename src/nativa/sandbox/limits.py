@@ -66,6 +66,7 @@ class Limits:
 
     @property
     def memory_bytes(self) -> int:
+        """`memory_mb` in bytes: what the address-space rlimit and the cgroup's memory limit are set to."""
         return self.memory_mb * 1024 * 1024
 
     @property
@@ -84,6 +85,7 @@ class Limits:
         }
 
     def to_dict(self) -> dict[str, Any]:
+        """Every limit by name, for JSON output and span attributes."""
         return asdict(self)
 
 

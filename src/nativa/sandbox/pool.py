@@ -133,6 +133,8 @@ class SandboxPool:
                                 limits)
 
     def run_request(self, request: dict[str, Any], limits: Limits) -> RunResult:
+        """Run a prepared request in a pre-started sandbox; when none is ready, or the one taken died while
+        idle, it runs cold instead of failing (counted in `cold_runs`)."""
 
         if self._closed:
             raise SandboxError("this sandbox pool is closed")

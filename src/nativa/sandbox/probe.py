@@ -48,6 +48,8 @@ class ProbeReport:
     """Whether tiers B and weak put each sandbox's work dir and /tmp on a capped tmpfs of its own."""
 
     def to_dict(self) -> dict[str, Any]:
+        """The whole report as JSON: `nativa doctor --json` prints it, so a host's weaknesses can be checked
+        by a script."""
         return asdict(self)
 
     def layers_for(self, tier: Tier, *, allow_network: bool = False) -> list[str]:

@@ -17,4 +17,8 @@ class SandboxLike(Protocol):
 
     def run(self, code: str, *, files: dict[str, bytes | str] | None = None, stdin: bytes | str | None = None,
             timeout_s: float | None = None, memory_mb: int | None = None, max_output_bytes: int | None = None,
-            allow_network: bool = False, filename: str = "main.py") -> RunResult: ...
+            allow_network: bool = False, filename: str = "main.py") -> RunResult:
+        """Run `code` as `filename` with `files` in its work dir; the limits given replace the sandbox's
+        defaults for this run. A program that fails, times out or is killed is a RunResult with ok=False;
+        only the sandbox itself failing raises (SandboxError)."""
+        ...

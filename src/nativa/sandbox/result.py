@@ -61,6 +61,8 @@ class RunResult:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RunResult:
+        """A result back from its `to_dict` (files decoded from base64), so a paused run's evidence survives
+        its checkpoint."""
         names = {f.name for f in fields(cls)}
         kw = {k: v for k, v in data.items() if k in names}
         kw["files_out"] = {k: base64.b64decode(v) for k, v in (data.get("files_out") or {}).items()}

@@ -34,11 +34,15 @@ class BatchReport:
 
     @property
     def tasks_per_minute(self) -> float:
+        """Finished tasks per minute of the batch's whole wall time, worker start-up included (0 before any
+        time has passed)."""
         wall = self.stats.wall_s if self.stats else 0.0
         return 60.0 * self.done / wall if wall else 0.0
 
     @property
     def steady_per_minute(self) -> float:
+        """Finished tasks per minute from the first ready worker on: the throughput once model loading is
+        paid for (0 when no worker became ready)."""
         if not self.stats or self.stats.first_ready_s is None:
             return 0.0
         wall = self.stats.wall_s - self.stats.first_ready_s

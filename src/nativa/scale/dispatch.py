@@ -34,6 +34,8 @@ class Ready:
 
 @dataclass(frozen=True, slots=True)
 class Finished:
+    """A worker finished a task; `reply` is its result line's JSON."""
+
     worker: int
     reply: str  # the worker's JSON: {"result": ...} or {"error": ...}
 
@@ -59,9 +61,15 @@ class Backend(Protocol):
         """Start a worker; its `Ready` (or `Died`) arrives through `wait`. Returns its number."""
         ...
 
-    def submit(self, worker: int, payload: str) -> None: ...
+    def submit(self, worker: int, payload: str) -> None:
+        """Hand a ready worker one task (JSON); its `Finished` (or `Died`) arrives through `wait`. A worker
+        that has just died is not an error here: `wait` reports it."""
+        ...
 
-    def wait(self, timeout_s: float) -> list[Event]: ...
+    def wait(self, timeout_s: float) -> list[Event]:
+        """Every event since the last call, waiting up to `timeout_s` for the first: the dispatcher's only
+        view of its workers."""
+        ...
 
     def close(self) -> None:
         """Stop every worker (each closes its sandboxes and flushes its traces when it can)."""

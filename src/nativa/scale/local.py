@@ -61,6 +61,8 @@ class LocalBackend:
         self._next = 0
 
     def spawn(self) -> int:
+        """Start a worker process (a fresh interpreter: `spawn`, not fork); its `Ready` arrives through `wait`
+        once its model has loaded."""
         number = self._next
         self._next += 1
         parent, child = self._ctx.Pipe(duplex=True)
@@ -73,15 +75,19 @@ class LocalBackend:
         return number
 
     def submit(self, worker: int, payload: str) -> None:
+        """Send the worker one task; if it has died, its exit is reported by `wait`, not raised here."""
         try:
             self._procs[worker].conn.send_bytes(payload.encode())
         except OSError:
             pass  # it died; its sentinel reports that through wait()
 
     def pid(self, worker: int) -> int | None:
+        """The worker's process id, so a test (or an operator) can kill one and watch its task retried."""
         return self._procs[worker].process.pid
 
     def wait(self, timeout_s: float) -> list[Event]:
+        """Events from the workers' pipes and exits, waiting up to `timeout_s` for the first; a worker whose
+        process exited or closed its pipe comes back as `Died`, once."""
         if not self._procs:
             return []
         handles: dict[Any, int] = {}
@@ -136,6 +142,8 @@ class LocalBackend:
             proc.process.join(1.0)
 
     def close(self) -> None:
+        """Ask every worker to stop (it closes its sandboxes and flushes its traces), then terminate the ones
+        that do not exit in time."""
         for proc in self._procs.values():
             try:
                 proc.conn.send_bytes(_STOP)

@@ -66,15 +66,18 @@ class RayWorker:
             self.fatal = f"{type(exc).__name__}: {exc}"
 
     def describe(self) -> str:
+        """The actor's first answer, as JSON: `{"ready": info}`, or `{"fatal": why}` when its start failed."""
         if self.runner is None:
             return json.dumps({"fatal": self.fatal})
         return json.dumps({"ready": self.runner.info.to_dict()})
 
     def run(self, payload: str) -> str:
+        """One task in, one result line out (see `TaskRunner.run`); a failing task never kills the actor."""
         assert self.runner is not None
         return self.runner.run(payload)
 
     def close(self) -> None:
+        """Close the runner's sandbox and flush its traces before the actor is killed."""
         if self.runner is not None:
             self.runner.close()
 
@@ -96,6 +99,7 @@ class RayBackend:
         self._next = 0
 
     def spawn(self) -> int:
+        """Start an actor; its `describe` answer arrives through `wait` as its `Ready`."""
         number = self._next
         self._next += 1
         actor = self._actor.remote(self.spec.model_dump_json(), f"ray-{number}", self.model_factory)
@@ -104,9 +108,12 @@ class RayBackend:
         return number
 
     def submit(self, worker: int, payload: str) -> None:
+        """Send the actor one task; a lost actor is reported by `wait` as `Died`, not raised here."""
         self._pending[self._actors[worker].run.remote(payload)] = (worker, "task")
 
     def wait(self, timeout_s: float) -> list[Event]:
+        """Every finished call, waiting up to `timeout_s` for the first; a call that raised a Ray error
+        (the actor or its node died) becomes `Died` and the actor is dropped."""
         if not self._pending:
             return []
         refs = list(self._pending)
@@ -142,6 +149,7 @@ class RayBackend:
             self.ray.kill(actor, no_restart=True)
 
     def close(self) -> None:
+        """Let every actor close (up to 15 s), then kill them all: no actor outlives the batch."""
         closing = [actor.close.remote() for actor in self._actors.values()]
         if closing:
             self.ray.wait(closing, num_returns=len(closing), timeout=15)

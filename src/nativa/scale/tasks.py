@@ -136,9 +136,11 @@ class TaskOutcome:
 
     @property
     def ok(self) -> bool:
+        """Whether the task ran to a result; a failed agent run is still ok here (its result says so)."""
         return self.error is None
 
     def to_dict(self) -> dict[str, Any]:
+        """The output line's JSON shape; `ResultLog.finished_ids` reads its `id` back to resume a batch."""
         return asdict(self)
 
 
@@ -175,6 +177,8 @@ class ResultLog:
         return ids
 
     def write(self, outcome: TaskOutcome) -> None:
+        """Append one result line and flush it (fsync for a file), so a crash loses at most the line being
+        written and a rerun skips every task already done."""
         line = json.dumps(outcome.to_dict(), ensure_ascii=False) + "\n"
         if self.path is None:
             stream = self._stream or sys.stdout
@@ -192,6 +196,7 @@ class ResultLog:
         os.fsync(self._file.fileno())
 
     def close(self) -> None:
+        """Close the output file (stdout is left open); writing again reopens it in append mode."""
         if self._file is not None:
             self._file.close()
             self._file = None

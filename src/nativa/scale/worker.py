@@ -70,6 +70,7 @@ class WorkerInfo:
     load_s: float
 
     def to_dict(self) -> dict[str, Any]:
+        """The JSON a worker process announces itself with when ready (`WorkerInfo(**data)` reads it back)."""
         return asdict(self)
 
 
@@ -119,6 +120,7 @@ class TaskRunner:
 
     @property
     def sandbox(self) -> SandboxLike:
+        """The worker's sandbox, started on first use: a batch whose tasks need none never pays for it."""
         if self._sandbox is None:
             from nativa.sandbox import Sandbox
 

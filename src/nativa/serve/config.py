@@ -21,7 +21,8 @@ DEFAULT_MAX_BODY = 1_048_576
 
 
 class ServeConfig(BaseModel):
-    """Server options; each maps to a `nativa serve` flag and a `NATIVA_*` variable (see `ENV`)."""
+    """Server options, from `nativa serve` flags and `NATIVA_*` variables (`ENV` names each variable; a flag
+    wins over its variable)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -48,6 +49,8 @@ class ServeConfig(BaseModel):
 
     @property
     def key(self) -> str | None:
+        """The API key in clear, or None when the server needs none; kept a SecretStr elsewhere so it never
+        shows in a repr or a log."""
         return self.api_key.get_secret_value() if self.api_key else None
 
     def to_env_json(self) -> str:
@@ -65,6 +68,7 @@ class ServeConfig(BaseModel):
         return min(self.body_timeout_s, self.request_timeout_s)
 
     def served_models(self, settings: Settings) -> tuple[str, ...]:
+        """The model names the server answers for: `--model` as given, else the settings' one model."""
         return self.models or (settings.model,)
 
     def check_binding(self) -> None:

@@ -7,7 +7,8 @@ The routes answer 202 with the stored record; `runs.py` resumes it on approve or
 
 The review session an approval is scoped to is the request's `session` (per API key), else the run itself,
 so "approve for this session" never leaks to another key or another run. `who` in the audit log is the
-API key's name (`--api-key-name` / NATIVA_API_KEY_NAME), else a digest of the key, else "anonymous".
+API key's name (NATIVA_API_KEY_NAME; `nativa serve` has no flag for it), else a digest of the key, else
+"anonymous".
 """
 
 from __future__ import annotations

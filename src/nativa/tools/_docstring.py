@@ -15,6 +15,8 @@ import docstring_parser
 
 @dataclass(slots=True)
 class Docstring:
+    """What a tool's docstring says: the summary (its description) and each argument's description."""
+
     summary: str = ""
     params: dict[str, str] = field(default_factory=dict)
 

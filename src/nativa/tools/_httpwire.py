@@ -84,15 +84,18 @@ class DeadlineBackend(httpcore.NetworkBackend):
 
     def connect_tcp(self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
                     socket_options: Iterable[Any] | None = None) -> httpcore.NetworkStream:
+        """Connect within the call's time left, and wrap the stream so every read and write is held to it too."""
         stream = self._inner.connect_tcp(host, port, _left(timeout, httpcore.ConnectTimeout), local_address,
                                          socket_options)
         return _DeadlineStream(stream)
 
     def connect_unix_socket(self, path: str, timeout: float | None = None,
                             socket_options: Iterable[Any] | None = None) -> httpcore.NetworkStream:
+        """Refused: a Unix socket would reach local services the host allow-list never names."""
         raise httpcore.ConnectError("the HTTP tool does not connect to Unix sockets")
 
     def sleep(self, seconds: float) -> None:
+        """httpcore's own sleep, unchanged: only connecting and I/O are held to the deadline."""
         self._inner.sleep(seconds)
 
 

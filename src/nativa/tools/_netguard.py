@@ -45,6 +45,8 @@ class HostRule:
 
     @classmethod
     def parse(cls, entry: str) -> HostRule:
+        """A rule from how people write hosts (a scheme or path is dropped, `[::1]:8080` is understood);
+        a ValueError names the entry and the forms that are valid."""
         text = entry.strip().lower().rstrip(".")
         if "://" in text:
             text = text.split("://", 1)[1]
@@ -70,6 +72,8 @@ class HostRule:
         return cls(host=host, port=port, wildcard=wildcard)
 
     def matches(self, host: str, port: int) -> bool:
+        """Whether a request to `host:port` is allowed by this entry; `*.example.com` matches subdomains,
+        not example.com itself."""
         if self.port is not None and self.port != port:
             return False
         if self.wildcard:
@@ -82,6 +86,7 @@ class HostRule:
 
 
 def normalize_host(host: str) -> str:
+    """The host as rules compare it: lower case, no trailing dot, no IPv6 brackets."""
     return host.strip().lower().rstrip(".").removeprefix("[").removesuffix("]")
 
 
@@ -141,6 +146,8 @@ def refusal(ip: IPAddress, *, allow_private: bool) -> str | None:
 
 
 def system_resolver(host: str, port: int) -> list[str]:
+    """The addresses `host` resolves to, each once; a name that does not resolve is a
+    RequestRefusedError naming it."""
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except socket.gaierror as exc:

@@ -62,6 +62,8 @@ class OversizedValue:
 
 @dataclass(slots=True)
 class Fetched:
+    """What a query fetched within its limits, and why it stopped early when it did."""
+
     columns: list[str] = field(default_factory=list)
     rows: list[tuple[Any, ...]] = field(default_factory=list)
     truncated: bool = False

@@ -24,6 +24,8 @@ DIALECTS = {"sqlite": "sqlite", "postgresql": "postgres", "duckdb": "duckdb"}
 
 @dataclass(frozen=True, slots=True)
 class CheckedSQL:
+    """One statement the guard let through, with its kind (query or write)."""
+
     sql: str
     kind: str  # "query" | "write"
     wrappable: bool = False  # a query that can stand as a subquery (not a PRAGMA), so limits can wrap it

@@ -21,6 +21,8 @@ CELL_CHARS = 32
 
 @dataclass(slots=True)
 class ColumnInfo:
+    """One column as the model is shown it: type, key, what it references, and its values when few."""
+
     name: str
     type: str
     primary_key: bool = False
@@ -30,6 +32,8 @@ class ColumnInfo:
 
 @dataclass(slots=True)
 class TableInfo:
+    """One table as the model is shown it: its columns, row count and a few sample rows."""
+
     name: str
     columns: list[ColumnInfo] = field(default_factory=list)
     row_count: int | None = None
@@ -38,6 +42,8 @@ class TableInfo:
 
 @dataclass(slots=True)
 class SchemaInfo:
+    """The database as the model is shown it, and the words that route a request to SQL."""
+
     backend: str
     tables: list[TableInfo] = field(default_factory=list)
 

@@ -61,6 +61,7 @@ class ToolResult:
         return f"Error ({self.error_type}): {self.error}" if self.error_type else f"Error: {self.error}"
 
     def to_dict(self) -> dict[str, Any]:
+        """The JSON shape a tool call is reported in; `value` stays out (it may not be JSON)."""
         return {"ok": self.ok, "output": self.output, "error": self.error, "error_type": self.error_type,
                 "truncated": self.truncated, "duration_s": self.duration_s}
 
@@ -102,6 +103,7 @@ class Tool:
     # -- schema ----------------------------------------------------------------------------------
     @property
     def is_async(self) -> bool:
+        """Whether the function is a coroutine function: `acall` awaits it, `call` runs it to completion."""
         return inspect.iscoroutinefunction(self.fn)
 
     def parameters_schema(self) -> dict[str, Any]:

@@ -46,6 +46,7 @@ class Choice:
 
     @property
     def is_final(self) -> bool:
+        """Whether the model chose to answer (`final_answer`) rather than call a tool: the loop ends."""
         return self.tool == FINAL
 
 

@@ -52,6 +52,8 @@ _TEXT_TYPES = ("text/", "json", "xml", "javascript", "csv", "yaml", "x-www-form-
 
 @dataclass(slots=True)
 class HTTPResponse:
+    """What one fetch returned, cut to the size limit, with the redirects it followed."""
+
     url: str
     status: int
     content_type: str = ""
@@ -62,6 +64,8 @@ class HTTPResponse:
     duration_s: float = 0.0
 
     def to_observation(self) -> str:
+        """What the model reads: status, type, size (and whether it was cut), where redirects led, then the
+        body, so it can tell an error page or a partial body from the answer."""
         note = f", cut at {self.size} bytes" if self.truncated else ""
         via = f" (after redirects: {' -> '.join(self.redirects)})" if self.redirects else ""
         head = f"HTTP {self.status} {self.content_type or 'unknown type'}, {self.size} bytes{note} from {self.url}{via}"
@@ -234,6 +238,7 @@ class HTTPFetcher:
         return tool
 
     def close(self) -> None:
+        """Close the HTTP client and its pooled connections (`close_tools` calls it)."""
         self._client.close()
 
 

@@ -61,6 +61,8 @@ class PythonRunner:
         raise PythonRunError("\n".join(lines))
 
     def as_tool(self, name: str = "python") -> Tool:
+        """This runner as a `python` tool whose variables persist between the model's calls (one sandbox
+        session), closed with the other tools."""
         runner = self
 
         def python(code: str) -> str:
@@ -76,6 +78,7 @@ class PythonRunner:
                                                   "the work dir; print() results.")
 
     def close(self) -> None:
+        """End the sandbox session (its interpreter and variables); the next run starts a fresh one."""
         with self._lock:
             if self._session is not None:
                 self._session.close()

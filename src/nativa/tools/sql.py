@@ -67,6 +67,7 @@ class QueryResult:
         return "\n".join(lines + [tail])
 
     def to_dict(self) -> dict[str, Any]:
+        """The result as JSON, every cell formatted as the model saw it, so the CLI and a caller agree."""
         return {"sql": self.sql, "columns": self.columns, "rows": [[format_cell(v) for v in r] for r in self.rows],
                 "truncated": self.truncated, "rowcount": self.rowcount, "duration_s": self.duration_s,
                 "cut_reason": self.cut_reason}
@@ -119,6 +120,8 @@ class SQLDatabase:
 
     @property
     def engine(self) -> Engine:
+        """The SQLAlchemy engine, opened on first use (read-only unless `allow_writes`), so building the
+        tool costs no connection."""
         if self._engine is None:
             self._engine, _ = open_engine(self.url, allow_writes=self.allow_writes, timeout_s=self.timeout_s,
                                           limits=self.engine_limits)
@@ -201,6 +204,7 @@ class SQLDatabase:
                                   keywords=lambda: self.schema().keywords())
 
     def close(self) -> None:
+        """Dispose of the engine and its connections; a later query opens a new one."""
         if self._engine is not None:
             self._engine.dispose()
             self._engine = None

@@ -28,6 +28,7 @@ class Runtime:
     settings: Settings | None = None
 
     def reset(self) -> None:
+        """Back to the global tracer and no settings (`shutdown` does this), so a later `setup` starts clean."""
         self.tracer = trace.get_tracer(SCOPE)
         self.settings = None
 

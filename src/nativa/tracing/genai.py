@@ -222,10 +222,13 @@ class ToolSpan(_OperationSpan):
         return self
 
     def set_arguments(self, arguments: object) -> None:
+        """Record the call's arguments as JSON, cut to the content limit; nothing unless content capture is
+        on (arguments may hold user data)."""
         if self._limit is not None:
             self.span.set_attribute("gen_ai.tool.call.arguments", _content_json(arguments, self._limit))
 
     def set_result(self, result: object) -> None:
+        """Record what the tool returned, cut to the content limit; nothing unless content capture is on."""
         if self._limit is not None:
             self.span.set_attribute("gen_ai.tool.call.result", _content_json(result, self._limit))
 

@@ -73,6 +73,7 @@ def _flock(directory: Path, exclusive: bool) -> Iterator[None]:
 
 
 def rotated_name(index: int) -> str:
+    """The name of the `index`-th older file (`spans.jsonl.1` is the newest rotated one)."""
     return f"{ACTIVE_FILE}.{index}"
 
 
@@ -113,9 +114,12 @@ class JsonlSpanExporter(SpanExporter):
 
     @property
     def path(self) -> Path:
+        """The active file, the one appended to; rotated files sit beside it."""
         return self.directory / ACTIVE_FILE
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        """Append the batch as JSON lines under an exclusive flock (several processes may share the store),
+        rotating first if it would overflow; a write error is logged and the batch dropped, never raised."""
         if self._closed:
             return SpanExportResult.FAILURE
         try:
@@ -156,9 +160,11 @@ class JsonlSpanExporter(SpanExporter):
         self.path.rename(self.directory / rotated_name(1))
 
     def shutdown(self) -> None:
+        """Refuse later batches; nothing is buffered, so nothing is lost."""
         self._closed = True
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
+        """Always True: every export is on disk before it returns."""
         return True  # every export is written through before it returns
 
 

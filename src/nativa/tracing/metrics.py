@@ -57,6 +57,8 @@ class Instruments:
 
     @classmethod
     def create(cls, meter: Meter) -> Instruments:
+        """Create every instrument on `meter` once, with its name, unit and buckets (the GenAI conventions'
+        where they name one)."""
         return cls(
             operation_duration=meter.create_histogram(
                 "gen_ai.client.operation.duration",
@@ -113,6 +115,8 @@ class SpanMetricsExporter(SpanExporter):
         self.instruments = instruments
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        """Record each span's metrics; a span that cannot be read is skipped (logged at debug), never fails
+        the batch."""
         for span in spans:
             try:
                 self._record(span)
@@ -161,9 +165,10 @@ class SpanMetricsExporter(SpanExporter):
             ins.errors.add(1, {"nativa.operation": kind, "error.type": error_type})
 
     def shutdown(self) -> None:
-        pass
+        """Nothing to release: the instruments belong to the meter provider."""
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
+        """Always True: points are recorded as each batch is exported."""
         return True
 
 

@@ -135,6 +135,8 @@ class Breaker:
         self._lock = threading.Lock()
 
     def allow(self) -> bool:
+        """Whether an export may try now: not while cooling down after a failure, and only once a TCP probe
+        finds the endpoint listening (so a dead one costs a short connect, not an exporter's retries)."""
         if self._clock() < self._open_until:
             return False
         if self._verified or self.address is None:
@@ -148,6 +150,8 @@ class Breaker:
         return True
 
     def record(self, ok: bool) -> None:
+        """Count an export's outcome: a failure opens the breaker for a cooldown that doubles up to its cap
+        (logged once per outage), a success resets it."""
         with self._lock:
             if ok:
                 if self._failing:
@@ -178,6 +182,8 @@ class GuardedSpanExporter(SpanExporter):
         self.dropped = 0
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        """Export through the inner exporter if the breaker allows, else drop the batch at once; an
+        exception from the exporter counts as a failure."""
         if self._closed or not self.breaker.allow():
             self.dropped += len(spans)
             return SpanExportResult.FAILURE
@@ -201,9 +207,11 @@ class GuardedSpanExporter(SpanExporter):
             self.inner.shutdown()
 
     def shutdown(self) -> None:
+        """The same as `abandon`: shutdown must not wait on a dead endpoint."""
         self.abandon()
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
+        """The inner exporter's flush, within `timeout_millis`."""
         return self.inner.force_flush(timeout_millis)
 
 
@@ -222,6 +230,7 @@ class GuardedMetricExporter(MetricExporter):
     def export(
         self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any
     ) -> MetricExportResult:
+        """Push the metrics if the breaker allows, else fail at once; an exception counts as a failure."""
         if self._closed or not self.breaker.allow():
             return MetricExportResult.FAILURE
         try:
@@ -233,14 +242,17 @@ class GuardedMetricExporter(MetricExporter):
         return result
 
     def abandon(self) -> None:
+        """Stop now: later pushes fail fast and the inner exporter shuts down without waiting."""
         if not self._closed:
             self._closed = True
             self.inner.shutdown(timeout_millis=0)
 
     def force_flush(self, timeout_millis: float = 10_000) -> bool:
+        """The inner exporter's flush, within `timeout_millis`."""
         return self.inner.force_flush(timeout_millis)
 
     def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
+        """The same as `abandon`: shutdown must not wait on a dead endpoint."""
         self.abandon()
 
 
@@ -253,6 +265,7 @@ class RateLimitFilter(logging.Filter):
         self._last: dict[str, float] = {}
 
     def filter(self, record: logging.LogRecord) -> bool:
+        """Let a record through unless one with the same message template passed within `interval_s`."""
         now = time.monotonic()
         key = str(record.msg)
         last = self._last.get(key)

@@ -71,6 +71,8 @@ class SandboxSpan(_OperationSpan):
         return self
 
     def set_result(self, result: Mapping[str, Any] | object) -> None:
+        """Copy the run's tier, duration, exit code, killer and layers onto the span (a RunResult or its
+        `to_dict`), where the sandbox metrics read them."""
         sandbox_attributes(self.span, result)
 
 

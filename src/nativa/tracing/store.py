@@ -51,10 +51,12 @@ class SpanRecord:
 
     @property
     def duration_ms(self) -> float:
+        """Wall time from the span's start to its end, in milliseconds, as the views show it."""
         return (self.end_ns - self.start_ns) / 1e6
 
     @property
     def is_error(self) -> bool:
+        """Whether the span ended with an error status: the trace views mark it and list its errors."""
         return self.status == "ERROR"
 
     @property
@@ -66,6 +68,8 @@ class SpanRecord:
 
     @classmethod
     def from_record(cls, record: Mapping[str, Any]) -> SpanRecord | None:
+        """A span from one stored JSON record, or None for one without its ids or times: a foreign line
+        in the store is skipped, not an error."""
         try:
             return cls(
                 trace_id=str(record["trace_id"]),
@@ -138,6 +142,8 @@ class StatsRow:
 
 @dataclass(frozen=True)
 class StatsReport:
+    """What `nativa traces stats` shows: the window, how many traces and spans, one row per operation."""
+
     since_s: float | None
     traces: int
     spans: int
@@ -156,6 +162,8 @@ def parse_since(text: str) -> float:
 
 
 def summarize(trace_id: str, spans: Sequence[SpanRecord]) -> TraceSummary:
+    """One trace's line in `nativa traces ls`: its root, duration, errors and tokens; `complete` is
+    False when the root span was not (yet) stored."""
     ids = {s.span_id for s in spans}
     roots = sorted(
         (s for s in spans if s.parent_id is None or s.parent_id not in ids), key=lambda s: s.start_ns
@@ -188,6 +196,7 @@ class TraceStore:
         self.directory = Path(directory)
 
     def spans(self) -> list[SpanRecord]:
+        """Every span in the store, oldest file first, once each (a span exported twice appears once)."""
         seen: set[tuple[str, str]] = set()
         out: list[SpanRecord] = []
         for record in read_records(self.directory):

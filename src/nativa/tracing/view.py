@@ -25,6 +25,7 @@ _MAX_NAME: Final = 56
 
 
 def format_ms(ms: float) -> str:
+    """A duration in the unit that reads best: µs, ms or s."""
     if ms < 1:
         return f"{ms * 1000:.0f} µs"
     if ms < 1000:
@@ -41,6 +42,7 @@ def format_window(seconds: float) -> str:
 
 
 def format_time(ns: int) -> str:
+    """A span's start time in local time, to the second."""
     return dt.datetime.fromtimestamp(ns / 1e9).strftime("%Y-%m-%d %H:%M:%S")
 
 
@@ -222,6 +224,7 @@ def render_trace_list(summaries: list[TraceSummary]) -> Table:
 
 
 def render_stats(report: StatsReport) -> Table:
+    """The stats report as a table: calls, latency percentiles, tokens and errors per operation."""
     window = f"last {format_window(report.since_s)}" if report.since_s else "all time"
     table = Table(
         title=f"{window}: {report.traces} traces, {report.spans} spans; latency in ms",

@@ -15,6 +15,8 @@ from nativa.prompts import load_prompt
 
 @dataclass(frozen=True, slots=True)
 class PromptFile:
+    """A memory prompt: its file name, its text without the trailing newline, and the hash its spans carry."""
+
     name: str
     text: str
     hash: str
@@ -22,5 +24,6 @@ class PromptFile:
 
 @functools.cache
 def load(name: str) -> PromptFile:
+    """The memory prompt `name` (with or without `.txt`), read once per process."""
     text = load_prompt(name.removesuffix(".txt"), "memory").text.strip()
     return PromptFile(name, text, hashlib.sha256(text.encode("utf-8")).hexdigest()[:12])
