@@ -44,10 +44,15 @@ def login_token(key: str, now: float | None = None) -> str:
 def token_valid(key: str, token: str, now: float | None = None) -> bool:
     """True for a token this key signed less than `LOGIN_TTL_S` ago (not in the future)."""
     issued, _, mac = token.partition(".")
-    if not issued.isdigit() or not mac:
+    if not is_number(issued, 12) or not mac:  # a forged cookie may hold any digits ('²' too) or thousands
         return False
     age = (now if now is not None else time.time()) - int(issued)
     return 0 <= age + 60 and age < LOGIN_TTL_S and hmac.compare_digest(mac, _sign(key, issued))
+
+
+def is_number(text: str, max_digits: int) -> bool:
+    """Decimal ASCII digits only, and few enough that `int()` takes them (str.isdigit() also accepts '²')."""
+    return 0 < len(text) <= max_digits and text.isascii() and text.isdigit()
 
 
 def key_matches(key: str, given: str) -> bool:
