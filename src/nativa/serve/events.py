@@ -207,14 +207,14 @@ def _body(body: Any, field: str) -> dict[str, Any]:
     if isinstance(body, dict):
         return body
     if not isinstance(body, str) or not body.strip():
-        raise EventInputError(f"'{field}' is missing or empty; it must be a JSON object with 'text'", field)
+        raise BadInputError(f"'{field}' is missing or empty; it must be a JSON object with 'text'")
     try:
         parsed = json.loads(body)
     except json.JSONDecodeError as exc:
-        raise EventInputError(f"'{field}' is not valid JSON ({exc.msg} at char {exc.pos}); "
-                              "it must be a JSON object with 'text'", field) from None
+        raise BadInputError(f"'{field}' is not valid JSON ({exc.msg} at char {exc.pos}); "
+                            "it must be a JSON object with 'text'") from None
     if not isinstance(parsed, dict):
-        raise EventInputError(f"'{field}' must be a JSON object with 'text', got {type(parsed).__name__}", field)
+        raise BadInputError(f"'{field}' must be a JSON object with 'text', got {type(parsed).__name__}")
     return parsed
 
 

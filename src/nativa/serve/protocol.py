@@ -5,7 +5,8 @@ that has not finished sending a request's headers: a new connection that sends n
 a header byte now and then, is held open forever before the app (and its key check) ever sees it. Here each
 wait for a request head (from the connection's start, and again from the first byte after a response) has
 `timeout_keep_alive` seconds (`nativa serve --header-timeout`); when it passes, a client that had started
-a head gets `408` and the connection is closed, an idle one is just closed. The body's own deadline is the
+a head gets `408` and the connection is closed, an idle one is just closed. Bytes that are not HTTP/1.1
+get uvicorn's `400`, but in the error shape. The body's own deadline is the
 ASGI middleware's (`middleware.BodyLimitMiddleware`), so it holds under any server.
 
 uvicorn builds protocols from an importable class (`http="nativa.serve.protocol:GuardedH11Protocol"`), so
@@ -18,6 +19,7 @@ import asyncio
 import json
 from typing import Any
 
+import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from nativa.serve.errors import error_body
@@ -59,6 +61,18 @@ class GuardedH11Protocol(H11Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
         super().connection_lost(exc)
+
+    def send_400_response(self, msg: str) -> None:
+        """uvicorn's answer to bytes that are not HTTP/1.1 (before any app sees them), in the error shape
+        instead of a line of plain text."""
+        body = json.dumps(error_body(400, f"the request is not valid HTTP/1.1 ({msg.rstrip('.')}); the "
+                                          "connection is closed", code="invalid_http")).encode()
+        head = h11.Response(status_code=400, reason=b"Bad Request",
+                            headers=[(b"content-type", b"application/json"), (b"connection", b"close"),
+                                     (b"content-length", str(len(body)).encode())])
+        for event in (head, h11.Data(data=body), h11.EndOfMessage()):
+            self.transport.write(self.conn.send(event))
+        self.transport.close()
 
     def _waiting_for_head(self) -> bool:
         return self.cycle is None or self.cycle.response_complete

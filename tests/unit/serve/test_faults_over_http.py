@@ -109,8 +109,8 @@ def _events(text: str) -> list[tuple[str, str]]:
     """(event name or 'message', data) of each server-sent event."""
     out = []
     for block in text.split("\n\n"):
-        name = re.search(r"^event: (.*)$", block, re.M)
-        data = re.search(r"^data: (.*)$", block, re.M)
+        name = re.search(r"^event: (.*)$", block, re.MULTILINE)
+        data = re.search(r"^data: (.*)$", block, re.MULTILINE)
         if data:
             out.append((name.group(1) if name else "message", data.group(1)))
     return out
@@ -206,3 +206,59 @@ def test_a_fault_in_the_event_handler(settings: Settings, exc: BaseException) ->
         out = container(event)
         assert out["statusCode"] == 500 and out["error"]["error_id"].startswith("err_")
         assert not leaks(json.dumps(out))
+
+
+
+class _Transport:
+    """Enough of an asyncio transport for uvicorn's protocol to answer into."""
+
+    def __init__(self) -> None:
+        self.sent = b""
+        self.closed = False
+
+    def write(self, data: bytes) -> None:
+        self.sent += data
+
+    def close(self) -> None:
+        self.closed = True
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return {"sockname": ("127.0.0.1", 8000), "peername": ("127.0.0.1", 50000)}.get(name, default)
+
+    def pause_reading(self) -> None: ...
+
+    def resume_reading(self) -> None: ...
+
+    def set_protocol(self, protocol: Any) -> None: ...
+
+
+@pytest.mark.parametrize("raw", [b"NOT HTTP AT ALL\r\n\r\n", b"GET / HTTP/1.1\r\nHost: x\r\nbad header\r\n\r\n",
+                                 b"GET /\xff\xfe HTTP/1.1\r\nHost: x\r\n\r\n"],
+                         ids=["garbage", "bad-header", "non-ascii-target"])
+def test_bytes_that_are_not_http_get_the_json_shape_from_the_server_itself(settings: Settings, raw: bytes) -> None:
+    """uvicorn answers these before the app runs (here its protocol object, on a transport double)."""
+    import asyncio
+
+    import uvicorn
+    from uvicorn.server import ServerState
+
+    from nativa.serve.protocol import GuardedH11Protocol
+
+    config = uvicorn.Config(make_app(settings, EchoModel()), timeout_keep_alive=5)
+    config.load()
+    loop = asyncio.new_event_loop()
+    try:
+        protocol = GuardedH11Protocol(config=config, server_state=ServerState(), app_state={}, _loop=loop)
+        transport = _Transport()
+        protocol.connection_made(transport)  # type: ignore[arg-type]
+        protocol.data_received(raw)
+        protocol.connection_lost(None)
+    finally:
+        loop.close()
+    head, _, body = transport.sent.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400") and b"content-type: application/json" in head.lower(), transport.sent
+    error = json.loads(body)["error"]
+    assert error["code"] == "invalid_http" and "not valid HTTP/1.1" in error["message"] and transport.closed
