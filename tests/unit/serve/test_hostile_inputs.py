@@ -54,11 +54,16 @@ def test_bad_chat_bodies(client: TestClient, body: bytes, status: int, param: st
     assert error["message"]
 
 
-def test_a_lone_surrogate_in_an_agent_or_memory_body_names_its_field(client: TestClient) -> None:
+def test_lone_surrogates_and_numbers_json_has_not_are_400_naming_the_field(client: TestClient) -> None:
     code = b'{"task": "add \\ud83d numbers", "tests": "assert True"}'
     refused(client.post("/v1/code", content=code, headers=JSON), 400, "task")
     memory = b'{"text": "fine", "metadata": {"k\\udc00": 1}}'
     refused(client.post("/v1/memories", content=memory, headers=JSON), 400, "metadata.k\\udc00")
+    for number in (b"Infinity", b"-Infinity", b"NaN"):  # not JSON, though Python's reader takes them
+        refused(client.post("/v1/memories", content=b'{"text": "x", "ttl_s": ' + number + b"}", headers=JSON), 400,
+                "ttl_s")
+    refused(client.post("/v1/chat/completions", content=b'{"model": "small", "messages": [{"role": "user", '
+                        b'"content": "hi"}], "max_tokens": ' + b"9" * 5000 + b"}", headers=JSON), 400, "body")
     pair = '{"model": "small", "messages": [{"role": "user", "content": "\\ud83d\\ude00"}]}'  # a real emoji
     assert client.post("/v1/chat/completions", content=pair.encode(), headers=JSON).status_code == 200
 
