@@ -208,13 +208,17 @@ def install_handlers(app: FastAPI, models: Sequence[str]) -> None:
         assert isinstance(exc, HTTPException)
         message = str(exc.detail)
         param = None
-        if exc.status_code == 404:
+        if exc.status_code == 404 and is_console(request):
+            message = "no such page in the console; the runs page links to the others"
+        elif exc.status_code == 404:
             message = "no such route; see GET /openapi.json for the routes this server has"
         elif exc.status_code == 405:
             message = f"method not allowed here; allowed: {(exc.headers or {}).get('Allow', 'see /openapi.json')}"
+        elif exc.status_code == 400 and message == _PARSE_FAILED and is_console(request):
+            message = "this form could not be read; reload the page and send it again"
         elif exc.status_code == 400 and message == _PARSE_FAILED:
             message, param = ("the body could not be read: send JSON encoded as UTF-8 (Content-Type: "
-                              "application/json), or for a console form, a valid form"), "body"
+                              "application/json)"), "body"
         return console_or_json(request, exc.status_code, message, param=param, headers=exc.headers)
 
     async def fault(request: Request, exc: Exception) -> Response:
