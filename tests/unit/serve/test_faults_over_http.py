@@ -262,3 +262,29 @@ def test_bytes_that_are_not_http_get_the_json_shape_from_the_server_itself(setti
     assert head.startswith(b"HTTP/1.1 400") and b"content-type: application/json" in head.lower(), transport.sent
     error = json.loads(body)["error"]
     assert error["code"] == "invalid_http" and "not valid HTTP/1.1" in error["message"] and transport.closed
+
+
+def test_a_request_past_the_connection_limit_gets_the_json_shape(settings: Settings) -> None:
+    import asyncio
+
+    import uvicorn
+    from uvicorn.server import ServerState
+
+    from nativa.serve.protocol import GuardedH11Protocol
+
+    config = uvicorn.Config(make_app(settings, EchoModel()), timeout_keep_alive=5, limit_concurrency=1)
+    config.load()
+    loop = asyncio.new_event_loop()
+    try:
+        state = ServerState()
+        protocol = GuardedH11Protocol(config=config, server_state=state, app_state={}, _loop=loop)
+        transport = _Transport()
+        protocol.connection_made(transport)  # type: ignore[arg-type]
+        protocol.data_received(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")  # limit 1, and this connection is open: over
+        loop.run_until_complete(asyncio.gather(*state.tasks))
+        protocol.connection_lost(None)
+    finally:
+        loop.close()
+    head, _, body = transport.sent.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 503") and b"content-type: application/json" in head.lower(), transport.sent
+    assert json.loads(body)["error"]["code"] == "unavailable" and protocol.limit_concurrency == 1
