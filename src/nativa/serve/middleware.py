@@ -15,6 +15,7 @@ the connection became a child of the first one and carried its trace id.)
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from collections.abc import Collection
@@ -92,8 +93,9 @@ class RequestMiddleware:
                     answer = console_or_json(Request(scope), 500, fault_message(error_id), error_id=error_id)
                     await answer(scope, receive, send_traced)
                 elif streaming and not complete:  # headers (200) are out: the fault is the stream's last event
-                    await send_traced({"type": "http.response.body", "body": fault_event(error_id),
-                                       "more_body": False})
+                    with contextlib.suppress(Exception):  # a client that is gone cannot be told; it is logged
+                        await send_traced({"type": "http.response.body", "body": fault_event(error_id),
+                                           "more_body": False})
             finally:
                 self.metrics.requests.labels(route, method, str(status)).inc()
                 self.metrics.latency.labels(route).observe(time.perf_counter() - begun)

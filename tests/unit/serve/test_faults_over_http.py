@@ -8,6 +8,7 @@ import json
 import logging
 import re
 import sqlite3
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -15,6 +16,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.responses import StreamingResponse
 from fastapi.testclient import TestClient
+from support.waiting import wait_for
 from unit.serve.helpers import EchoModel, make_app
 
 from nativa.config import Settings
@@ -61,6 +63,31 @@ class BreaksMidway(EchoModel):
         yield Delta("half")
         yield Delta(" an")
         raise OSError(SECRET)
+
+
+class FailsLate(EchoModel):
+    """Fails only once `release` is set: after its request has already been answered (504)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = threading.Event()
+
+    def stream(self, messages: MessagesLike, options: GenerationOptions | None = None) -> Iterator[Delta]:
+        self.started.set()
+        self.release.wait(30)
+        raise KeyError(SECRET)
+        yield Delta("")  # a generator, like the real models
+
+
+def test_a_job_that_fails_after_its_client_is_gone_is_logged_not_lost(settings: Settings,
+                                                                      caplog: pytest.LogCaptureFixture) -> None:
+    model = FailsLate()
+    with caplog.at_level(logging.WARNING, logger="nativa.serve"), \
+            TestClient(make_app(settings, model, request_timeout_s=0.5), raise_server_exceptions=False) as client:
+        r = client.post("/v1/chat/completions", json=CHAT)
+        assert r.status_code == 504 and not leaks(r.text)
+        model.release.set()
+        assert wait_for(lambda: any("abandoned" in rec.getMessage() and rec.exc_info for rec in caplog.records))
 
 
 def test_a_fault_in_the_route_body(settings: Settings, monkeypatch: pytest.MonkeyPatch,
