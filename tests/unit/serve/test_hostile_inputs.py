@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from typing import Any
 
 import pytest
@@ -164,10 +165,21 @@ def test_hostile_console_urls_are_error_pages(settings: Settings, path: str, sta
 
 def test_a_forged_login_cookie_of_odd_digits_signs_nobody_in(settings: Settings) -> None:
     app, _ = console_app(settings, api_key="k-123")
-    for forged in (b"\xb2.abc", b"\xb9\xb2\xb3.abc", b"9" * 5000 + b".abc"):
+    for forged in (b"\xb2.abc", b"\xb9\xb2\xb3.abc", b"9" * 5000 + b".abc",
+                   str(int(time.time())).encode() + b".\xe9t\xe9"):  # fresh, so the signature is compared
         r = console_client(app).get("/ui/runs", headers={"cookie": b"nativa_console=" + forged})
         assert r.status_code == 303 and r.headers["location"].startswith("/ui/login"), forged
     assert not auth.token_valid("k-123", "²." + "0" * 64)
+
+
+def test_a_csrf_cookie_or_field_of_odd_characters_is_refused_not_a_fault(settings: Settings) -> None:
+    app, _ = console_app(settings)
+    c = console_client(app)
+    odd = "\xe9" * 43  # the latin-1 reading of raw header bytes: 43 letters, none of them ASCII
+    r = c.post("/ui/logout", data={"csrf": odd}, headers={"cookie": b"nativa_csrf=" + odd.encode("latin-1")})
+    assert "token" in page_error(r, 403)
+    page = c.get("/ui/runs", headers={"cookie": b"nativa_csrf=" + odd.encode("latin-1")})
+    assert page.status_code == 200 and "nativa_csrf=" in page.headers.get("set-cookie", "")  # a fresh token
 
 
 def test_the_console_stream_resumes_after_last_event_id_and_refuses_a_bad_one(settings: Settings) -> None:
