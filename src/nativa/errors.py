@@ -179,7 +179,7 @@ class MissingTextError(BadInputError):
 
 
 class EventInputError(BadInputError):
-    """A field of an event (a record, a body, an object's bytes) is not what the event contract takes; `param`
+    """A field of an event (a record, its source, its text) is not what the event contract takes; `param`
     names it."""
 
     def __init__(self, message: str, param: str) -> None:
