@@ -178,6 +178,15 @@ class MissingTextError(BadInputError):
         self.param = param
 
 
+class EventInputError(BadInputError):
+    """A field of an event (a record, its source, its text) is not what the event contract takes; `param`
+    names it."""
+
+    def __init__(self, message: str, param: str) -> None:
+        super().__init__(message)
+        self.param = param
+
+
 class PolicyError(BadInputError):
     """A review policy file that cannot be used: unreadable, not TOML/JSON, or a key or value it does not know."""
 

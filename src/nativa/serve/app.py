@@ -33,6 +33,7 @@ from nativa.models.registry import resolve_model
 from nativa.serve import agents, chat, console, memory, runs
 from nativa.serve.config import ServeConfig, load_serve_config
 from nativa.serve.errors import install_handlers, log
+from nativa.serve.inputs import check_text
 from nativa.serve.metrics import ServerMetrics
 from nativa.serve.middleware import BodyLimitMiddleware, RequestMiddleware
 from nativa.serve.queue import Gate
@@ -79,7 +80,7 @@ def create_app(settings: Settings | None = None, *, config: ServeConfig | None =
                   description="Local-first model server: OpenAI-compatible chat, the code agent, the tool agent.",
                   **_no_native_telemetry())
     app.state.nativa = state
-    guarded = [Depends(check_key)]
+    guarded = [Depends(check_key), Depends(check_text)]
     app.include_router(chat.router, dependencies=guarded)
     app.include_router(agents.router, dependencies=guarded)
     app.include_router(memory.router, dependencies=guarded)  # /v1/sessions, /v1/memories

@@ -15,7 +15,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from opentelemetry import trace as otel_trace
 from starlette.exceptions import HTTPException
 
@@ -47,12 +47,18 @@ def new_error_id() -> str:
 
 def error_body(status: int, message: str, *, param: str | None = None, code: str | None = None,
                error_id: str | None = None, extra: dict[str, Any] | None = None) -> dict[str, Any]:
-    error: dict[str, Any] = {"message": message, "type": _TYPES.get(status, "internal_error"), "param": param,
-                             "code": code}
+    error: dict[str, Any] = {"message": _printable(message), "type": _TYPES.get(status, "internal_error"),
+                             "param": None if param is None else _printable(param), "code": code}
     if error_id is not None:
         error["error_id"] = error_id
     error.update(extra or {})
     return {"error": error, "trace_id": tracing.current_trace_id()}
+
+
+def _printable(text: str) -> str:
+    """Text that encodes as UTF-8: a message that quotes the client's input may quote a lone surrogate, and
+    the error must not fail to encode in turn (it shows as `\\udc00`)."""
+    return text if text.isascii() else text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def error_response(status: int, message: str, **kwargs: Any) -> JSONResponse:
@@ -75,6 +81,38 @@ def report_fault(exc: BaseException, where: str) -> str:
 
 def fault_message(error_id: str) -> str:
     return f"internal error; the server log and trace carry error id {error_id}"
+
+
+def fault_event(error_id: str) -> bytes:
+    """The end of a stream that failed after its headers (the status, 200, is out): an `error` event in the
+    API's error shape, then `[DONE]`; the OpenAI clients raise on the first, the console's page stops on it."""
+    payload = json.dumps(error_body(500, fault_message(error_id), error_id=error_id), separators=(",", ":"))
+    return f"event: error\ndata: {payload}\n\ndata: [DONE]\n\n".encode()
+
+
+CONSOLE_ATTR = "nativa_console_on"  # app.state flag: the console is mounted, so /ui errors are pages
+
+
+def is_console(request: Request) -> bool:
+    """A request for the browser console: its errors are HTML pages, not JSON."""
+    path = request.url.path
+    return (path == "/ui" or path.startswith("/ui/")) and bool(getattr(request.app.state, CONSOLE_ATTR, False))
+
+
+def console_or_json(request: Request, status: int, message: str, **kwargs: Any) -> Response:
+    """The error as the console's error page for a console request, else as the JSON error shape."""
+    if is_console(request):
+        from nativa.serve.console.views import error_page, plain_error_page
+
+        try:
+            return error_page(request, status, message)
+        except Exception as exc:  # noqa: BLE001 - the page itself failed: a plain one still hides the fault
+            report_fault(exc, f"the console's error page for {request.url.path}")
+            return plain_error_page(status, message)
+    return error_response(status, message, **kwargs)
+
+
+_PARSE_FAILED = "There was an error parsing the body"  # FastAPI's words for a body json/multipart cannot read
 
 
 def as_api_error(exc: BaseException, models: Sequence[str] = ()) -> ApiError | None:
@@ -149,30 +187,43 @@ def validation_message(errors: Sequence[dict[str, Any]]) -> tuple[int, str, str 
 
 
 def install_handlers(app: FastAPI, models: Sequence[str]) -> None:
-    """Map exceptions to the error shape; anything unmapped reaches `RequestMiddleware` as a 500."""
+    """Map exceptions to the error shape; anything unmapped reaches `RequestMiddleware` as a 500, and a fault
+    of the middleware itself reaches the last handler here (still the shape, never a text body)."""
 
-    async def api_error(_: Request, exc: Exception) -> JSONResponse:
+    async def api_error(request: Request, exc: Exception) -> Response:
         mapped = as_api_error(exc, models)
         assert mapped is not None
         if mapped.status == 503 and isinstance(exc, CancelledError | ShuttingDownError):
             log.info("request stopped: %s", exc)
-        return error_response(mapped.status, mapped.message, param=mapped.param, code=mapped.code,
-                              headers=mapped.headers or None, extra=mapped.extra or None)
+        return console_or_json(request, mapped.status, mapped.message, param=mapped.param, code=mapped.code,
+                               headers=mapped.headers or None, extra=mapped.extra or None)
 
-    async def validation(_: Request, exc: Exception) -> JSONResponse:
+    async def validation(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)
         errors = json.loads(json.dumps(exc.errors(), default=str))
         status, message, param = validation_message(errors)
-        return error_response(status, message, param=param)
+        return console_or_json(request, status, message, param=param)
 
-    async def http_error(_: Request, exc: Exception) -> JSONResponse:
+    async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
         message = str(exc.detail)
-        if exc.status_code == 404:
+        param = None
+        if exc.status_code == 404 and is_console(request):
+            message = "no such page in the console; the runs page links to the others"
+        elif exc.status_code == 404:
             message = "no such route; see GET /openapi.json for the routes this server has"
         elif exc.status_code == 405:
             message = f"method not allowed here; allowed: {(exc.headers or {}).get('Allow', 'see /openapi.json')}"
-        return error_response(exc.status_code, message, headers=exc.headers)
+        elif exc.status_code == 400 and message == _PARSE_FAILED and is_console(request):
+            message = "this form could not be read; reload the page and send it again"
+        elif exc.status_code == 400 and message == _PARSE_FAILED:
+            message, param = ("the body could not be read: send JSON encoded as UTF-8 (Content-Type: "
+                              "application/json)"), "body"
+        return console_or_json(request, exc.status_code, message, param=param, headers=exc.headers)
+
+    async def fault(request: Request, exc: Exception) -> Response:
+        error_id = report_fault(exc, f"{request.method} {request.url.path}")
+        return console_or_json(request, 500, fault_message(error_id), error_id=error_id)
 
     for cls in (ApiError, QueueFullError, RequestTimeoutError, ShuttingDownError, ClientGoneError, CancelledError,
                 BatchCapacityError, ModelUnavailableError, BadInputError, SandboxUnavailableError,
@@ -180,3 +231,4 @@ def install_handlers(app: FastAPI, models: Sequence[str]) -> None:
         app.add_exception_handler(cls, api_error)
     app.add_exception_handler(RequestValidationError, validation)
     app.add_exception_handler(HTTPException, http_error)
+    app.add_exception_handler(Exception, fault)  # starlette's outermost ServerErrorMiddleware: the last word

@@ -25,6 +25,7 @@ from nativa import tracing
 from nativa.config import Settings
 from nativa.errors import (
     BadInputError,
+    EventInputError,
     MissingTextError,
     NativaError,
 )
@@ -98,9 +99,9 @@ class EventProcessor:
                 for source, get_text in self._items(event):
                     with tracing.span("nativa.event.item", {"nativa.event.source": source}):
                         results.append(self._run(source, get_text))
+                return {"statusCode": 200, "results": [r.model_dump(exclude_none=True) for r in results]}
             except Exception as exc:  # noqa: BLE001 - the event contract: every failure is a status and a body
                 return self._failure(exc, results)
-        return {"statusCode": 200, "results": [r.model_dump(exclude_none=True) for r in results]}
 
     def _failure(self, exc: Exception, results: list[EventResult]) -> dict[str, Any]:
         mapped = as_api_error(exc)
@@ -133,14 +134,14 @@ class EventProcessor:
 
     def _record(self, i: int, record: Any) -> tuple[str, Callable[[], str | None]]:
         if not isinstance(record, dict):
-            raise BadInputError(f"Records[{i}] must be an object")
+            raise EventInputError(f"Records[{i}] must be an object", f"Records[{i}]")
         source = record.get("eventSource") or record.get("EventSource")
         if source == "aws:s3" or "s3" in record:
             s3 = record.get("s3") or {}
             bucket = (s3.get("bucket") or {}).get("name")
             key = (s3.get("object") or {}).get("key")
             if not isinstance(bucket, str) or not isinstance(key, str) or not bucket or not key:
-                raise BadInputError(f"Records[{i}].s3 needs bucket.name and object.key")
+                raise EventInputError(f"Records[{i}].s3 needs bucket.name and object.key", f"Records[{i}].s3")
             key = unquote_plus(key)  # S3 event keys are URL-encoded, spaces as '+'
             name = str(record.get("eventName", ""))
             if not name.startswith("ObjectCreated"):
@@ -150,7 +151,8 @@ class EventProcessor:
             ident = record.get("messageId", i)
             return f"sqs:{ident}", lambda: _text(_body(record.get("body"), f"Records[{i}].body").get("text"),
                                                  f"Records[{i}].body.text")
-        raise BadInputError(f"Records[{i}]: eventSource {source!r} is not handled; valid: aws:s3, aws:sqs")
+        raise EventInputError(f"Records[{i}]: eventSource {source!r} is not handled; valid: aws:s3, aws:sqs",
+                              f"Records[{i}].eventSource")
 
     def _object_text(self, bucket: str, key: str) -> str:
         data = self.reader.read(bucket, key, self.config.max_bytes)
@@ -192,6 +194,12 @@ def _text(value: Any, field: str) -> str:
         raise MissingTextError(f"'{field}' is missing; give the input text as a non-empty string", field)
     if not isinstance(value, str) or not value.strip():
         raise MissingTextError(f"'{field}' must be a non-empty string, got {type(value).__name__}", field)
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:  # a lone surrogate ("\\ud800" in JSON): no model can read it
+            raise EventInputError(f"'{field}' holds a character that is not valid Unicode (a lone surrogate at "
+                                  f"character {exc.start}); send UTF-8 text", field) from None
     return value
 
 

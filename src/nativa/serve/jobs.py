@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import logging
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -33,6 +34,7 @@ from nativa.models.base import ChatModel, Completion, Delta, GenerationOptions, 
 from nativa.serve.queue import Gate
 
 T = TypeVar("T")
+log = logging.getLogger("nativa.serve")
 Emit = Callable[[Any], None]
 _DONE = "done"
 _ERROR = "error"
@@ -235,8 +237,11 @@ async def start_job(gate: Gate, executor: Executor, work: Callable[[JobControl, 
 
     def finished(done: asyncio.Future[T]) -> None:
         controls.discard(control)
-        if not done.cancelled():
-            done.exception()  # an abandoned job's error was reported through its events, or not wanted
+        error = None if done.cancelled() else done.exception()  # retrieved: reported through the events
+        if control.cancelled and error is not None and not isinstance(error, NativaError):
+            # nobody was left to read it (timeout, hang-up, shutdown), so the log is the only place it goes
+            log.warning("a job abandoned (%s) then failed: %s: %s", control.reason, type(error).__name__, error,
+                        exc_info=error)
         gate.release(time.perf_counter() - started)
 
     future.add_done_callback(finished)

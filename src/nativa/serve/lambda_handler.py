@@ -61,6 +61,8 @@ class LambdaContainer:
                     return http_answer(400, error_body(400, problem, code="invalid_event"))
                 return self.http(event, context)  # type: ignore[no-any-return]
             return with_body(self.events.handle(event))
+        except Exception as exc:  # noqa: BLE001 - Lambda would hand the caller the traceback: answer instead
+            return fault_answer(exc, event, "lambda invocation")
         finally:
             tracing.force_flush(_FLUSH_S)
 
@@ -98,6 +100,13 @@ def http_answer(status: int, payload: dict[str, Any]) -> dict[str, Any]:
             "isBase64Encoded": False}
 
 
+def fault_answer(exc: BaseException, event: Any, where: str) -> dict[str, Any]:
+    """A fault as the contract's 500 (the traceback goes to the log, with the error id the body carries)."""
+    error_id = report_fault(exc, where)
+    body = error_body(500, fault_message(error_id), error_id=error_id)
+    return http_answer(500, body) if is_http_event(event) else with_body({"statusCode": 500, **body})
+
+
 def with_body(out: dict[str, Any]) -> dict[str, Any]:
     """An event's answer in the proxy convention too: its payload (results or error) JSON-encoded in
     `body`, next to the same fields at the top level that callers already read."""
@@ -130,18 +139,15 @@ def handler(event: Any, context: Any = None) -> dict[str, Any]:
     try:
         box = container()
     except Exception as exc:  # noqa: BLE001 - a broken configuration still answers in the contract's shape
-        error_id = report_fault(exc, "lambda container start")
-        body = error_body(500, fault_message(error_id), error_id=error_id)
-        if is_http_event(event):
-            return http_answer(500, body)
-        return with_body({"statusCode": 500, **body})
+        return fault_answer(exc, event, "lambda container start")
     return box(event, context)
 
 
 def handle_event(event: Any) -> dict[str, Any]:
     """Event-driven work (S3 ObjectCreated, SQS, `{"text": ...}`) without HTTP; see `events`."""
-    box = container()
     try:
-        return with_body(box.events.handle(event))
+        return with_body(container().events.handle(event))
+    except Exception as exc:  # noqa: BLE001 - as `handler`: the contract's 500, never a traceback
+        return fault_answer(exc, None, "event")
     finally:
         tracing.force_flush(_FLUSH_S)

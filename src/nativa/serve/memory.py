@@ -36,6 +36,7 @@ router = APIRouter()
 _open_lock = threading.Lock()
 MAX_ID = 2**63 - 1  # the stores' integer ids
 _NAME = Field(min_length=1, max_length=200)
+_SESSION = Path(min_length=1, max_length=200, description="The session's name (at most 200 characters).")
 
 
 # -- the store, per owner ------------------------------------------------------------------------------
@@ -234,7 +235,7 @@ def list_sessions(request: Request) -> Any:
 
 @router.get("/v1/sessions/{name}", response_model=SessionDetail, summary="A session with its messages and runs",
             responses=_404)
-def get_session(name: str, request: Request, limit: int = Query(200, ge=1, le=10_000)) -> Any:
+def get_session(request: Request, name: str = _SESSION, limit: int = Query(200, ge=1, le=10_000)) -> Any:
     memory, session = existing_session(request, name)
     with mapped():
         messages = memory.messages(session, limit=limit)
@@ -245,7 +246,7 @@ def get_session(name: str, request: Request, limit: int = Query(200, ge=1, le=10
 
 @router.delete("/v1/sessions/{name}", response_model=Deleted, summary="Delete a session and all derived from it",
                responses=_404)
-def delete_session(name: str, request: Request) -> Any:
+def delete_session(request: Request, name: str = _SESSION) -> Any:
     memory, session = existing_session(request, name)
     with mapped():
         removed = memory.forget(session=session)

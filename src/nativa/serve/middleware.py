@@ -15,6 +15,7 @@ the connection became a child of the first one and carried its trace id.)
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from collections.abc import Collection
@@ -22,11 +23,11 @@ from collections.abc import Collection
 from opentelemetry import context as otel_context
 from opentelemetry import propagate
 from opentelemetry.trace import SpanKind
-from starlette.requests import ClientDisconnect
+from starlette.requests import ClientDisconnect, Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from nativa import tracing
-from nativa.serve.errors import error_body, fault_message, report_fault
+from nativa.serve.errors import console_or_json, error_body, fault_event, fault_message, report_fault
 from nativa.serve.metrics import ServerMetrics
 
 
@@ -56,15 +57,21 @@ class RequestMiddleware:
                       attrs: dict[str, str]) -> None:
         status = 500
         started = False
+        streaming = False  # the response under way is server-sent events: a late fault can still be told
+        complete = False
         begun = time.perf_counter()
         with tracing.span(f"{method} {route}", attrs, kind=SpanKind.SERVER) as span:
             trace_id = tracing.current_trace_id()
 
             async def send_traced(message: Message) -> None:
-                nonlocal started, status
+                nonlocal started, status, streaming, complete
+                if message["type"] == "http.response.body" and not message.get("more_body", False):
+                    complete = True
                 if message["type"] == "http.response.start":
                     started = True
                     status = message["status"]
+                    streaming = any(k.lower() == b"content-type" and v.startswith(b"text/event-stream")
+                                    for k, v in message.get("headers", []))
                     span.set_attribute("http.response.status_code", status)
                     if status >= 500:
                         span.set_attribute("error.type", str(status))
@@ -83,11 +90,12 @@ class RequestMiddleware:
                 error_id = report_fault(exc, f"{method} {path}")
                 self.metrics.faults.labels(route).inc()
                 if not started:
-                    body = json.dumps(error_body(500, fault_message(error_id), error_id=error_id)).encode()
-                    await send_traced({"type": "http.response.start", "status": 500,
-                                       "headers": [(b"content-type", b"application/json"),
-                                                   (b"content-length", str(len(body)).encode())]})
-                    await send_traced({"type": "http.response.body", "body": body})
+                    answer = console_or_json(Request(scope), 500, fault_message(error_id), error_id=error_id)
+                    await answer(scope, receive, send_traced)
+                elif streaming and not complete:  # headers (200) are out: the fault is the stream's last event
+                    with contextlib.suppress(Exception):  # a client that is gone cannot be told; it is logged
+                        await send_traced({"type": "http.response.body", "body": fault_event(error_id),
+                                           "more_body": False})
             finally:
                 self.metrics.requests.labels(route, method, str(status)).inc()
                 self.metrics.latency.labels(route).observe(time.perf_counter() - begun)

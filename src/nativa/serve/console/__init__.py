@@ -10,6 +10,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from nativa.serve.config import is_loopback
+from nativa.serve.errors import CONSOLE_ATTR
 
 
 def install(app: FastAPI) -> bool:
@@ -27,4 +28,5 @@ def install(app: FastAPI) -> bool:
         app.include_router(module.router, include_in_schema=False)
     setattr(app.state, sources.PENDING_ATTR, ServerPendingRuns())  # approvals: the HTTP pause/approve store
     app.mount("/ui/static", StaticFiles(packages=[("nativa.serve.console", "static")]), name="console-static")
+    setattr(app.state, CONSOLE_ATTR, True)  # errors under /ui are error pages from here on
     return True

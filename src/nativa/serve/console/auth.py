@@ -44,10 +44,15 @@ def login_token(key: str, now: float | None = None) -> str:
 def token_valid(key: str, token: str, now: float | None = None) -> bool:
     """True for a token this key signed less than `LOGIN_TTL_S` ago (not in the future)."""
     issued, _, mac = token.partition(".")
-    if not issued.isdigit() or not mac:
+    if not is_number(issued, 12) or not mac or not mac.isascii():  # a forged cookie may hold any characters
         return False
     age = (now if now is not None else time.time()) - int(issued)
     return 0 <= age + 60 and age < LOGIN_TTL_S and hmac.compare_digest(mac, _sign(key, issued))
+
+
+def is_number(text: str, max_digits: int) -> bool:
+    """Decimal ASCII digits only, and few enough that `int()` takes them (str.isdigit() also accepts '²')."""
+    return 0 < len(text) <= max_digits and text.isascii() and text.isdigit()
 
 
 def key_matches(key: str, given: str) -> bool:
@@ -98,14 +103,16 @@ def same_origin(request: Request) -> bool:
 def csrf_token(request: Request) -> tuple[str, bool]:
     """The request's CSRF token and whether it is new (then the response must set the cookie)."""
     current = request.cookies.get(CSRF_COOKIE, "")
-    if len(current) == 43 and all(c.isalnum() or c in "-_" for c in current):
+    if len(current) == 43 and current.isascii() and all(c.isalnum() or c in "-_" for c in current):
         return current, False
     return secrets.token_urlsafe(32), True
 
 
 def csrf_valid(request: Request, submitted: str | None) -> bool:
     cookie = request.cookies.get(CSRF_COOKIE, "")
-    return bool(cookie) and bool(submitted) and hmac.compare_digest(cookie, submitted or "") and same_origin(request)
+    return (bool(cookie) and bool(submitted)  # as bytes: compare_digest refuses str with non-ASCII characters
+            and hmac.compare_digest(cookie.encode("utf-8"), (submitted or "").encode("utf-8", "replace"))
+            and same_origin(request))
 
 
 def cookie_options(request: Request) -> dict[str, object]:

@@ -9,6 +9,7 @@ from fastapi.responses import Response
 
 from nativa.errors import BadInputError
 from nativa.serve.console import sources
+from nativa.serve.console.auth import is_number
 from nativa.serve.console.runs import stored_row
 from nativa.serve.console.views import page, show, submit
 
@@ -19,13 +20,13 @@ MAX_QUERY = 2000
 def _k(raw: str | None) -> int:
     if raw in (None, ""):
         return 10
-    if not raw.isdigit() or not 1 <= int(raw) <= 100:
+    if not is_number(raw, 3) or not 1 <= int(raw) <= 100:
         raise BadInputError(f"k {raw!r} is not valid: give a whole number from 1 to 100")
     return int(raw)
 
 
 def _memory_id(raw: str) -> int:
-    if not raw.isdigit() or not 1 <= int(raw) < 2**63:
+    if not is_number(raw, 19) or not 1 <= int(raw) < 2**63:
         raise BadInputError(f"memory id {raw!r} is not valid: ids are positive whole numbers")
     return int(raw)
 

@@ -12,7 +12,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response, StreamingResponse
 
 from nativa import tracing
+from nativa.errors import ApiError
 from nativa.serve.console import sources
+from nativa.serve.console.auth import is_number
 from nativa.serve.console.runs import (
     KINDS,
     MAX_SESSIONS,
@@ -24,6 +26,7 @@ from nativa.serve.console.runs import (
     list_runs,
 )
 from nativa.serve.console.views import denied, page, show
+from nativa.serve.errors import fault_event, report_fault
 from nativa.serve.state import SSE_HEADERS, get_state
 from nativa.tracing.store import SpanRecord, TraceStore
 from nativa.tracing.view import Note, WaterfallRow, first_cause, span_notes, waterfall
@@ -72,16 +75,40 @@ async def run_events(request: Request, run_id: str) -> Response:
     if refused is not None:
         return refused
     board = get_state(request).board
+    seen = last_event_id(request.headers.get("last-event-id"))  # a reconnecting browser skips what it has
 
     async def stream() -> AsyncIterator[bytes]:
-        async for event in board.follow(run_id):
-            name = "end" if event.get("type") == "end" else "progress"
-            yield f"event: {name}\ndata: {json.dumps(event, ensure_ascii=False)}\n\n".encode()
+        number = 0
+        try:
+            async for event in board.follow(run_id):
+                if event.get("type") == "end":
+                    yield f"event: end\ndata: {json.dumps(event, ensure_ascii=False)}\n\n".encode()
+                    continue
+                number += 1
+                if number > seen:
+                    yield f"id: {number}\nevent: progress\ndata: {json.dumps(event, ensure_ascii=False)}\n\n".encode()
+        except Exception as exc:  # noqa: BLE001 - after the headers, a fault can only be the stream's last event
+            yield fault_event(report_fault(exc, f"GET /ui/runs/{run_id}/events"))
 
     if board.get(run_id) is None:
         return Response("event: end\ndata: {\"type\": \"end\", \"status\": \"unknown\"}\n\n",
                         media_type="text/event-stream", headers=SSE_HEADERS)
     return StreamingResponse(stream(), media_type="text/event-stream", headers=SSE_HEADERS)
+
+
+MAX_EVENT_ID = 10**9
+
+
+def last_event_id(raw: str | None) -> int:
+    """The `Last-Event-ID` a reconnecting EventSource sends: the `id:` of the last event it got (0: none)."""
+    if raw is None or not raw.strip():
+        return 0
+    value = raw.strip()
+    if not is_number(value, 10) or int(value) > MAX_EVENT_ID:
+        raise ApiError(400, f"Last-Event-ID: {value[:40]!r} is not an event id of this stream; ids are whole "
+                            f"numbers from 1 to {MAX_EVENT_ID} (send none to get the run's events from the start)",
+                       param="Last-Event-ID", code="invalid_last_event_id")
+    return int(value)
 
 
 # -- traces ----------------------------------------------------------------------------------------------------

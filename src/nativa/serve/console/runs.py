@@ -16,6 +16,7 @@ from urllib.parse import quote
 from nativa.agent.result import VerifiedBy
 from nativa.errors import BadInputError, RunNotFoundError
 from nativa.memory import AgentRun, Memory, Session
+from nativa.serve.console.auth import is_number
 from nativa.serve.console.board import LiveRun, RunBoard, status_of
 from nativa.serve.console.pending import PendingRun, PendingRuns
 
@@ -164,7 +165,7 @@ def find_run(run_id: str, board: RunBoard, memory: Memory | None, pending: Pendi
         found = pending.get(run_id[len(_PENDING):])
         if found is not None:
             return FoundRun(pending_row(found), found.result, pending=found)
-    if run_id.startswith(_STORED) and run_id[len(_STORED):].isdigit():
+    if run_id.startswith(_STORED) and is_number(run_id[len(_STORED):], 19):
         wanted = int(run_id[len(_STORED):])
         for run, session in _stored(memory):
             if run.id == wanted:

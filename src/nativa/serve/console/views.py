@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import getpass
+import html
 from collections.abc import Callable
 from typing import Any, Final
 from urllib.parse import quote
@@ -84,6 +85,14 @@ def page(request: Request, template: str, status: int = 200, **context: Any) -> 
 
 def error_page(request: Request, status: int, message: str) -> HTMLResponse:
     return page(request, "error.html", status=status, status_code=status, message=message)
+
+
+def plain_error_page(status: int, message: str) -> HTMLResponse:
+    """The error page without the templates, for when rendering a page is what failed."""
+    body = (f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{status} · nativa console</title>'
+            f'</head><body><h1>{status}</h1><p class="error" id="error-message">{html.escape(message)}</p>'
+            '<p><a href="/ui/runs">Back to the runs</a></p></body></html>')
+    return HTMLResponse(body, status_code=status, headers=HEADERS)
 
 
 def denied(request: Request, *, form: bool = False) -> Response | None:
