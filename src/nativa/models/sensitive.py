@@ -31,8 +31,9 @@ _SECRETS: tuple[tuple[str, re.Pattern[str]], ...] = (
 )
 _EMAIL = re.compile(r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b")
 # With separators or a leading +: "+44 20 7946 0958", "(555) 123-4567", "555-123-4567"; never a bare integer.
-_PHONE = re.compile(r"(?<![\w.])(?:\+\d{1,3}[\s.-]?)?(?:\(\d{2,4}\)[\s.-]?|\d{2,4}[\s.-])\d{3,4}[\s.-]\d{3,4}(?![\w.])"
-                    r"|(?<![\w.])\+\d{7,14}(?![\w.])")
+# A run of more digit groups (a card number failing its checksum) is not a phone number either.
+_PHONE = re.compile(r"(?<![\w.])(?<!\d[\s.-])(?:\+\d{1,3}[\s.-]?)?(?:\(\d{2,4}\)[\s.-]?|\d{2,4}[\s.-])"
+                    r"\d{3,4}[\s.-]\d{3,4}(?![\w.]|[\s.-]\d)|(?<![\w.])\+\d{7,14}(?![\w.])")
 _CARD = re.compile(r"(?<![\d-])(?:\d[ -]?){12,18}\d(?![\d-])")
 
 
