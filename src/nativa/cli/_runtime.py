@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from nativa.config import Settings
 from nativa.errors import BadInputError
 from nativa.models import ChatModel, resolve_model
+from nativa.models.cascade import CascadeModel
 from nativa.models.local import LocalModel
 from nativa.models.weights import rich_progress
 
@@ -31,8 +32,8 @@ def open_model(name: str | None, cfg: Settings) -> ChatModel:
     update, close = rich_progress("assembling model weights")
     try:
         model = resolve_model(name or cfg.model, cfg, progress=update)
-        if isinstance(model, LocalModel):
-            model.load()
+        if isinstance(model, LocalModel | CascadeModel):
+            model.load()  # a cascade warms its first stage only; the others load when first escalated to
     finally:
         close()
     return model
