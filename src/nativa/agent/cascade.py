@@ -41,18 +41,17 @@ def code_reason(result: AgentResult, attempts: Sequence[Attempt]) -> tuple[str, 
 
 
 def observation_context(attempts: Sequence[Attempt], earlier: str | None) -> tuple[str, str]:
-    """What the next stage sees of this one: its best code and what happened when it ran (shown as
-    context, the way a session's history is, so every prompt of the next stage carries it)."""
+    """What the next stage sees of this one: what happened when its best code ran (shown as context, the way
+    a session's history is, so every prompt of the next stage carries it). Not the code itself: measured
+    here, a model shown failed code tends to copy it (docs/benchmarks.md), and the observation names the
+    failing check. Returns the context and the text the privacy check must see."""
     best = best_attempt(list(attempts))
-    code = best.code if best is not None and best.code else ""
     seen = (best.observation or best.error_message or "") if best is not None else ""
-    note = "A smaller model tried this task first and did not get it right."
-    if code:
-        note += f" Its best code was:\n```python\n{code.strip()}\n```\n"
+    note = "A smaller model tried this task first and got it wrong."
     if seen:
-        note += f"What happened when it ran:\n{seen.strip()[:2000]}\n"
-    note += "Write your own correct solution; do not repeat its mistake."
-    return (f"{earlier.strip()}\n\n{note}" if earlier and earlier.strip() else note), f"{code}\n{seen}"
+        note += f" What happened when its code ran:\n{seen.strip()[:2000]}\n"
+    note += "Write your own correct solution; do not make the same mistake."
+    return (f"{earlier.strip()}\n\n{note}" if earlier and earlier.strip() else note), seen
 
 
 StartFn = Callable[[TaskContext, Strategy, "str | None", AgentResult], RunState]

@@ -103,7 +103,8 @@ def test_the_large_stage_starts_from_the_task_with_the_small_stage_s_observation
     code_agent(chain(factory)).solve("write add(a, b)", tests=TESTS)
     prompt = factory.models["large"].calls[0][-1].content
     assert "write add(a, b)" in prompt  # the task itself
-    assert "return a * b" in prompt and "left is 6, right is 5" in prompt  # what the small stage tried, and saw
+    assert "left is 6, right is 5" in prompt  # what happened to the small stage's code
+    assert "return a * b" not in prompt  # not the code itself: a model shown failed code copies it
 
 
 def test_small_attempts_is_the_first_stage_s_budget() -> None:
