@@ -113,5 +113,6 @@ def test_a_local_only_tool_result_never_reaches_the_server(tmp_path: object) -> 
     with StandInServer(ServerScript(reply=call, model="big")) as server:
         small = ScriptedModel([call, json.dumps({"tool": "final_answer", "arguments": {"answer": "about 1000"}})],
                               name="small")
-        ToolAgent(cascade(server, small, str(tmp_path)), [ledger], max_steps=3).run("ledger total for 2024-11?")
-        assert "982.17" not in wire(server) and len(server.script.requests) == 1
+        result = ToolAgent(cascade(server, small, str(tmp_path)), [ledger], max_steps=3).run("ledger total for 2024-11?")
+        # the ledger's result made the whole run local-only: the remote stage is not asked at all
+        assert server.script.requests == [] and result.escalations == [] and result.answered_by == "small"
