@@ -15,6 +15,7 @@ evidence to escalate on.
 
 from __future__ import annotations
 
+import copy
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -82,6 +83,14 @@ class CascadeModel:
         self._factory = factory
         self._built: dict[int, ChatModel] = {}
         self._lock = threading.Lock()
+        self._wrap: Callable[[ChatModel], ChatModel] | None = None
+
+    def wrapped(self, wrap: Callable[[ChatModel], ChatModel]) -> CascadeModel:
+        """The same cascade (its built stages, counts and lock shared) whose stages reach callers through
+        `wrap` (a server's per-job cancellation): wrapping the cascade itself would hide that it is one."""
+        view = copy.copy(self)
+        view._wrap = wrap
+        return view
 
     # -- stages ------------------------------------------------------------------------------------
     def stage(self, i: int) -> ChatModel:
@@ -92,7 +101,7 @@ class CascadeModel:
                 inner = self._factory(self.stages[i])
                 model = _Guarded(inner, self.sensitive_mode) if inner.remote else inner
                 self._built[i] = model
-            return model
+        return self._wrap(model) if self._wrap is not None else model
 
     def is_remote(self, i: int) -> bool:
         return self.stages[i].startswith("openai:")
@@ -180,6 +189,9 @@ class _Guarded:
         self.remote = True
 
     def __getattr__(self, name: str) -> Any:
+        # Facts about the model (loaded, n_ctx) pass through; no other way to generate does, unguarded.
+        if "stream" in name or "complete" in name or name.startswith(("batch", "_")):
+            raise AttributeError(name)
         return getattr(self.inner, name)
 
     def _checked(self, messages: MessagesLike) -> list[Message]:
