@@ -174,6 +174,8 @@ class CodeAgent:
                 run_span.set_attribute("nativa.agent.stop_reason", result.stop_reason)
         spent = cost_of(self.model, meter, self.settings.model_prices if self.settings else None)
         result.cost = result.cost + spent if result.cost is not None else spent  # a resumed run adds its part
+        if result.pending is not None and result.cost is not None:  # so the resumed run's cost includes this part
+            result.pending.checkpoint["result"]["cost"] = result.cost.to_dict()
         result.wall_s += time.perf_counter() - start
         return result
 

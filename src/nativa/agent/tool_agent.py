@@ -134,6 +134,7 @@ class ToolAgent:
             if talk is not None:  # a resumed run: act on the call a person answered, then go on
                 talk.model = chain.stage(talk.stage) if chain is not None else self.model
                 self._talk(question, tools, talk, result, gate)
+                result.answered_by = chain.stages[talk.stage] if chain is not None else self.model.name
             elif intent is not None and intent.needs_clarification:
                 result.stop_reason, result.clarification = "clarify", intent.question
             elif intent is not None and intent.direct and self._direct(intent, tools, result, gate):
@@ -146,6 +147,8 @@ class ToolAgent:
             result.answered_by = result.answered_by or (chain.stages[0] if chain is not None else self.model.name)
         spent = cost_of(self.model, meter, self.settings.model_prices if self.settings else None)
         result.cost = result.cost + spent if result.cost is not None else spent  # a resumed run adds its part
+        if result.pending is not None and result.cost is not None:  # so the resumed run's cost includes this part
+            result.pending.checkpoint["result"]["cost"] = result.cost.to_dict()
         result.wall_s += time.perf_counter() - start
         return result
 
