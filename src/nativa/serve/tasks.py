@@ -113,7 +113,9 @@ def tools_result(model: ChatModel, *, question: str, max_steps: int, db: str | N
     try:
         agent = ToolAgent(cancellable(model, control), tools, max_steps=max_steps, settings=settings,
                           on_event=on_event, review=review)
-        return agent.resume(*resume) if resume is not None else agent.run(question, local_only=local_only)
+        if resume is not None:
+            return agent.resume(*resume)
+        return agent.run(question, local_only=True) if local_only else agent.run(question)
     finally:
         close_tools(tools)  # tools hold engines, sandboxes and connections: they die with the request
 
