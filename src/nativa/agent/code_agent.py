@@ -188,9 +188,9 @@ class CodeAgent:
             attempt, drawn = run.paused or (Attempt(number=run.number, strategy=run.strategy, code=None), None)
             run.paused = None
             started = time.perf_counter()
+            attempt.model = model.name
             if drawn is None:
                 self._emit("attempt_start", attempt)
-            attempt.model = model.name
             with tracing.attempt_span(attempt.number, {"nativa.attempt.strategy": attempt.strategy}):
                 if drawn is None:  # a resumed attempt has its candidates already
                     drawn = self._draw(attempt.number, attempt.strategy, run.ctx, run.previous, run.given,

@@ -107,6 +107,7 @@ class _Progress:
 
     def __init__(self) -> None:
         self.previous: str | None = None
+        self.models: list[str] = []  # the models seen so far: a cascade's later stage is named when it starts
 
     def __call__(self, kind: str, attempt: object) -> None:
         from nativa.agent import Attempt
@@ -115,6 +116,10 @@ class _Progress:
         if kind == "attempt_start":
             label = {"given": "running the given code", "generate": "writing code", "repair": "repairing",
                      "regenerate": "starting over with a new approach"}[attempt.strategy]
+            if attempt.model and attempt.model not in self.models:
+                if self.models:
+                    err.print(f"[bold yellow]escalating to {escape(attempt.model)}[/]")
+                self.models.append(attempt.model)
             err.print(f"[bold]attempt {attempt.number}[/]: {label}...")
         elif kind == "model_done" and attempt.strategy != "given":
             many = attempt.drafts

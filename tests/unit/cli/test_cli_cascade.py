@@ -112,3 +112,24 @@ def test_bench_humaneval_measures_several_models_side_by_side(fakes: dict[str, A
     assert cascade["total_output_tokens"] > small["total_output_tokens"] > 0
     assert {Path(small["results_file"]).name, Path(cascade["results_file"]).name} == {
         "he-small.jsonl", "he-cascade_small_large.jsonl"}  # each model keeps its own results for --resume
+
+
+def test_code_progress_says_when_the_next_stage_takes_over(fakes: dict[str, Any], tmp_path: Path,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    tests = tmp_path / "t.py"
+    tests.write_text("assert add(2, 3) == 5\n")
+    fakes["cascade"], _ = scripted_cascade([BAD], [GOOD])
+    run(["code", "write add(a, b)", "--tests", str(tests), "--model", "cascade", "--candidates", "1",
+         "--max-attempts", "1"])
+    err = capsys.readouterr().err
+    assert err.count("escalating to large") == 1 and err.index("escalating to large") > err.index("attempt 1")
+
+
+def test_bench_tools_summary_has_the_cascade_columns() -> None:
+    from nativa.bench.tools import TaskResult, summarise
+
+    rows = [TaskResult(id=str(i), kind="sql", model="cascade:small,large", correct=True, expected="1", answer="1",
+                       steps=1, model_calls=2, stop_reason="final_answer", intent="sql", wall_s=1.5,
+                       output_tokens=10, escalated=i == 0, compute=100.0) for i in range(4)]
+    s = summarise("cascade:small,large", rows)
+    assert (s.escalated_share, s.total_output_tokens, s.total_compute, s.total_wall_s) == (0.25, 40, 400.0, 6.0)
