@@ -60,6 +60,7 @@ def code_agent(model: ChatModel, **kw: Any) -> CodeAgent:
 @pytest.fixture
 def spans(tmp_path: Path) -> Iterator[InMemorySpanExporter]:
     exporter = InMemorySpanExporter()
+    tracing.shutdown()  # whatever an earlier test set up, these spans go here
     tracing.setup(Settings(home=tmp_path / "home"), exporters=[exporter])
     yield exporter
     tracing.shutdown()
