@@ -156,3 +156,12 @@ def test_cost_round_trips_and_adds_up_by_stage() -> None:
     assert Cost.from_dict(a.to_dict()) == a
     total = (a + b).total
     assert (total.input_tokens, total.output_tokens, total.compute) == (6, 7, 12.0)
+
+
+def test_the_guard_passes_facts_through_but_no_unguarded_way_to_generate() -> None:
+    inner = remote(["ok"])
+    inner.batch_stream = lambda *a, **k: iter(())  # type: ignore[attr-defined]
+    inner.n_ctx = 4096  # type: ignore[attr-defined]
+    guarded = CascadeModel(("small", "openai:big"), lambda s: inner).stage(1)
+    assert guarded.n_ctx == 4096 and guarded.name == "big" and guarded.remote  # type: ignore[attr-defined]
+    assert not hasattr(guarded, "batch_stream")  # a batching caller takes the guarded complete_many instead
