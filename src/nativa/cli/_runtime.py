@@ -70,6 +70,13 @@ def open_agent_session(cfg: Settings, name: str, model: ChatModel) -> Any:
                         budget_tokens=max(256, cfg.n_ctx // 4))
 
 
+def marked_local_only(recorder: Any) -> bool:
+    """Whether the run's session is marked local-only (`metadata: {"local_only": true}`): all its runs then
+    stay off remote models, as if each were given `--local-only`."""
+    session = getattr(recorder, "session", None)
+    return bool(session is not None and (session.metadata or {}).get("local_only"))
+
+
 def local_user() -> str:
     """Who answers at this terminal, for the audit log."""
     try:

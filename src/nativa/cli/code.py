@@ -39,7 +39,14 @@ def code(
 ) -> None:
     """Write (or --fix) Python with a model, run it in the sandbox, and repair it until it works."""
     from nativa.agent import CodeAgent
-    from nativa.cli._runtime import open_agent_session, open_model, open_sandbox, read_text_file, review_gate
+    from nativa.cli._runtime import (
+        marked_local_only,
+        open_agent_session,
+        open_model,
+        open_sandbox,
+        read_text_file,
+        review_gate,
+    )
     from nativa.errors import BadInputError
     from nativa.review.approvals import check_mode
 
@@ -54,6 +61,7 @@ def code(
     sandbox = open_sandbox(cfg)
     recorder = open_agent_session(cfg, session, chat_model) if session else None
     history = recorder.history() if recorder is not None else None
+    local_only = local_only or marked_local_only(recorder)
     # The code agent's sandbox grants nothing (no network, no host files), so review is off unless asked.
     with review_gate(cfg, review, granted=False, session=session) as gate:
         agent = CodeAgent(chat_model, sandbox, max_attempts=max_attempts, candidates=candidates,

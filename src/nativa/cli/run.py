@@ -50,7 +50,7 @@ def run(
 ) -> None:
     """Answer a question with tools: the model picks a tool, sees the result, and repeats until it answers."""
     from nativa.agent.tool_agent import ToolAgent, ToolStep
-    from nativa.cli._runtime import open_agent_session, open_model, review_gate
+    from nativa.cli._runtime import marked_local_only, open_agent_session, open_model, review_gate
     from nativa.data import sample_db_url
     from nativa.errors import BadInputError
     from nativa.intent import IntentParser
@@ -66,6 +66,7 @@ def run(
     cfg = settings()
     chat_model = open_model(model, cfg)
     recorder = open_agent_session(cfg, session, chat_model) if session else None
+    local_only = local_only or marked_local_only(recorder)
     tools = build_tools(cfg, db=db or sample_db_url(), allow_hosts=allow_host or [], allow_private=allow_private,
                         allow_writes=allow_writes, python=python, mcp_servers=mcp or [])
 

@@ -133,3 +133,32 @@ def test_bench_tools_summary_has_the_cascade_columns() -> None:
                        output_tokens=10, escalated=i == 0, compute=100.0) for i in range(4)]
     s = summarise("cascade:small,large", rows)
     assert (s.escalated_share, s.total_output_tokens, s.total_compute, s.total_wall_s) == (0.25, 40, 400.0, 6.0)
+
+
+def test_a_session_marked_local_only_keeps_its_runs_off_remote_stages(fakes: dict[str, Any], tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch,
+                                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    from support.embedder import WordHashEmbedder
+
+    from nativa.cli._common import settings
+    from nativa.memory import open_memory
+
+    monkeypatch.setattr("nativa.cli._runtime.open_memory_store",
+                        lambda cfg: open_memory(cfg, embedder=WordHashEmbedder()))
+    open_memory(settings(), embedder=WordHashEmbedder()).session("private", create=True,
+                                                                  metadata={"local_only": True})
+    built: list[str] = []
+
+    def factory(stage: str) -> ChatModel:
+        built.append(stage)
+        model = ScriptedModel([BAD], name=stage)
+        model.remote = stage.startswith("openai:")  # type: ignore[misc]
+        return model
+
+    fakes["cascade:small,openai:big"] = CascadeModel(("small", "openai:big"), factory)
+    tests = tmp_path / "t.py"
+    tests.write_text("assert add(2, 3) == 5\n")
+    run(["code", "write add(a, b)", "--tests", str(tests), "--model", "cascade:small,openai:big", "--candidates",
+         "1", "--max-attempts", "1", "--session", "private", "--json"])
+    data = json.loads(capsys.readouterr().out)
+    assert built == ["small"] and data["escalations"] == [] and data["answered_by"] == "small"
