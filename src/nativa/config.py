@@ -43,7 +43,16 @@ class Settings(BaseSettings):
         default_factory=lambda: Path(platformdirs.user_cache_dir("nativa")),
         description="Where assembled weights, traces and other data live.",
     )
-    model: str = Field("small", description="Default model: small | large | openai:<name>.")
+    model: str = Field("small", description="Default model: small | large | openai:<name> | cascade "
+                       "(small, then large) | cascade:<stage>,<stage>,...")
+    cascade_small_attempts: int = Field(1, ge=1, le=20, description="Attempts the first stage of a cascade "
+                                        "makes before the code agent escalates to the next.")
+    cascade_sensitive: Literal["local", "redact"] = Field("local", description="What a cascade does with work "
+                                                          "holding secrets or personal data: keep it on local "
+                                                          "stages, or send it to remote ones redacted.")
+    model_prices: dict[str, dict[str, float]] | None = Field(None, description="Price table of remote models "
+                                                             "for the cost on results: {\"openai:<name>\": "
+                                                             "{\"input\": per 1M tokens, \"output\": ...}}.")
     n_ctx: int = Field(4096, ge=256, le=131072, description="Context window for the local model.")
     n_threads: int | None = Field(None, ge=1, description="CPU threads for the local model (default: all cores).")
     temperature: float = Field(0.0, ge=0.0, le=2.0)

@@ -54,6 +54,11 @@ class ServerUnreachableError(ModelError):
     """A remote OpenAI-compatible server could not be reached or kept failing after retries."""
 
 
+class SensitiveDataError(ModelError):
+    """A remote model stage was about to receive what must stay on this machine (work marked local_only, or
+    a secret or personal data the detector found): nothing was sent; the cascade keeps such work local."""
+
+
 class ScriptExhaustedError(ModelError, AssertionError):
     """The code under test asked the scripted model more often than the test scripted (an AssertionError too,
     so a test that over-asks fails as an assertion)."""

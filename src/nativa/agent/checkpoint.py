@@ -56,6 +56,8 @@ class RunState:
     previous: Attempt | None = None
     switched: bool = False
     paused: tuple[Attempt, list[Drawn]] | None = None
+    stage: int = 0  # the cascade stage this part of the run is on (0 for a single model)
+    local_only: list[str] = field(default_factory=list)  # why the run must stay off remote models
 
     @property
     def usual(self) -> Strategy:
@@ -75,6 +77,7 @@ def save(state: RunState, pending_hash: str) -> dict[str, Any]:
         "first": state.first, "given": state.given, "result": state.result.to_dict(),
         "suite": [[tag, asdict(step) if isinstance(step, TestCase) else step] for tag, step in state.suite.steps],
         "strategy": state.strategy, "number": state.number, "target": state.target, "switched": state.switched,
+        "stage": state.stage, "local_only": list(state.local_only),
         "pool": [_evaluation(ev) for ev in state.pool],
         "attempt": asdict(attempt),
         "drawn": [{"code": d.code, "output_tokens": d.completion.output_tokens,
@@ -99,7 +102,8 @@ def load(data: dict[str, Any], model_name: str) -> tuple[RunState, str]:
     state = RunState(ctx=ctx, first=data["first"], given=data["given"], result=result, suite=Suite(steps),
                      strategy=data["strategy"], number=int(data["number"]), pool=pool, target=data["target"],
                      previous=result.attempts[-1] if result.attempts else None, switched=bool(data["switched"]),
-                     paused=(Attempt.from_dict(data["attempt"]), drawn))
+                     paused=(Attempt.from_dict(data["attempt"]), drawn), stage=int(data.get("stage", 0)),
+                     local_only=[str(r) for r in data.get("local_only") or []])
     return state, str(data["pending_hash"])
 
 

@@ -22,7 +22,7 @@ from dataclasses import replace
 from typing import Any
 
 from nativa import tracing
-from nativa.agent import checkpoint, verify
+from nativa.agent import cascade, checkpoint, verify
 from nativa.agent.checkpoint import Drawn, RunState
 from nativa.agent.extract import extract_code
 from nativa.agent.harness import Suite, suite_from_checks, suite_from_tests
@@ -34,6 +34,9 @@ from nativa.agent.testgen import Interface, interface_of, parse_tests, root_func
 from nativa.config import Settings
 from nativa.errors import BadInputError
 from nativa.models.base import ChatModel, Completion, GenerationOptions, Message
+from nativa.models.cascade import CascadeModel
+from nativa.models.cost import cost_of, metered
+from nativa.models.sensitive import privacy_scope
 from nativa.models.traced import traced_complete, traced_complete_many
 from nativa.prompts import Prompt, load_prompt
 from nativa.review.approvals import Answer
@@ -67,6 +70,7 @@ class CodeAgent:
         settings: Settings | None = None,
         on_event: EventFn | None = None,
         review: ReviewGate | None = None,
+        small_attempts: int | None = None,
     ) -> None:
         if max_attempts < 1:
             raise BadInputError(f"max_attempts must be >= 1, got {max_attempts}")
@@ -88,25 +92,33 @@ class CodeAgent:
         self.settings = settings
         self.on_event = on_event
         self.review = review  # reviews each model-written candidate before it runs (None: no review)
+        # A cascade's first stage makes this many attempts before the next takes over; few, since the
+        # point of a cascade is to spend less compute on what the small model can do.
+        self.small_attempts = small_attempts or (settings.cascade_small_attempts if settings else 1)
+        if self.small_attempts < 1:
+            raise BadInputError(f"small_attempts must be >= 1, got {self.small_attempts}")
 
     # -- entry points ------------------------------------------------------------------------------
     def solve(self, task: str, tests: str | None = None, *, entry_point: str | None = None,
-              context: str | None = None) -> AgentResult:
+              context: str | None = None, local_only: bool = False) -> AgentResult:
         """Write code for a natural-language task, or complete a function stub (signature + docstring).
 
-        `context` (what came before in a session) is shown to the model, never read as the task itself."""
+        `context` (what came before in a session) is shown to the model, never read as the task itself;
+        `local_only` keeps the run off remote models (a cascade's `openai:` stages)."""
         if not task or not task.strip():
             raise BadInputError("task is empty; describe what the code should do")
-        return self._loop(self._start(TaskContext.from_task(task, tests, entry_point, context=context), "generate"),
-                          self.review)
+        run = self._start(TaskContext.from_task(task, tests, entry_point, context=context), "generate")
+        run.local_only = ["request"] if local_only else []
+        return self._loop(run, self.review)
 
     def fix(self, code: str, task: str | None = None, tests: str | None = None, *,
-            context: str | None = None) -> AgentResult:
+            context: str | None = None, local_only: bool = False) -> AgentResult:
         """Repair given code: run it first, and ask the model only if it fails."""
         if not code or not code.strip():
             raise BadInputError("code to fix is empty")
-        ctx = TaskContext.from_task(task or "", tests, context=context)
-        return self._loop(self._start(ctx, "given", code), self.review)
+        run = self._start(TaskContext.from_task(task or "", tests, context=context), "given", code)
+        run.local_only = ["request"] if local_only else []
+        return self._loop(run, self.review)
 
     def resume(self, saved: dict[str, Any], answer: Answer) -> AgentResult:
         """Go on with a run that paused for approval (`result.pending.checkpoint`), now that a person answered.
@@ -118,62 +130,41 @@ class CodeAgent:
         state, pending_hash = checkpoint.load(saved, self.model.name)
         return self._loop(state, self.review.answered(pending_hash, answer))
 
-    def _start(self, ctx: TaskContext, first: Strategy, given: str | None = None) -> RunState:
-        result = AgentResult(success=False, code=None, task=ctx.text or None, tests=ctx.tests,
-                             checks=[f"{c.expr} == {c.expected}" for c in ctx.checks])
+    def _start(self, ctx: TaskContext, first: Strategy, given: str | None = None,
+               result: AgentResult | None = None) -> RunState:
+        result = result or AgentResult(success=False, code=None, task=ctx.text or None, tests=ctx.tests,
+                                       checks=[f"{c.expr} == {c.expected}" for c in ctx.checks])
         return RunState(ctx=ctx, first=first, given=given, result=result,
                         suite=suite_from_tests(ctx.tests, "user") + suite_from_checks(ctx.checks), strategy=first,
                         number=0 if first == "given" else 1)  # running the caller's code is not a model attempt
 
     # -- the loop ----------------------------------------------------------------------------------
     def _loop(self, run: RunState, gate: ReviewGate | None) -> AgentResult:
+        """The run on one model, or on a cascade's stages in turn while the evidence says to hand over."""
         start = time.perf_counter()
         result = run.result
-        with tracing.agent_span("code_agent", model=self.model.name, provider=self.model.provider) as run_span:
+        chain = self.model if isinstance(self.model, CascadeModel) else None
+        with metered() as meter, privacy_scope() as scope, \
+                tracing.agent_span("code_agent", model=self.model.name, provider=self.model.provider) as run_span:
+            for reason in run.local_only:
+                scope.mark(reason)
             result.trace_id = run_span.trace_id
-            # Measured on HumanEval, the 0.5B model shown its failed code copies it: repair fixed nothing
-            # there, starting over did (docs/benchmarks.md). So `solve` starts over after a failure.
-            while run.number <= self.max_attempts:
-                attempt, drawn = run.paused or (Attempt(number=run.number, strategy=run.strategy, code=None), None)
-                run.paused = None
-                started = time.perf_counter()
-                if drawn is None:
-                    self._emit("attempt_start", attempt)
-                with tracing.attempt_span(attempt.number, {"nativa.attempt.strategy": attempt.strategy}):
-                    if drawn is None:  # a resumed attempt has its candidates already
-                        drawn = self._draw(attempt.number, attempt.strategy, run.ctx, run.previous, run.given,
-                                           attempt)
-                        self._emit("model_done", attempt)
-                        if result.generated_tests is None:
-                            run.suite, run.target = self._ensure_suite(run.ctx, run.suite, drawn, result, attempt)
-                    stop = self._run_candidates(run, drawn, gate, given=attempt.strategy == "given")
-                    judged = judge(attempt, drawn, run.pool, run.suite, result) if stop != "awaiting_approval" \
-                        else None
-                attempt.duration_s += time.perf_counter() - started
-                if judged is None:  # a person must answer first: keep everything needed to go on
-                    run.paused = (attempt, drawn)
-                    self._pause(run, result)
+            privacy: list[str] = []
+            while True:
+                since = len(result.attempts)
+                model = chain.stage(run.stage) if chain is not None else self.model
+                budget = self.small_attempts if chain is not None and run.stage == 0 else self.max_attempts
+                self._attempts(run, gate, model, budget)
+                handover = cascade.handover(chain, run, result.attempts[since:], privacy, self._start) \
+                    if chain is not None else None
+                if handover is None:
                     break
-                result.attempts.append(attempt)
-                self._emit("run_done", attempt)
-                if judged.passed:
-                    result.success, result.stop_reason = True, "passed"
-                    break
-                if stop is not None:  # nobody could be asked: fail closed
-                    result.stop_reason = stop
-                    result.stop_message = next(refusal(d.review) for d in drawn
-                                               if d.review is not None and d.review.status == "unavailable")
-                    break
-                repeated = run.previous is not None and attempt.error_signature == run.previous.error_signature
-                if repeated and run.switched:
-                    result.stop_reason = "repeated_error"
-                    break
-                if repeated:  # the same failure twice: one try with the other strategy, then stop
-                    run.strategy, run.switched = ("repair" if run.usual == "regenerate" else "regenerate"), True
-                else:
-                    run.strategy = run.usual
-                run.previous = attempt
-                run.number += 1
+                run = handover
+            if chain is not None:
+                if result.stop_reason != "awaiting_approval":
+                    chain.note_answer(run.stage)
+                cascade.record(run_span, chain, run.stage, result.escalations, privacy)
+            result.answered_by = chain.stages[run.stage] if chain is not None else self.model.name
             run_span.set_attribute("nativa.agent.success", result.success)
             run_span.set_attribute("nativa.agent.attempts", len(result.attempts))
             if result.verified_by:
@@ -181,8 +172,61 @@ class CodeAgent:
                 run_span.set_attribute("nativa.agent.verification", result.verification)
             if result.stop_reason in ("awaiting_approval", "review_unavailable"):
                 run_span.set_attribute("nativa.agent.stop_reason", result.stop_reason)
+        spent = cost_of(self.model, meter, self.settings.model_prices if self.settings else None)
+        result.cost = result.cost + spent if result.cost is not None else spent  # a resumed run adds its part
+        if result.pending is not None and result.cost is not None:  # so the resumed run's cost includes this part
+            result.pending.checkpoint["result"]["cost"] = result.cost.to_dict()
         result.wall_s += time.perf_counter() - start
         return result
+
+    def _attempts(self, run: RunState, gate: ReviewGate | None, model: ChatModel, max_attempts: int) -> None:
+        """Up to `max_attempts` attempts with `model`, until the evidence passes or the loop must stop."""
+        result = run.result
+        # Measured on HumanEval, the 0.5B model shown its failed code copies it: repair fixed nothing
+        # there, starting over did (docs/benchmarks.md). So `solve` starts over after a failure.
+        while run.number <= max_attempts:
+            attempt, drawn = run.paused or (Attempt(number=run.number, strategy=run.strategy, code=None), None)
+            run.paused = None
+            started = time.perf_counter()
+            attempt.model = model.name
+            if drawn is None:
+                self._emit("attempt_start", attempt)
+            with tracing.attempt_span(attempt.number, {"nativa.attempt.strategy": attempt.strategy}):
+                if drawn is None:  # a resumed attempt has its candidates already
+                    drawn = self._draw(attempt.number, attempt.strategy, run.ctx, run.previous, run.given,
+                                       attempt, model)
+                    self._emit("model_done", attempt)
+                    if result.generated_tests is None:
+                        run.suite, run.target = self._ensure_suite(run.ctx, run.suite, drawn, result, attempt,
+                                                                   model)
+                stop = self._run_candidates(run, drawn, gate, given=attempt.strategy == "given")
+                judged = judge(attempt, drawn, run.pool, run.suite, result) if stop != "awaiting_approval" \
+                    else None
+            attempt.duration_s += time.perf_counter() - started
+            if judged is None:  # a person must answer first: keep everything needed to go on
+                run.paused = (attempt, drawn)
+                self._pause(run, result)
+                break
+            result.attempts.append(attempt)
+            self._emit("run_done", attempt)
+            if judged.passed:
+                result.success, result.stop_reason = True, "passed"
+                break
+            if stop is not None:  # nobody could be asked: fail closed
+                result.stop_reason = stop
+                result.stop_message = next(refusal(d.review) for d in drawn
+                                           if d.review is not None and d.review.status == "unavailable")
+                break
+            repeated = run.previous is not None and attempt.error_signature == run.previous.error_signature
+            if repeated and run.switched:
+                result.stop_reason = "repeated_error"
+                break
+            if repeated:  # the same failure twice: one try with the other strategy, then stop
+                run.strategy, run.switched = ("repair" if run.usual == "regenerate" else "regenerate"), True
+            else:
+                run.strategy = run.usual
+            run.previous = attempt
+            run.number += 1
 
     def _run_candidates(self, run: RunState, drawn: list[Drawn], gate: ReviewGate | None, *,
                         given: bool) -> StopReason | None:
@@ -217,11 +261,11 @@ class CodeAgent:
 
     # -- model -------------------------------------------------------------------------------------
     def _draw(self, number: int, strategy: Strategy, ctx: TaskContext, previous: Attempt | None,
-              given: str | None, attempt: Attempt) -> list[Drawn]:
+              given: str | None, attempt: Attempt, model: ChatModel) -> list[Drawn]:
         """The candidates of one attempt: the caller's code, one greedy answer, or several samples."""
         if strategy == "given":
             assert given is not None
-            return [Drawn(given, Completion("", "stop", 0, 0, 0.0, self.model.name))]
+            return [Drawn(given, Completion("", "stop", 0, 0, 0.0, model.name))]
         prompt = self._prompt(strategy, ctx, previous)
         # Completing a function stub starts as the plain call a user would make, word for word: measured on
         # HumanEval, nativa's own system prompt made the 1.5B model's first answer worse than that call's.
@@ -237,7 +281,7 @@ class CodeAgent:
             options = replace(options, temperature=hotter, seed=attempt.number)
             n = self.candidates
         started = time.perf_counter()
-        completions = self._complete(messages, options, n, prompt)
+        completions = self._complete(messages, options, n, prompt, model)
         attempt.model_s = time.perf_counter() - started
         attempt.drafts = len(completions)
         attempt.input_tokens = sum(c.input_tokens for c in completions)
@@ -249,13 +293,13 @@ class CodeAgent:
         return out
 
     def _complete(self, messages: list[Message], options: GenerationOptions, n: int,
-                  prompt: Prompt) -> list[Completion]:
+                  prompt: Prompt, model: ChatModel) -> list[Completion]:
         """n answers to one prompt; sample i is seeded `seed + i`. Several are drawn together in one call (the
         embedded model evaluates the prompt once and advances every sample in the same decode step)."""
         if n == 1:
-            return [traced_complete(self.model, messages, options, prompt_file=prompt.file,
+            return [traced_complete(model, messages, options, prompt_file=prompt.file,
                                     prompt_hash=prompt.hash, settings=self.settings)]
-        return traced_complete_many(self.model, messages, options, n, prompt_file=prompt.file,
+        return traced_complete_many(model, messages, options, n, prompt_file=prompt.file,
                                     prompt_hash=prompt.hash, settings=self.settings)
 
     def _prompt(self, strategy: Strategy, ctx: TaskContext, previous: Attempt | None) -> Prompt:
@@ -276,7 +320,7 @@ class CodeAgent:
 
     # -- evidence ----------------------------------------------------------------------------------
     def _ensure_suite(self, ctx: TaskContext, suite: Suite, drawn: list[Drawn], result: AgentResult,
-                      attempt: Attempt) -> tuple[Suite, str | None]:
+                      attempt: Attempt, model: ChatModel) -> tuple[Suite, str | None]:
         """With no tests and no examples, ask the model once for tests, about the first candidate's interface.
 
         Returns the suite and, when the task named no function, the one the generated tests call."""
@@ -287,20 +331,21 @@ class CodeAgent:
         if code is None:
             return suite, None
         interface = interface_of(ctx.text, code, ctx.entry_point)
-        tests = self._write_tests(ctx, interface, code, attempt)
+        tests = self._write_tests(ctx, interface, code, attempt, model)
         result.generated_tests = tests or ""
         attempt.wrote_tests = tests
         target = interface.name if ctx.entry_point is None and interface.kind == "function" else None
         return (suite + suite_from_tests(tests, "generated") if tests else suite), target
 
-    def _write_tests(self, ctx: TaskContext, interface: Interface, code: str, attempt: Attempt) -> str | None:
+    def _write_tests(self, ctx: TaskContext, interface: Interface, code: str, attempt: Attempt,
+                     model: ChatModel) -> str | None:
         name = "write_tests_function" if interface.kind == "function" else "write_tests_program"
         prompt = load_prompt(name)
         messages = [Message("user", prompt.render(task=ctx.text, signature=interface.signature or "",
                                                   n=str(5)))]
         started = time.perf_counter()
         options = GenerationOptions(max_tokens=min(self.options.max_tokens, 384), temperature=0.0)
-        completion = self._complete(messages, options, 1, prompt)[0]
+        completion = self._complete(messages, options, 1, prompt, model)[0]
         attempt.model_s += time.perf_counter() - started
         attempt.input_tokens += completion.input_tokens
         attempt.output_tokens += completion.output_tokens

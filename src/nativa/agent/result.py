@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal
 
+from nativa.models.cost import Cost
 from nativa.review.findings import Finding
 
 Strategy = Literal["given", "generate", "repair", "regenerate"]
@@ -66,6 +67,24 @@ class AwaitingApproval:
 
 
 @dataclass(slots=True)
+class Escalation:
+    """One hand-over in a cascade: from which stage to which, and the evidence that made it (`reason`)."""
+
+    from_stage: str
+    to: str
+    reason: str  # checks_failed | not_verified | no_code | run_failed | tool_error | ungrounded | ...
+    detail: str = ""  # the evidence in words ("2 of 3 checks failed"), never sensitive text
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"from": self.from_stage, "to": self.to, "reason": self.reason, "detail": self.detail}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Escalation:
+        return cls(str(data.get("from", "")), str(data.get("to", "")), str(data.get("reason", "")),
+                   str(data.get("detail", "")))
+
+
+@dataclass(slots=True)
 class Candidate:
     """One candidate an attempt drew and what the evidence said of it."""
 
@@ -112,6 +131,7 @@ class Attempt:
     kept_code: str | None = None  # the code the agent held after this attempt (the best of all so far)
     drafts: int = 0  # answers the model gave in this attempt (with or without code)
     wrote_tests: str | None = None  # checks the model wrote during this attempt, for a task with none
+    model: str = ""  # the model (a cascade's stage) that wrote this attempt's candidates
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Attempt:
@@ -171,6 +191,9 @@ class AgentResult:
     generated_tests: str | None = None  # the checks the model wrote for a task that came with none
     stop_message: str | None = None  # why it stopped, in words, when that is not the code (a review)
     pending: AwaitingApproval | None = None  # stop_reason "awaiting_approval": what a person must answer
+    cost: Cost | None = None  # per stage of the model chain (one for a single model) and in total
+    escalations: list[Escalation] = field(default_factory=list)  # a cascade's hand-overs, in order
+    answered_by: str | None = None  # the model (a cascade's stage) whose work the result holds
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> AgentResult:
@@ -178,6 +201,8 @@ class AgentResult:
         kept = _known(cls, data)
         kept["attempts"] = [Attempt.from_dict(a) for a in data.get("attempts") or []]
         kept["pending"] = None
+        kept["cost"] = Cost.from_dict(data.get("cost"))
+        kept["escalations"] = [Escalation.from_dict(e) for e in data.get("escalations") or []]
         return cls(**kept)
 
     @property
@@ -207,9 +232,12 @@ class AgentResult:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready, with the derived totals included so a reader of the JSON needs no arithmetic."""
-        data = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("attempts", "pending", "checks")}
+        skip = ("attempts", "pending", "checks", "cost", "escalations")
+        data = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in skip}
         pending = self.pending  # never with its checkpoint: that stays with the server
         return data | {"attempts": [asdict(a) for a in self.attempts], "checks": list(self.checks),
+            "cost": self.cost.to_dict() if self.cost is not None else None,
+            "escalations": [e.to_dict() for e in self.escalations],
             "input_tokens": self.input_tokens, "output_tokens": self.output_tokens,
             "model_s": self.model_s, "sandbox_s": self.sandbox_s, "overhead_s": self.overhead_s,
             "pending": pending.to_dict() if pending is not None else None}

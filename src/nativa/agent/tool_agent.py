@@ -29,18 +29,24 @@ import asyncio
 import json
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from typing import Any, Self
 
 from nativa import tracing
-from nativa.agent.result import AwaitingApproval, ReviewNote
+from nativa.agent import cascade
+from nativa.agent.result import AwaitingApproval, Escalation, ReviewNote
 from nativa.agent.review_gate import ReviewGate, refusal
+from nativa.agent.tool_checkpoint import Talk as _Talk
+from nativa.agent.tool_checkpoint import load as _load
+from nativa.agent.tool_checkpoint import save as _save
 from nativa.agent.tool_result import StopReason, ToolAgentResult, ToolStep
 from nativa.config import Settings
 from nativa.errors import BadInputError, NativaError
 from nativa.intent.model import TOOL_KINDS, Intent
 from nativa.intent.parser import IntentContext, IntentParser
 from nativa.models.base import ChatModel, Completion, GenerationOptions, Message
+from nativa.models.cascade import CascadeModel
+from nativa.models.cost import cost_of, metered
+from nativa.models.sensitive import mark_local_only, privacy_scope
 from nativa.models.traced import traced_complete
 from nativa.prompts import Prompt, load_prompt
 from nativa.review.approvals import Answer
@@ -52,16 +58,6 @@ _OBSERVATION_CHARS = 3000
 _REPEAT = ("You already made exactly this call and it failed; the error is above. Make a different call that "
            "fixes the error.")
 _REPEAT_OK = "You already made exactly this call; its result is above. Answer from it."
-
-
-@dataclass(slots=True)
-class _Talk:
-    """The conversation so far, and what a paused run keeps of it: messages, calls made, where it restarted."""
-
-    messages: list[Message]
-    previous: dict[tuple[str, str], tuple[bool, str]] = field(default_factory=dict)  # call -> (ok, observation)
-    restarted_at: int | None = None  # steps taken when the conversation last started over
-    pending: tuple[Choice, Completion, float] | None = None  # a call to act on before the model is asked again
 
 
 class ToolAgent:
@@ -88,13 +84,14 @@ class ToolAgent:
         self.on_event = on_event
         self.review = review  # reviews each tool call before it runs (None: no review)
 
-    def run(self, question: str, *, intent: Intent | None = None) -> ToolAgentResult:
+    def run(self, question: str, *, intent: Intent | None = None, local_only: bool = False) -> ToolAgentResult:
         """Answer `question` with the tools; an `intent` (given, or parsed by `intent_parser`) may narrow them,
-        run a direct call, or ask back instead."""
+        run a direct call, or ask back instead. `local_only` keeps the run off remote models."""
         if not question or not question.strip():
             raise BadInputError("the question is empty; ask something the tools can answer")
-        return self._loop(ToolAgentResult(answer=None, question=question.strip(), intent=intent,
-                                          model=self.model.name), None, self.review)
+        result = ToolAgentResult(answer=None, question=question.strip(), intent=intent, model=self.model.name)
+        result.local_only = ["request"] if local_only else []
+        return self._loop(result, None, self.review)
 
     def resume(self, saved: dict[str, Any], answer: Answer) -> ToolAgentResult:
         """Go on with a run that paused for approval (`result.pending.checkpoint`), now that a person answered:
@@ -124,26 +121,64 @@ class ToolAgent:
     def _loop(self, result: ToolAgentResult, talk: _Talk | None, gate: ReviewGate | None) -> ToolAgentResult:
         start = time.perf_counter()
         question, intent = result.question, result.intent
-        with tracing.agent_span("tool_agent", model=self.model.name, provider=self.model.provider) as span:
+        chain = self.model if isinstance(self.model, CascadeModel) else None
+        with metered() as meter, privacy_scope() as scope, \
+                tracing.agent_span("tool_agent", model=self.model.name, provider=self.model.provider) as span:
+            for reason in result.local_only:
+                scope.mark(reason)
             result.trace_id = span.trace_id
             if talk is None and intent is None and self.intent_parser is not None:
                 intent = result.intent = self.intent_parser.parse(question, IntentContext.from_tools(self.tools))
                 span.set_attribute("nativa.intent.kind", intent.kind)
             tools = self._tools_for(intent)
             if talk is not None:  # a resumed run: act on the call a person answered, then go on
+                talk.model = chain.stage(talk.stage) if chain is not None else self.model
                 self._talk(question, tools, talk, result, gate)
+                result.answered_by = chain.stages[talk.stage] if chain is not None else self.model.name
             elif intent is not None and intent.needs_clarification:
                 result.stop_reason, result.clarification = "clarify", intent.question
             elif intent is not None and intent.direct and self._direct(intent, tools, result, gate):
                 pass  # answered directly, or the direct call's review stopped the run
             else:
-                self._talk(question, tools, _Talk([Message("system", self._system(tools)), Message("user", question)]),
-                           result, gate)
+                self._stages(question, tools, result, gate, chain, span)
             span.set_attribute("nativa.agent.steps", len(result.steps))
             span.set_attribute("nativa.agent.stop_reason", result.stop_reason)
             span.set_attribute("nativa.agent.answered", result.answer is not None)
+            result.answered_by = result.answered_by or (chain.stages[0] if chain is not None else self.model.name)
+        spent = cost_of(self.model, meter, self.settings.model_prices if self.settings else None)
+        result.cost = result.cost + spent if result.cost is not None else spent  # a resumed run adds its part
+        if result.pending is not None and result.cost is not None:  # so the resumed run's cost includes this part
+            result.pending.checkpoint["result"]["cost"] = result.cost.to_dict()
         result.wall_s += time.perf_counter() - start
         return result
+
+    def _stages(self, question: str, tools: list[Tool], result: ToolAgentResult, gate: ReviewGate | None,
+                chain: CascadeModel | None, span: Any) -> None:
+        """The conversation on one model; on a cascade, again on the next stage (from the question) while
+        the evidence says this stage's answer does not stand. Steps add up; the latest answer is kept."""
+        stage, privacy, names = 0, [], [t.name for t in tools]
+        while True:
+            model = chain.stage(stage) if chain is not None else self.model
+            part = result if stage == 0 else ToolAgentResult(answer=None, question=question, intent=result.intent,
+                                                             model=result.model)
+            self._talk(question, tools, _Talk([Message("system", self._system(tools)), Message("user", question)],
+                                              model=model, stage=stage), part, gate)
+            if part is not result:
+                _absorb(result, part)
+            if chain is None:
+                return
+            if part.answer is not None or result.answer is None:  # the same rule `_absorb` keeps answers by
+                result.answered_by = chain.stages[stage]
+            why = cascade.tool_reason(part, names)
+            nxt, skipped = chain.next_stage(stage, [question, self._system(tools)]) if why else (None, [])
+            privacy += skipped
+            if why is None or nxt is None or result.stop_reason in ("awaiting_approval", "review_unavailable"):
+                break
+            result.escalations.append(Escalation(chain.stages[stage], chain.stages[nxt], *why))
+            stage = nxt
+        answered = chain.stages.index(result.answered_by) if result.answered_by in chain.stages else 0
+        chain.note_answer(answered)
+        cascade.record(span, chain, answered, result.escalations, privacy)
 
     def _talk(self, question: str, tools: list[Tool], talk: _Talk, result: ToolAgentResult,
               gate: ReviewGate | None) -> None:
@@ -165,7 +200,7 @@ class ToolAgent:
                 final = final_only or bool(result.steps) or not tools
                 try:
                     choice, completion, model_s = self._choose(talk.messages, [] if final_only else tools, result,
-                                                               final=final)
+                                                               final=final, model=talk.model)
                 except NativaError as exc:
                     result.stop_reason = "model_error"
                     result.steps.append(ToolStep("(model)", {}, "", error=f"{type(exc).__name__}: {exc}"))
@@ -260,6 +295,8 @@ class ToolAgent:
             self._emit("step", step)
             return False
         outcome = target.call(arguments)
+        if getattr(target, "local_only", False):
+            mark_local_only(f"tool result of {target.name}")
         step = ToolStep(target.name, arguments, outcome.observation, error=None if outcome.ok else outcome.error,
                         tool_s=outcome.duration_s, review=note)
         result.steps.append(step)
@@ -274,9 +311,9 @@ class ToolAgent:
         return prompt.render(tools="\n".join(f"- {t.signature()}" for t in tools), context="\n\n".join(contexts))
 
     def _choose(self, messages: list[Message], tools: list[Tool], result: ToolAgentResult, *,
-                final: bool) -> tuple[Choice, Completion, float]:
+                final: bool, model: ChatModel | None = None) -> tuple[Choice, Completion, float]:
         options = GenerationOptions(max_tokens=self.max_tokens, temperature=0.0, json_schema=choice_schema(tools, final=final))
-        completion, model_s = self._ask(messages, options, load_prompt("tool_system"))
+        completion, model_s = self._ask(messages, options, load_prompt("tool_system"), model or self.model)
         result.model_calls += 1
         result.input_tokens += completion.input_tokens
         result.output_tokens += completion.output_tokens
@@ -285,9 +322,10 @@ class ToolAgent:
             choice.error = f"the reply was cut off at {self.max_tokens} tokens; make the call shorter"
         return choice, completion, model_s
 
-    def _ask(self, messages: list[Message], options: GenerationOptions, prompt: Prompt) -> tuple[Completion, float]:
+    def _ask(self, messages: list[Message], options: GenerationOptions, prompt: Prompt,
+             model: ChatModel) -> tuple[Completion, float]:
         started = time.perf_counter()
-        completion = traced_complete(self.model, messages, options, prompt_file=prompt.file,
+        completion = traced_complete(model, messages, options, prompt_file=prompt.file,
                                      prompt_hash=prompt.hash, settings=self.settings)
         return completion, time.perf_counter() - started
 
@@ -311,6 +349,8 @@ class ToolAgent:
             return step
         target = next(t for t in tools if t.name == name)
         outcome = target.call(choice.arguments)
+        if getattr(target, "local_only", False):  # its results must never reach a remote model
+            mark_local_only(f"tool result of {target.name}")
         previous[key] = (outcome.ok, outcome.observation)
         return ToolStep(name, choice.arguments, outcome.observation, error=None if outcome.ok else outcome.error,
                         tool_s=outcome.duration_s, review=note)
@@ -330,29 +370,13 @@ def _refused(tool: str, arguments: dict[str, Any], note: ReviewNote) -> ToolStep
     return ToolStep(tool, arguments, observation, error=f"not run: review {note.status}", review=note)
 
 
-_CHECKPOINT = 1
-
-
-def _save(result: ToolAgentResult, talk: _Talk, pending_hash: str) -> dict[str, Any]:
-    """A paused run as JSON: the result so far, the conversation, and the call a person is asked about."""
-    assert talk.pending is not None
-    choice, completion, model_s = talk.pending
-    return {"version": _CHECKPOINT, "kind": "run", "pending_hash": pending_hash, "result": result.to_dict(),
-            "messages": [m.to_dict() for m in talk.messages], "restarted_at": talk.restarted_at,
-            "previous": [[tool, args, ok, seen] for (tool, args), (ok, seen) in talk.previous.items()],
-            "call": {"tool": choice.tool, "arguments": choice.arguments, "text": completion.text,
-                     "input_tokens": completion.input_tokens, "output_tokens": completion.output_tokens,
-                     "model_s": model_s}}
-
-
-def _load(data: dict[str, Any], model: str) -> tuple[ToolAgentResult, _Talk, str]:
-    if data.get("version") != _CHECKPOINT or data.get("kind") != "run":
-        raise BadInputError(f"the paused run's checkpoint is of another kind or version ({data.get('kind')!r} "
-                            f"v{data.get('version')!r}); this nativa resumes tool-agent checkpoints v{_CHECKPOINT}")
-    call = data["call"]
-    completion = Completion(call["text"], "stop", int(call["input_tokens"]), int(call["output_tokens"]), 0.0, model)
-    talk = _Talk([Message(m["role"], m["content"]) for m in data["messages"]],
-                 {(tool, args): (bool(ok), seen) for tool, args, ok, seen in data["previous"]},
-                 data["restarted_at"], (Choice(call["tool"], dict(call["arguments"])), completion,
-                                        float(call["model_s"])))
-    return ToolAgentResult.from_dict(data["result"]), talk, str(data["pending_hash"])
+def _absorb(result: ToolAgentResult, part: ToolAgentResult) -> None:
+    """A later stage's run into the whole: its steps and usage add up; its answer replaces an earlier one
+    (an earlier answer stays when the later stage gave none, e.g. it had to stay off a remote model)."""
+    result.steps += part.steps
+    result.model_calls += part.model_calls
+    result.input_tokens += part.input_tokens
+    result.output_tokens += part.output_tokens
+    if part.answer is not None or result.answer is None:
+        result.answer, result.stop_reason, result.stop_message = part.answer, part.stop_reason, part.stop_message
+        result.pending = part.pending

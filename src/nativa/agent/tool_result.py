@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-from nativa.agent.result import AwaitingApproval, ReviewNote
+from nativa.agent.result import AwaitingApproval, Escalation, ReviewNote
 from nativa.intent.model import Intent
+from nativa.models.cost import Cost
 
 StopReason = Literal["final_answer", "max_steps", "repeated_error", "clarify", "direct", "model_error",
                      "review_unavailable", "awaiting_approval"]
@@ -57,6 +58,10 @@ class ToolAgentResult:
     output_tokens: int = 0
     stop_message: str | None = None  # why it stopped, in words, when a review stopped it
     pending: AwaitingApproval | None = None  # stop_reason "awaiting_approval": the call a person must answer
+    cost: Cost | None = None  # per stage of the model chain (one for a single model) and in total
+    escalations: list[Escalation] = field(default_factory=list)  # a cascade's hand-overs, in order
+    answered_by: str | None = None  # the model (a cascade's stage) whose answer this is
+    local_only: list[str] = field(default_factory=list)  # why the run must stay off remote models
 
     def to_dict(self) -> dict[str, Any]:
         """`{answer, steps: [{tool, arguments, observation, error, ...}], trace_id}` plus run details."""
@@ -65,7 +70,10 @@ class ToolAgentResult:
                 "intent": self.intent.model_dump() if self.intent is not None else None, "model": self.model,
                 "wall_s": self.wall_s, "model_calls": self.model_calls, "input_tokens": self.input_tokens,
                 "output_tokens": self.output_tokens, "stop_message": self.stop_message,
-                "pending": self.pending.to_dict() if self.pending is not None else None}
+                "pending": self.pending.to_dict() if self.pending is not None else None,
+                "cost": self.cost.to_dict() if self.cost is not None else None,
+                "escalations": [e.to_dict() for e in self.escalations], "answered_by": self.answered_by,
+                "local_only": list(self.local_only)}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ToolAgentResult:
@@ -75,4 +83,7 @@ class ToolAgentResult:
                    trace_id=data["trace_id"], question=data["question"], stop_reason=data["stop_reason"],
                    clarification=data["clarification"], intent=intent, model=data["model"], wall_s=data["wall_s"],
                    model_calls=data["model_calls"], input_tokens=data["input_tokens"],
-                   output_tokens=data["output_tokens"], stop_message=data.get("stop_message"))
+                   output_tokens=data["output_tokens"], stop_message=data.get("stop_message"),
+                   cost=Cost.from_dict(data.get("cost")),
+                   escalations=[Escalation.from_dict(e) for e in data.get("escalations") or []],
+                   answered_by=data.get("answered_by"), local_only=list(data.get("local_only") or []))

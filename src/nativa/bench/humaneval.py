@@ -73,6 +73,9 @@ class ProblemResult:
     success: bool = False  # what the agent itself claimed: "solved"
     verified_by: str | None = None  # the evidence that claim rests on
     candidates: int = 0  # candidates drawn over all attempts
+    escalated: bool = False  # a cascade handed the problem to a later stage
+    answered_by: str | None = None  # the model (a cascade's stage) whose code was scored
+    compute: float = 0.0  # tokens x parameters over every stage that ran
 
 
 @dataclass
@@ -92,6 +95,8 @@ class HumanEvalSummary:
     total_wall_s: float = 0.0
     precision: dict[str, dict[str, float]] = field(default_factory=dict)  # per verified_by: claimed, right, share
     extra: dict[str, Any] = field(default_factory=dict)
+    escalated_share: float = 0.0  # problems a cascade handed on, of all
+    total_compute: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         """The result as JSON, the form the results file and `--json` keep."""
@@ -120,7 +125,10 @@ def solve_problem(problem: Problem, agent: CodeAgent, sandbox: SandboxLike, *, a
     result = agent.solve(problem["prompt"], entry_point=problem["entry_point"])
     verdicts: dict[str | None, bool] = {}
     passed_after = []
-    for code in _codes_after(result, attempts):
+    codes = _codes_after(result, max(attempts, len(result.attempts)))
+    if len(codes) > attempts:  # a cascade's stages together made more attempts: "after K" is after all of them
+        codes = codes[:attempts - 1] + [codes[-1]]
+    for code in codes:
         if code not in verdicts:
             verdicts[code] = score(sandbox, problem, code)
         passed_after.append(verdicts[code])
@@ -131,6 +139,8 @@ def solve_problem(problem: Problem, agent: CodeAgent, sandbox: SandboxLike, *, a
         model_s=result.model_s, sandbox_s=result.sandbox_s, overhead_s=result.overhead_s,
         checks=len(result.checks), code=result.code, success=result.success, verified_by=result.verified_by,
         candidates=sum(max(1, len(a.candidates)) for a in result.attempts if a.strategy != "given"),
+        escalated=bool(result.escalations), answered_by=result.answered_by,
+        compute=result.cost.total.compute if result.cost is not None else 0.0,
     )
 
 
@@ -161,6 +171,8 @@ def summarise(system: str, model: str, results: list[ProblemResult], attempts: i
         results_file=str(results_file) if results_file else None,
         total_output_tokens=sum(r.output_tokens for r in results), total_wall_s=wall,
         precision=precision_by_evidence(results),
+        escalated_share=sum(r.escalated for r in results) / n if n else 0.0,
+        total_compute=sum(r.compute for r in results),
     )
 
 

@@ -65,6 +65,9 @@ class TaskResult:
     output_tokens: int
     tools: list[str] = field(default_factory=list)
     trail: list[dict[str, Any]] = field(default_factory=list)  # each step's tool, arguments and error
+    escalated: bool = False  # a cascade handed the task to a later stage
+    answered_by: str | None = None
+    compute: float = 0.0  # tokens x parameters over every stage that ran
 
     def to_dict(self) -> dict[str, Any]:
         """The result as JSON, the form the results file and `--json` keep."""
@@ -84,6 +87,10 @@ class BenchSummary:
     median_s: float
     mean_s: float
     results_file: str | None = None
+    escalated_share: float = 0.0
+    total_output_tokens: int = 0
+    total_compute: float = 0.0
+    total_wall_s: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         """The result as JSON, the form the results file and `--json` keep."""
@@ -137,12 +144,13 @@ def run_bench(settings: Any, model_name: str, tasks: list[BenchTask], *, max_ste
     from nativa.data import sample_db_url
     from nativa.intent import IntentParser
     from nativa.models import resolve_model
+    from nativa.models.cascade import CascadeModel
     from nativa.models.local import LocalModel
     from nativa.tools import build_tools, close_tools
 
     model = resolve_model(model_name, settings)
-    if isinstance(model, LocalModel):
-        model.load()
+    if isinstance(model, LocalModel | CascadeModel):
+        model.load()  # a cascade: its first stage; later ones load when first escalated to
     results: list[TaskResult] = []
     with serve_api() as base:
         tools = build_tools(settings, db=sample_db_url(), allow_hosts=["127.0.0.1"], allow_private=True,
@@ -161,7 +169,9 @@ def run_bench(settings: Any, model_name: str, tasks: list[BenchTask], *, max_ste
                     model_calls=outcome.model_calls, stop_reason=outcome.stop_reason,
                     intent=outcome.intent.kind if outcome.intent else None, wall_s=wall,
                     output_tokens=outcome.output_tokens, tools=[s.tool for s in outcome.steps],
-                    trail=[{"tool": s.tool, "arguments": s.arguments, "error": s.error} for s in outcome.steps])
+                    trail=[{"tool": s.tool, "arguments": s.arguments, "error": s.error} for s in outcome.steps],
+                    escalated=bool(outcome.escalations), answered_by=outcome.answered_by,
+                    compute=outcome.cost.total.compute if outcome.cost is not None else 0.0)
                 results.append(result)
                 if on_result is not None:
                     on_result(result)
@@ -182,7 +192,10 @@ def summarise(model: str, results: list[TaskResult], results_file: Path | None =
                         accuracy=correct / len(results) if results else 0.0, by_kind=by_kind,
                         mean_steps=statistics.fmean([r.steps for r in results]) if results else 0.0,
                         median_s=statistics.median(times), mean_s=statistics.fmean(times),
-                        results_file=str(results_file) if results_file else None)
+                        results_file=str(results_file) if results_file else None,
+                        escalated_share=sum(r.escalated for r in results) / len(results) if results else 0.0,
+                        total_output_tokens=sum(r.output_tokens for r in results),
+                        total_compute=sum(r.compute for r in results), total_wall_s=sum(r.wall_s for r in results))
 
 
 def write_jsonl(path: Path, results: list[TaskResult]) -> None:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from nativa.config import Settings
 from nativa.errors import BadInputError
 from nativa.models import ChatModel, resolve_model
+from nativa.models.cascade import CascadeModel
 from nativa.models.local import LocalModel
 from nativa.models.weights import rich_progress
 
@@ -31,8 +32,8 @@ def open_model(name: str | None, cfg: Settings) -> ChatModel:
     update, close = rich_progress("assembling model weights")
     try:
         model = resolve_model(name or cfg.model, cfg, progress=update)
-        if isinstance(model, LocalModel):
-            model.load()
+        if isinstance(model, LocalModel | CascadeModel):
+            model.load()  # a cascade warms its first stage only; the others load when first escalated to
     finally:
         close()
     return model
@@ -67,6 +68,13 @@ def open_agent_session(cfg: Settings, name: str, model: ChatModel) -> Any:
     memory = open_memory_store(cfg)
     return AgentSession(memory, memory.session(name, create=True), model.count_tokens,
                         budget_tokens=max(256, cfg.n_ctx // 4))
+
+
+def marked_local_only(recorder: Any) -> bool:
+    """Whether the run's session is marked local-only (`metadata: {"local_only": true}`): all its runs then
+    stay off remote models, as if each were given `--local-only`."""
+    session = getattr(recorder, "session", None)
+    return bool(session is not None and (session.metadata or {}).get("local_only"))
 
 
 def local_user() -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -56,7 +57,8 @@ def bench_model(
 def bench_humaneval(
     limit: int | None = typer.Option(None, "--limit", min=1, help="Only the first N problems."),
     attempts: int = typer.Option(3, "--attempts", min=1, max=10, help="Agent attempts per problem (K)."),
-    model: str | None = typer.Option(None, "--model", "-m", help="Model to use (default: small)."),
+    model: list[str] = typer.Option([], "--model", "-m", help="Model to use (default: small); repeat it to "
+                                    "measure several side by side, e.g. -m small -m large -m cascade."),
     compare: list[str] = typer.Option([], "--compare", help="Also run a peer on the same problems: smolagents."),
     baseline: list[str] = typer.Option([], "--baseline", help="Also run a baseline on the same problems: plain "
                                        "(one greedy chat completion, the script every user could write)."),
@@ -72,11 +74,7 @@ def bench_humaneval(
                                 "problems each system has not finished (a run stopped halfway goes on)."),
 ) -> None:
     """pass@1 after attempt 1..K on HumanEval; hidden tests run in the sandbox only for scoring."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    from nativa.agent import CodeAgent
     from nativa.bench import humaneval as he
-    from nativa.cli._runtime import open_model, open_sandbox
     from nativa.errors import BadInputError
 
     unknown = set(compare) - {"smolagents"}
@@ -88,18 +86,54 @@ def bench_humaneval(
         raise BadInputError("--compare and --baseline run on this machine only; drop --ray or them")
     if resume and out_file is None:
         raise BadInputError("--resume needs --out: the file whose finished problems to keep")
-    earlier = he.read_jsonl(out_file) if resume and out_file is not None else {}
     cfg = settings().model_copy(update={"n_ctx": n_ctx})
+    problems = he.load_problems(limit)
+    summaries: list[he.HumanEvalSummary] = []
+    paths: list[Path] = []
+    for name in model or [None]:
+        summaries += _humaneval_one(name, len(model) > 1, problems, cfg, attempts, candidates, out_file, resume,
+                                    list(baseline), list(compare), ray, workers, n_ctx, json_out, paths)
+    if json_out:
+        print_json([s.to_dict() for s in summaries])
+        return
+    table = Table("system", "model", "problems", *[f"pass@1 after {k + 1}" for k in range(attempts)],
+                  "escalated", "out tokens", "compute", "wall s", "median s/problem", "agent overhead",
+                  "precision of 'solved'",
+                  title=f"HumanEval ({len(problems)} problems), per-problem results in {', '.join(map(str, paths))}")
+    for s in summaries:
+        precision = ", ".join(f"{k} {v['right']:.0f}/{v['claimed']:.0f}" for k, v in s.precision.items()) or "-"
+        table.add_row(s.system, s.model, str(s.problems), *[f"{p:.1%}" for p in s.pass_at_1_after],
+                      f"{s.escalated_share:.1%}", str(s.total_output_tokens), f"{s.total_compute:.3g}",
+                      f"{s.total_wall_s:.0f}", f"{s.median_wall_s:.1f}", f"{s.overhead_fraction:.2%}", precision)
+    out.print(table)
+
+
+def _humaneval_one(model: str | None, several: bool, problems: list[dict[str, Any]], cfg: Any, attempts: int,
+                   candidates: int, out_file: Path | None, resume: bool, baseline: list[str], compare: list[str],
+                   ray: str | None, workers: int, n_ctx: int, json_out: bool,
+                   paths: list[Path]) -> list[Any]:
+    """Every system of `nativa bench humaneval` on one model; with several models each has its own results
+    file (`--out` gets the model's name added), so `--resume` keeps each model's results apart."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from nativa.agent import CodeAgent
+    from nativa.bench import humaneval as he
+    from nativa.cli._runtime import open_model, open_sandbox
+
     if ray is None:
         chat_model = open_model(model, cfg)
         sandbox = open_sandbox(cfg, pool_size=2)
         agent = CodeAgent(chat_model, sandbox, max_attempts=attempts, candidates=candidates,
                           max_tokens=cfg.max_tokens, temperature=0.0, settings=cfg)
     model_name = chat_model.name if ray is None else (model or cfg.model)
-    problems = he.load_problems(limit)
-    path = out_file or Path("bench-results") / f"humaneval-{model_name}-{he.timestamp()}.jsonl"
+    safe = re.sub(r"[^\w.-]+", "_", model_name)
+    path = out_file or Path("bench-results") / f"humaneval-{safe}-{he.timestamp()}.jsonl"
+    if out_file is not None and several:
+        path = out_file.with_name(f"{out_file.stem}-{safe}{out_file.suffix}")
+    paths.append(path)
+    earlier = he.read_jsonl(path) if resume else {}
     summaries = []
-    systems = list(baseline) + ["nativa"] + list(compare)
+    systems = baseline + ["nativa"] + compare
     for system in systems:
         kept = {p["task_id"]: earlier[(system, p["task_id"])] for p in problems if (system, p["task_id"]) in earlier}
         todo = [p for p in problems if p["task_id"] not in kept]
@@ -134,18 +168,7 @@ def bench_humaneval(
         results = [kept.get(p["task_id"]) or fresh[p["task_id"]] for p in problems
                    if p["task_id"] in kept or p["task_id"] in fresh]
         summaries.append(he.summarise(system, model_name, results, attempts, path))
-    if json_out:
-        print_json([s.to_dict() for s in summaries])
-        return
-    table = Table("system", "model", "problems", *[f"pass@1 after {k + 1}" for k in range(attempts)],
-                  "out tokens", "wall s", "median s/problem", "agent overhead", "precision of 'solved'",
-                  title=f"HumanEval ({len(problems)} problems), per-problem results in {path}")
-    for s in summaries:
-        precision = ", ".join(f"{k} {v['right']:.0f}/{v['claimed']:.0f}" for k, v in s.precision.items()) or "-"
-        table.add_row(s.system, s.model, str(s.problems), *[f"{p:.1%}" for p in s.pass_at_1_after],
-                      str(s.total_output_tokens), f"{s.total_wall_s:.0f}", f"{s.median_wall_s:.1f}",
-                      f"{s.overhead_fraction:.2%}", precision)
-    out.print(table)
+    return summaries
 
 
 @bench_app.command("sentences")

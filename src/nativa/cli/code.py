@@ -31,10 +31,22 @@ def code(
     session: str | None = typer.Option(None, "--session", help="Keep this run in a session and show the agent "
                                        "what the session already holds (created if new)."),
     review: str | None = typer.Option(None, "--review", help=REVIEW_HELP),
+    small_attempts: int | None = typer.Option(None, "--small-attempts", min=1, max=20,
+                                              help="With a cascade model: attempts of its first stage before "
+                                              "the next takes over (default: cascade_small_attempts, 1)."),
+    local_only: bool = typer.Option(False, "--local-only", help="Keep this run off remote models (a cascade's "
+                                    "openai: stages)."),
 ) -> None:
     """Write (or --fix) Python with a model, run it in the sandbox, and repair it until it works."""
     from nativa.agent import CodeAgent
-    from nativa.cli._runtime import open_agent_session, open_model, open_sandbox, read_text_file, review_gate
+    from nativa.cli._runtime import (
+        marked_local_only,
+        open_agent_session,
+        open_model,
+        open_sandbox,
+        read_text_file,
+        review_gate,
+    )
     from nativa.errors import BadInputError
     from nativa.review.approvals import check_mode
 
@@ -49,16 +61,17 @@ def code(
     sandbox = open_sandbox(cfg)
     recorder = open_agent_session(cfg, session, chat_model) if session else None
     history = recorder.history() if recorder is not None else None
+    local_only = local_only or marked_local_only(recorder)
     # The code agent's sandbox grants nothing (no network, no host files), so review is off unless asked.
     with review_gate(cfg, review, granted=False, session=session) as gate:
         agent = CodeAgent(chat_model, sandbox, max_attempts=max_attempts, candidates=candidates,
                           max_tokens=max_tokens or cfg.max_tokens,
                           temperature=cfg.temperature, timeout_s=timeout, settings=cfg,
-                          on_event=None if json_out else _Progress(), review=gate)
+                          on_event=None if json_out else _Progress(), review=gate, small_attempts=small_attempts)
         if fix_code is not None:
-            result = agent.fix(fix_code, task=task, tests=test_code, context=history)
+            result = agent.fix(fix_code, task=task, tests=test_code, context=history, local_only=local_only)
         else:
-            result = agent.solve(task or "", test_code, context=history)
+            result = agent.solve(task or "", test_code, context=history, local_only=local_only)
     if recorder is not None:
         recorder.record("code", task or f"repair {fix}", result.to_dict())
     if json_out:
@@ -73,6 +86,10 @@ def code(
                   f"{result.wall_s:.1f} s" + (f", trace {result.trace_id}" if result.trace_id else ""))
         if result.stop_message:
             err.print(f"[bold red]review:[/] {escape(result.stop_message)}")
+        for e in result.escalations:
+            err.print(f"[yellow]escalated[/] {escape(e.from_stage)} -> {escape(e.to)}: {escape(e.detail or e.reason)}")
+        if result.escalations or len(result.cost.stages if result.cost else []) > 1:
+            err.print(f"[dim]answered by {escape(result.answered_by or '-')}; {describe_cost(result.cost)}[/]")
         if result.verification:
             color = "green" if result.success and result.verified_by != "ran_only" else "yellow"
             err.print(f"[{color}]verified by {escape(_EVIDENCE.get(result.verified_by or '', '-'))}: "
@@ -98,6 +115,7 @@ class _Progress:
 
     def __init__(self) -> None:
         self.previous: str | None = None
+        self.models: list[str] = []  # the models seen so far: a cascade's later stage is named when it starts
 
     def __call__(self, kind: str, attempt: object) -> None:
         from nativa.agent import Attempt
@@ -106,6 +124,10 @@ class _Progress:
         if kind == "attempt_start":
             label = {"given": "running the given code", "generate": "writing code", "repair": "repairing",
                      "regenerate": "starting over with a new approach"}[attempt.strategy]
+            if attempt.model and attempt.model not in self.models:
+                if self.models:
+                    err.print(f"[bold yellow]escalating to {escape(attempt.model)}[/]")
+                self.models.append(attempt.model)
             err.print(f"[bold]attempt {attempt.number}[/]: {label}...")
         elif kind == "model_done" and attempt.strategy != "given":
             many = attempt.drafts
@@ -142,6 +164,14 @@ class _Progress:
         err.print(line)
         if attempt.code is not None:
             self.previous = attempt.code
+
+
+def describe_cost(cost: Any) -> str:
+    """The cost per stage in one line: `small 812 tokens 3.1 s, large 0 tokens`."""
+    if cost is None:
+        return "cost unknown"
+    return ", ".join(f"{s.model} {s.input_tokens + s.output_tokens} tokens {s.model_s:.1f} s"
+                     for s in cost.stages)
 
 
 def describe_change(before: str, after: str, limit: int = _DIFF_LINES) -> list[str]:

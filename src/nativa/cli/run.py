@@ -7,6 +7,7 @@ private or loopback addresses only with `--allow-private`.
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 from typing import Annotated
@@ -44,10 +45,12 @@ def run(
     session: Annotated[str | None, typer.Option("--session", help="Keep this run in a session and show the agent "
                                                 "what the session already holds (created if new).")] = None,
     review: Annotated[str | None, typer.Option("--review", help=REVIEW_HELP)] = None,
+    local_only: Annotated[bool, typer.Option("--local-only", help="Keep this run, and every tool result in it, "
+                                             "off remote models (a cascade's openai: stages).")] = False,
 ) -> None:
     """Answer a question with tools: the model picks a tool, sees the result, and repeats until it answers."""
     from nativa.agent.tool_agent import ToolAgent, ToolStep
-    from nativa.cli._runtime import open_agent_session, open_model, review_gate
+    from nativa.cli._runtime import marked_local_only, open_agent_session, open_model, review_gate
     from nativa.data import sample_db_url
     from nativa.errors import BadInputError
     from nativa.intent import IntentParser
@@ -63,6 +66,7 @@ def run(
     cfg = settings()
     chat_model = open_model(model, cfg)
     recorder = open_agent_session(cfg, session, chat_model) if session else None
+    local_only = local_only or marked_local_only(recorder)
     tools = build_tools(cfg, db=db or sample_db_url(), allow_hosts=allow_host or [], allow_private=allow_private,
                         allow_writes=allow_writes, python=python, mcp_servers=mcp or [])
 
@@ -80,7 +84,7 @@ def run(
                          allow_writes=allow_writes, db=db) as gate:
             agent = ToolAgent(chat_model, tools, max_steps=max_steps, settings=cfg, intent_parser=parser,
                               on_event=None if json_out else show, review=gate)
-            result = agent.run(recorder.task_text(question) if recorder else question)
+            result = agent.run(recorder.task_text(question) if recorder else question, local_only=local_only)
     finally:
         close_tools(tools)
     if recorder is not None:
@@ -93,6 +97,8 @@ def run(
         out.print(escape(result.answer))
         err.print(f"[dim]{len(result.steps)} step(s), {result.wall_s:.1f} s"
                   + (f", trace {result.trace_id}" if result.trace_id else "") + "[/]")
+        for e in result.escalations:
+            err.print(f"[yellow]escalated[/] {escape(e.from_stage)} -> {escape(e.to)}: {escape(e.detail or e.reason)}")
     else:
         err.print(f"[bold red]no answer[/] ({result.stop_reason}) after {len(result.steps)} step(s)")
         if result.stop_message:
@@ -103,7 +109,7 @@ def run(
 
 def bench_tools(
     models: Annotated[list[str] | None, typer.Option("--model", "-m", help="Models to measure (repeatable; "
-                                                     "default: small and large).")] = None,
+                                                     "default: small and large; cascade names too).")] = None,
     limit: Annotated[int | None, typer.Option("--limit", min=1, help="At most N tasks of each kind.")] = None,
     only: Annotated[list[str] | None, typer.Option("--only", help="Only these kinds: sql, http.")] = None,
     max_steps: Annotated[int, typer.Option("--max-steps", min=1, max=20)] = 6,
@@ -126,7 +132,8 @@ def bench_tools(
     stamp = time.strftime("%Y%m%d-%H%M%S")
     summaries = []
     for name in models or ["small", "large"]:
-        path = out_file or Path("bench-results") / f"tools-{name}-{stamp}.jsonl"
+        safe = re.sub(r"[^\w.-]+", "_", name)
+        path = out_file or Path("bench-results") / f"tools-{safe}-{stamp}.jsonl"
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                       console=err, disable=json_out) as progress:
             bar = progress.add_task(f"{name}: starting", total=len(tasks))
@@ -144,10 +151,12 @@ def bench_tools(
     if json_out:
         print_json([s.to_dict() for s in summaries])
         return
-    table = Table("model", "tasks", "accuracy", "sql", "http", "mean steps", "median s/task", "mean s/task",
+    table = Table("model", "tasks", "accuracy", "sql", "http", "escalated", "out tokens", "compute", "wall s",
+                  "mean steps", "median s/task", "mean s/task",
                   title=f"Tool agent on {len(tasks)} tasks (per-task results in bench-results/)")
     for s in summaries:
         cells = [f"{s.by_kind[k][0]}/{s.by_kind[k][1]}" if k in s.by_kind else "-" for k in ("sql", "http")]
-        table.add_row(s.model, str(s.tasks), f"{s.accuracy:.1%}", *cells, f"{s.mean_steps:.2f}", f"{s.median_s:.1f}",
-                      f"{s.mean_s:.1f}")
+        table.add_row(s.model, str(s.tasks), f"{s.accuracy:.1%}", *cells, f"{s.escalated_share:.1%}",
+                      str(s.total_output_tokens), f"{s.total_compute:.3g}", f"{s.total_wall_s:.0f}",
+                      f"{s.mean_steps:.2f}", f"{s.median_s:.1f}", f"{s.mean_s:.1f}")
     out.print(table)

@@ -1,7 +1,7 @@
 """Turn a model name from the CLI, the config or an HTTP request into a `ChatModel`.
 
 Names: `small` and `large` (embedded GGUF weights), `openai:<model>` (an OpenAI-compatible server from
-config), or a path to a `.gguf` file. Instances are cached per process so that every caller shares one
+config), a path to a `.gguf` file, or `cascade[:stage,stage,...]` (those models as a chain, `cascade.py`). Instances are cached per process so that every caller shares one
 loaded model.
 """
 
@@ -14,6 +14,7 @@ from nativa.config import Settings
 from nativa.errors import ModelNotFoundError
 from nativa.models import weights
 from nativa.models.base import ChatModel, ModelInfo
+from nativa.models.cascade import CascadeModel, is_cascade, parse_cascade
 from nativa.models.local import LocalModel
 from nativa.models.openai_compat import OpenAICompatibleModel
 from nativa.models.weights import ProgressFn
@@ -21,7 +22,7 @@ from nativa.models.weights import ProgressFn
 _cache: dict[tuple[str, str, int, int | None], ChatModel] = {}
 _cache_lock = threading.Lock()
 
-VALID_NAMES = "small, large, openai:<model>, or a path to a .gguf file"
+VALID_NAMES = "small, large, openai:<model>, a path to a .gguf file, or cascade[:small,large,...]"
 
 
 def resolve_model(name: str, settings: Settings, progress: ProgressFn | None = None) -> ChatModel:
@@ -36,6 +37,9 @@ def resolve_model(name: str, settings: Settings, progress: ProgressFn | None = N
 
 
 def _create(name: str, settings: Settings, progress: ProgressFn | None) -> ChatModel:
+    if is_cascade(name):  # its stages come from this registry too, each on first use
+        return CascadeModel(parse_cascade(name), lambda stage: resolve_model(stage, settings, progress),
+                            sensitive_mode=settings.cascade_sensitive)
     if name in weights.EMBEDDED:
         spec = weights.EMBEDDED[name]
         if not weights.is_installed(spec):

@@ -8,6 +8,7 @@ span: callers that want the whole answer use `traced_complete`, callers that sho
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -15,6 +16,7 @@ from typing import Any
 from nativa import tracing
 from nativa.config import Settings
 from nativa.errors import ModelError
+from nativa.models import cost
 from nativa.models.base import (
     ChatModel,
     Completion,
@@ -53,6 +55,7 @@ def traced_stream(
     opts = options or GenerationOptions()
     msgs = as_messages(messages)
     with _model_span(model, msgs, opts, prompt_file, prompt_hash, settings, attributes) as span:
+        started = time.perf_counter()
         for delta in model.stream(msgs, opts):
             if delta.text:
                 span.first_token()
@@ -60,6 +63,7 @@ def traced_stream(
                 c = delta.completion
                 span.set_result(input_tokens=c.input_tokens, output_tokens=c.output_tokens,
                                 finish_reasons=[c.finish_reason], output_text=c.text)
+                cost.record(model, [c], time.perf_counter() - started)
             yield delta
 
 
@@ -107,7 +111,9 @@ def traced_complete_many(
     msgs = as_messages(messages)
     with _model_span(model, msgs, opts, prompt_file, prompt_hash, settings,
                      {"gen_ai.request.choice.count": n}) as span:
+        started = time.perf_counter()
         completions = model.complete_many(msgs, opts, n)
+        cost.record(model, completions, time.perf_counter() - started)
         span.set_result(input_tokens=completions[0].input_tokens if completions else 0,
                         output_tokens=sum(c.output_tokens for c in completions),
                         finish_reasons=[c.finish_reason for c in completions],

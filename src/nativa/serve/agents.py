@@ -66,7 +66,8 @@ def code_work(state: ServerState, slot: ModelSlot, saved: dict[str, Any], kept: 
                 context=recorder.history() if recorder and resume is None else None,
                 max_attempts=saved["max_attempts"], candidates=saved["candidates"], max_tokens=saved["max_tokens"],
                 timeout_s=saved["timeout_s"], settings=state.settings, control=control,
-                emit=live.tee(emit if stream else None), review=plan.gate if plan else None, resume=resume)
+                emit=live.tee(emit if stream else None), review=plan.gate if plan else None, resume=resume,
+                local_only=bool(saved.get("local_only")) or _marked(recorder))
             if result.pending is not None and plan is not None:
                 live.pause()
                 return review.pause(plan, "code", saved, result.pending, result.trace_id)
@@ -113,7 +114,7 @@ def run_work(state: ServerState, slot: ModelSlot, saved: dict[str, Any], kept: K
             result = tasks.tools_result(model, question=question, max_steps=saved["max_steps"], db=state.config.run_db,
                                         allow_hosts=hosts, settings=state.settings, control=control,
                                         emit=live.tee(emit if stream else None), review=plan.gate if plan else None,
-                                        resume=resume)
+                                        resume=resume, local_only=bool(saved.get("local_only")) or _marked(recorder))
             pending = getattr(result, "pending", None)  # a tool agent without review has no pauses
             if pending is not None and plan is not None:
                 live.pause()
@@ -125,6 +126,11 @@ def run_work(state: ServerState, slot: ModelSlot, saved: dict[str, Any], kept: K
         return out
 
     return work
+
+
+def _marked(recorder: AgentSession | None) -> bool:
+    """A session marked local-only (`metadata.local_only`) keeps each of its runs off remote models."""
+    return bool(recorder is not None and (recorder.session.metadata or {}).get("local_only"))
 
 
 async def _respond(state: ServerState, slot: ModelSlot, request: Request, work: Any, route: str,

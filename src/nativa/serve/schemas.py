@@ -158,6 +158,37 @@ class ModelList(BaseModel):
     data: list[ModelCard]
 
 
+_LOCAL_ONLY_DOC = ("Keep this run, and every tool result in it, off remote models (a cascade's openai: stages); "
+                   "work holding secrets or personal data stays local anyway.")
+
+
+class StageCostOut(BaseModel):
+    """One stage of the model chain (or the total): zeros for a stage that never ran."""
+
+    model: str
+    input_tokens: int = 0
+    output_tokens: int = 0
+    model_s: float = 0.0
+    compute: float = Field(0.0, description="(input + output tokens) x parameters, local models.")
+    price: float = Field(0.0, description="Money, remote models with a row in the price table.")
+
+
+class CostOut(BaseModel):
+    stages: list[StageCostOut] = Field(description="One entry per stage of the chain; one for a single model.")
+    total: StageCostOut
+
+
+class EscalationOut(BaseModel):
+    """A cascade's hand-over from one stage to the next, and the evidence that made it."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    from_: str = Field(alias="from", serialization_alias="from")
+    to: str
+    reason: str
+    detail: str = ""
+
+
 class CodeRequest(BaseModel):
     """`nativa code` over HTTP: write code for `task`, or repair `code`; `tests` are run in the sandbox."""
 
@@ -173,6 +204,7 @@ class CodeRequest(BaseModel):
     session: str | None = Field(None, min_length=1, max_length=200,
                                 description="A session (POST /v1/sessions) to keep this in and take context from.")
     review: ReviewMode | None = Field(None, description=_REVIEW_DOC + "never (the sandbox grants nothing)")
+    local_only: bool = Field(False, description=_LOCAL_ONLY_DOC)
 
     @model_validator(mode="after")
     def _task_or_code(self) -> CodeRequest:
@@ -203,6 +235,9 @@ class CodeResponse(BaseModel):
     verification: str = Field("", description="The same in words: 'passed 3 generated checks'.")
     tests: str | None = None
     generated_tests: str | None = Field(None, description="Checks the model wrote for a task that came with none.")
+    cost: CostOut | None = Field(None, description="Tokens, model seconds, compute and price per stage.")
+    escalations: list[EscalationOut] = Field([], description="A cascade's hand-overs, in order.")
+    answered_by: str | None = Field(None, description="The model (a cascade's stage) whose code this is.")
 
 
 class RunRequest(BaseModel):
@@ -218,6 +253,7 @@ class RunRequest(BaseModel):
                                 description="A session (POST /v1/sessions) to keep this in and take context from.")
     review: ReviewMode | None = Field(None, description=_REVIEW_DOC + "risky when hosts are granted or the server "
                                       "has a database (--run-db), else never")
+    local_only: bool = Field(False, description=_LOCAL_ONLY_DOC)
 
 
 class StepOut(BaseModel):
@@ -235,6 +271,9 @@ class RunResponse(BaseModel):
     answer: str | None
     steps: list[StepOut]
     trace_id: str | None
+    cost: CostOut | None = Field(None, description="Tokens, model seconds, compute and price per stage.")
+    escalations: list[EscalationOut] = Field([], description="A cascade's hand-overs, in order.")
+    answered_by: str | None = Field(None, description="The model (a cascade's stage) whose answer this is.")
 
 
 class ErrorDetail(BaseModel):

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from nativa.config import Settings
 from nativa.errors import BadInputError, ModelError
 from nativa.models.base import ChatModel, Completion, GenerationOptions, Message
+from nativa.models.cascade import CascadeModel
 from nativa.models.traced import traced_complete
 from nativa.serve.jobs import CancellableModel, Emit, JobControl
 from nativa.serve.scheduler import JobStream
@@ -45,6 +46,14 @@ def chat(model: ChatModel, messages: Sequence[Message], options: GenerationOptio
         raise
 
 
+def cancellable(model: ChatModel, control: JobControl) -> ChatModel:
+    """The model as one job sees it, stopping once the job is cancelled; a cascade stays a cascade (its
+    stages are wrapped, not it), so the agent can still escalate."""
+    if isinstance(model, CascadeModel):
+        return model.wrapped(lambda stage: CancellableModel(stage, control))
+    return CancellableModel(model, control)
+
+
 def code(model: ChatModel, sandbox: SandboxLike, *, task: str | None, code_to_fix: str | None, tests: str | None,
          max_attempts: int, max_tokens: int, timeout_s: float, settings: Settings | None, control: JobControl,
          emit: Emit | None = None, candidates: int = 4, context: str | None = None) -> dict[str, Any]:
@@ -57,9 +66,11 @@ def code(model: ChatModel, sandbox: SandboxLike, *, task: str | None, code_to_fi
 def code_result(model: ChatModel, sandbox: Any, *, task: str | None, code_to_fix: str | None, tests: str | None,
                 max_attempts: int, max_tokens: int, timeout_s: float, settings: Settings | None,
                 control: JobControl, emit: Emit | None = None, candidates: int = 4, context: str | None = None,
-                review: ReviewGate | None = None, resume: Resume | None = None) -> AgentResult:
+                review: ReviewGate | None = None, resume: Resume | None = None,
+                local_only: bool = False) -> AgentResult:
     """`code` as the agent's typed result; with `review` it may pause (`result.pending`), and `resume`
-    (a paused run's checkpoint and the person's answer) goes on with one."""
+    (a paused run's checkpoint and the person's answer) goes on with one. `local_only` keeps the run off
+    a cascade's remote stages."""
     from nativa.agent import CodeAgent
 
     def on_event(kind: str, attempt: Any) -> None:
@@ -67,15 +78,15 @@ def code_result(model: ChatModel, sandbox: Any, *, task: str | None, code_to_fix
         if emit is not None:
             emit(("event", kind, asdict(attempt)))
 
-    agent = CodeAgent(CancellableModel(model, control), sandbox, max_attempts=max_attempts, candidates=candidates,
+    agent = CodeAgent(cancellable(model, control), sandbox, max_attempts=max_attempts, candidates=candidates,
                       max_tokens=max_tokens,
                       temperature=settings.temperature if settings else 0.0, timeout_s=timeout_s,
                       settings=settings, on_event=on_event, review=review)
     if resume is not None:
         return agent.resume(*resume)
     if code_to_fix and code_to_fix.strip():
-        return agent.fix(code_to_fix, task=task, tests=tests, context=context)
-    return agent.solve(task or "", tests, context=context)
+        return agent.fix(code_to_fix, task=task, tests=tests, context=context, local_only=local_only)
+    return agent.solve(task or "", tests, context=context, local_only=local_only)
 
 
 def run_tools(model: ChatModel, *, question: str, max_steps: int, db: str | None, allow_hosts: Sequence[str],
@@ -87,8 +98,9 @@ def run_tools(model: ChatModel, *, question: str, max_steps: int, db: str | None
 
 def tools_result(model: ChatModel, *, question: str, max_steps: int, db: str | None, allow_hosts: Sequence[str],
                  settings: Settings, control: JobControl, emit: Emit | None = None,
-                 review: ReviewGate | None = None, resume: Resume | None = None) -> Any:
-    """`run_tools` as the agent's typed result (`ToolAgentResult`); `review` and `resume` as for `code_result`."""
+                 review: ReviewGate | None = None, resume: Resume | None = None, local_only: bool = False) -> Any:
+    """`run_tools` as the agent's typed result (`ToolAgentResult`); `review`, `resume` and `local_only` as
+    for `code_result`."""
     from nativa.agent.tool_agent import ToolAgent, ToolStep
     from nativa.tools import build_tools, close_tools
 
@@ -99,9 +111,11 @@ def tools_result(model: ChatModel, *, question: str, max_steps: int, db: str | N
 
     tools = build_tools(settings, db=db, allow_hosts=list(allow_hosts), allow_private=False, allow_writes=False)
     try:
-        agent = ToolAgent(CancellableModel(model, control), tools, max_steps=max_steps, settings=settings,
+        agent = ToolAgent(cancellable(model, control), tools, max_steps=max_steps, settings=settings,
                           on_event=on_event, review=review)
-        return agent.resume(*resume) if resume is not None else agent.run(question)
+        if resume is not None:
+            return agent.resume(*resume)
+        return agent.run(question, local_only=True) if local_only else agent.run(question)
     finally:
         close_tools(tools)  # tools hold engines, sandboxes and connections: they die with the request
 

@@ -54,6 +54,8 @@ class Instruments:
     sandbox_duration: Histogram
     agent_duration: Histogram
     errors: Counter
+    cascade_answers: Counter
+    cascade_escalations: Counter
 
     @classmethod
     def create(cls, meter: Meter) -> Instruments:
@@ -100,6 +102,16 @@ class Instruments:
                 "nativa.errors",
                 unit="{error}",
                 description="Failed operations, by nativa.operation and error.type.",
+            ),
+            cascade_answers=meter.create_counter(
+                "nativa.cascade.answers",
+                unit="{run}",
+                description="Agent runs on a cascade, by the stage that answered (nativa.cascade.stage).",
+            ),
+            cascade_escalations=meter.create_counter(
+                "nativa.cascade.escalations",
+                unit="{escalation}",
+                description="Hand-overs from one cascade stage to the next, by nativa.cascade.reason.",
             ),
         )
 
@@ -154,6 +166,12 @@ class SpanMetricsExporter(SpanExporter):
         elif operation == "invoke_agent":
             labels = _labels(attrs, ("gen_ai.agent.name",))
             ins.agent_duration.record(seconds, {**labels, "error.type": error_type} if error_type else labels)
+            stage = attrs.get("nativa.cascade.stage")
+            if stage is not None:  # how often each stage answered, and why work was handed on
+                ins.cascade_answers.add(1, {**labels, "nativa.cascade.stage": stage})
+                for reason in str(attrs.get("nativa.cascade.reason") or "").split(","):
+                    if reason:
+                        ins.cascade_escalations.add(1, {**labels, "nativa.cascade.reason": reason})
         elif is_sandbox:
             labels = _labels(attrs, ("nativa.sandbox.tier", "nativa.sandbox.killed_by"))
             if error_type:

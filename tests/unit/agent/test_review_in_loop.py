@@ -250,3 +250,21 @@ def test_a_paused_tool_call_runs_once_after_approval(store: SQLiteReviewStore) -
     done = ToolAgent(model, [wiper.tool()], review=gate).resume(saved, Answer("approve", who="ops"))
     assert wiper.calls == ["orders"] and done.answer == "wiped" and done.stop_reason == "final_answer"
     assert done.steps[0].review.status == "approved" and done.steps[0].observation == "wiped orders"  # type: ignore[union-attr]
+
+
+def test_a_cascade_paused_on_its_large_stage_resumes_there_with_its_cost(store: SQLiteReviewStore) -> None:
+    from nativa.models.cascade import CascadeModel
+
+    def chain(small: list[str], large: list[str]) -> CascadeModel:
+        return CascadeModel(("small", "large"), lambda s: ScriptedModel(small if s == "small" else large, name=s))
+
+    gate = ReviewGate(reviewer(store, Deferring()), ReviewContext(session="run:c", who="api"))
+    paused = code_agent(chain([fenced("def add(a, b):\n    return a * b\n")], [fenced(RISKY)]),  # type: ignore[arg-type]
+                        RecordingSandbox(FakeSandbox()), gate, max_attempts=1).solve("add", TESTS)
+    assert paused.stop_reason == "awaiting_approval" and [e.to for e in paused.escalations] == ["large"]
+    saved = json.loads(json.dumps(paused.pending.checkpoint))  # type: ignore[union-attr]
+    assert saved["stage"] == 1 and saved["result"]["cost"]["stages"][0]["output_tokens"] > 0
+    done = code_agent(chain([], []), RecordingSandbox(FakeSandbox()), gate,  # type: ignore[arg-type]
+                      max_attempts=1).resume(saved, Answer("approve", who="ops"))
+    assert done.success and done.answered_by == "large" and [a.model for a in done.attempts] == ["small", "large"]
+    assert done.cost is not None and done.cost.stages[0].output_tokens > 0  # the part before the pause counts
