@@ -114,7 +114,7 @@ class CascadeModel:
         """Each stage's name and model, None for one never built (the cost's zero rows)."""
         return [(label, self._built.get(i)) for i, label in enumerate(self.stages)]
 
-    def loaded(self) -> list[str]:
+    def loaded_stages(self) -> list[str]:
         """The stages whose model is in memory (remote ones: built), for /readyz and /metrics."""
         out = []
         for i, label in enumerate(self.stages):

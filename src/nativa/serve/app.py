@@ -20,6 +20,7 @@ import json
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
+from dataclasses import asdict
 from typing import Any
 
 from fastapi import Depends, FastAPI, Request
@@ -37,7 +38,7 @@ from nativa.serve.inputs import check_text
 from nativa.serve.metrics import ServerMetrics
 from nativa.serve.middleware import BodyLimitMiddleware, RequestMiddleware
 from nativa.serve.queue import Gate
-from nativa.serve.schemas import ErrorBody, Health, ModelReadiness, Ready
+from nativa.serve.schemas import ErrorBody, Health, ModelReadiness, Ready, StageReadiness
 from nativa.serve.slots import ModelFactory, ModelSlot
 from nativa.serve.state import SandboxFactory, ServerState, check_key, get_state
 
@@ -117,10 +118,16 @@ def _health_routes(app: FastAPI, guarded: list[Any]) -> None:
         loop = asyncio.get_running_loop()
         found = [await loop.run_in_executor(None, slot.readiness) for slot in state.slots.values()]
         models = [ModelReadiness(name=r.name, loaded=r.loaded, loadable=r.loadable, detail=r.detail,
-                                 load_s=r.load_s) for r in found]
+                                 load_s=r.load_s,
+                                 stages=None if r.stages is None else [StageReadiness(**asdict(st)) for st in r.stages])
+                  for r in found]
         ok = all(m.loadable for m in models) and not any(s.gate.closed for s in state.slots.values())
         body = Ready(status="ready" if ok else "unavailable", models=models)
-        return JSONResponse(body.model_dump(), status_code=200 if ok else 503)
+        dumped = body.model_dump()
+        for served in dumped["models"]:  # `stages` only for a cascade: a plain model's entry keeps its shape
+            if served["stages"] is None:
+                del served["stages"]
+        return JSONResponse(dumped, status_code=200 if ok else 503)
 
     @app.get("/metrics", summary="Prometheus metrics", dependencies=guarded,
              responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}})

@@ -293,12 +293,19 @@ class Health(BaseModel):
     status: Literal["ok"] = "ok"
 
 
+class StageReadiness(BaseModel):
+    name: str
+    loaded: bool
+    answered: int
+
+
 class ModelReadiness(BaseModel):
     name: str
     loaded: bool
     loadable: bool
     detail: str | None = None
     load_s: float | None = None
+    stages: list[StageReadiness] | None = None  # a cascade's stages: loaded or not, runs each answered
 
 
 class Ready(BaseModel):

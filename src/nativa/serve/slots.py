@@ -28,12 +28,25 @@ LoadObserver = Callable[[str, float], None]
 
 
 @dataclass(frozen=True)
+class StageReadiness:
+    """One stage of a served cascade: whether it is in memory and how many runs it answered, so an operator
+    sees that the large stage stays unloaded until work needs it."""
+
+    name: str
+    loaded: bool
+    answered: int
+
+
+@dataclass(frozen=True)
 class Readiness:
+    """What /readyz says of one served model; `stages` only for a cascade."""
+
     name: str
     loaded: bool
     loadable: bool
     detail: str | None = None
     load_s: float | None = None
+    stages: tuple[StageReadiness, ...] | None = None
 
 
 class ModelSlot:
@@ -96,9 +109,21 @@ class ModelSlot:
     def readiness(self) -> Readiness:
         """Loaded, or at least loadable (its weights or server are configured); never loads anything."""
         if self._ready:
-            return Readiness(self.name, loaded=True, loadable=True, load_s=self.load_s)
+            return Readiness(self.name, loaded=True, loadable=True, load_s=self.load_s,
+                             stages=_stages(self._model))
         try:
-            self.resolve()
+            model = self.resolve()
         except NativaError as exc:
             return Readiness(self.name, loaded=False, loadable=False, detail=str(exc))
-        return Readiness(self.name, loaded=False, loadable=True)
+        return Readiness(self.name, loaded=False, loadable=True, stages=_stages(model))
+
+
+def _stages(model: ChatModel | None) -> tuple[StageReadiness, ...] | None:
+    """A cascade's stages (duck-typed: serve does not need to know the class), else None."""
+    loaded = getattr(model, "loaded_stages", None)
+    stages = getattr(model, "stages", None)
+    answered = getattr(model, "answered", None)
+    if not callable(loaded) or not isinstance(stages, tuple) or answered is None:
+        return None
+    in_memory = set(loaded())
+    return tuple(StageReadiness(name, name in in_memory, int(answered.get(name, 0))) for name in stages)

@@ -37,7 +37,7 @@ def test_a_bad_stage_is_named_with_the_valid_ones(name: str, says: str) -> None:
 def test_the_registry_resolves_a_cascade_without_building_any_stage(tmp_path: Path) -> None:
     model = resolve_model("cascade:small,large", Settings(home=tmp_path / "home"))
     assert isinstance(model, CascadeModel) and model.stages == ("small", "large")
-    assert model.loaded() == [] and model.built(0) is None and model.built(1) is None
+    assert model.loaded_stages() == [] and model.built(0) is None and model.built(1) is None
     with pytest.raises(ModelNotFoundError, match="cascade stage 'tiny'"):
         resolve_model("cascade:small,tiny", Settings(home=tmp_path / "home"))
 
@@ -54,7 +54,7 @@ def test_stages_are_built_once_and_only_when_asked_for() -> None:
     assert built == ["small"]
     assert cascade.stage(0) is cascade.stage(0) and built == ["small"]
     cascade.stage(1)
-    assert built == ["small", "large"] and cascade.loaded() == ["small", "large"]
+    assert built == ["small", "large"] and cascade.loaded_stages() == ["small", "large"]
 
 
 def remote(replies: list[str], name: str = "big") -> ScriptedModel:

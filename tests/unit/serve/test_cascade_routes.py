@@ -42,6 +42,25 @@ def test_code_route_escalates_and_returns_the_cost(settings: Settings) -> None:
         in text
 
 
+def test_readyz_names_each_stage_loaded_or_not_and_how_often_it_answered(settings: Settings) -> None:
+    model, built = cascade([fenced("def add(a, b):\n    return a * b")], [fenced("def add(a, b):\n    return a + b")])
+    client = TestClient(make_app(settings, model, sandbox=FakeSandbox()), raise_server_exceptions=False)
+
+    def stages() -> list[dict[str, object]]:
+        ready = client.get("/readyz")
+        assert ready.status_code == 200, ready.text
+        (served,) = [m for m in ready.json()["models"] if "stages" in m]
+        return served["stages"]  # type: ignore[no-any-return]
+
+    assert stages() == [{"name": "small", "loaded": False, "answered": 0},
+                        {"name": "large", "loaded": False, "answered": 0}] and built == []
+    r = client.post("/v1/code", json={"task": "add two numbers", "tests": "assert add(2, 3) == 5", "candidates": 1,
+                                      "max_attempts": 1, "model": model.name})
+    assert r.status_code == 200 and r.json()["answered_by"] == "large", r.text
+    assert stages() == [{"name": "small", "loaded": True, "answered": 0},
+                        {"name": "large", "loaded": True, "answered": 1}]
+
+
 def test_local_only_over_http_keeps_the_work_off_a_remote_stage(settings: Settings) -> None:
     built: list[str] = []
 
