@@ -38,6 +38,8 @@ from nativa.agent.review_gate import ReviewGate, refusal
 from nativa.agent.tool_checkpoint import Talk as _Talk
 from nativa.agent.tool_checkpoint import load as _load
 from nativa.agent.tool_checkpoint import save as _save
+from nativa.agent.tool_result import REPEAT_FAILED as _REPEAT
+from nativa.agent.tool_result import REPEAT_OK as _REPEAT_OK
 from nativa.agent.tool_result import StopReason, ToolAgentResult, ToolStep
 from nativa.config import Settings
 from nativa.errors import BadInputError, NativaError
@@ -55,9 +57,6 @@ from nativa.tools.choice import FINAL, Choice, choice_schema, parse_choice
 
 EventFn = Callable[[str, "ToolStep"], None]
 _OBSERVATION_CHARS = 3000
-_REPEAT = ("You already made exactly this call and it failed; the error is above. Make a different call that "
-           "fixes the error.")
-_REPEAT_OK = "You already made exactly this call; its result is above. Answer from it."
 
 
 class ToolAgent:

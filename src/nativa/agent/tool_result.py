@@ -13,6 +13,13 @@ StopReason = Literal["final_answer", "max_steps", "repeated_error", "clarify", "
                      "review_unavailable", "awaiting_approval"]
 
 
+# What the tool agent answers to a repeated identical call (it does not run it again). The cascade reads
+# them: a repeat after a success is the model's way to finish, a repeat after a failure is a failure.
+REPEAT_FAILED = ("You already made exactly this call and it failed; the error is above. Make a different call "
+                 "that fixes the error.")
+REPEAT_OK = "You already made exactly this call; its result is above. Answer from it."
+
+
 @dataclass(slots=True)
 class ToolStep:
     """One tool call: what the model asked for, what it got back, and what it cost."""

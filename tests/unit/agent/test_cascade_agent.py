@@ -234,6 +234,22 @@ def test_tool_agent_escalates_on_a_failed_tool_call(spans: InMemorySpanExporter)
     assert cost["total"]["output_tokens"] == sum(s["output_tokens"] for s in cost["stages"]) > 0
 
 
+def test_tool_agent_keeps_an_answer_after_repeating_a_call_that_worked() -> None:
+    # The 0.5B model's usual way to finish: it repeats the call, is told to answer from its result, and does.
+    factory = Factory(small=[call("weather", city="Oslo"), call("weather", city="Oslo"), final("4 °C, rain")],
+                      large=[])
+    result = tool_agent(chain(factory)).run("weather in Oslo?")
+    assert [s.error for s in result.steps] == [None, "repeated call"]
+    assert result.escalations == [] and result.answered_by == "small" and factory.built == ["small"]
+
+
+def test_tool_agent_escalates_when_it_repeats_a_call_that_failed() -> None:
+    factory = Factory(small=[call("weather", city="Bergen"), call("weather", city="Bergen"), final("sunny")],
+                      large=[call("weather", city="Oslo"), final("4 °C, rain")])
+    result = tool_agent(chain(factory)).run("weather in Oslo?")
+    assert result.escalations and result.answered_by == "large" and result.answer == "4 °C, rain"
+
+
 def test_tool_agent_escalates_on_a_reply_that_fails_its_schema() -> None:
     factory = Factory(small=["not json at all", call("weather", city="Oslo"), final("4 °C")],
                       large=[call("weather", city="Oslo"), final("4 °C, rain")])
