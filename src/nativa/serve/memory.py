@@ -82,6 +82,7 @@ def mapped() -> Iterator[None]:
 
 
 def existing_session(request: Request, name: str) -> tuple[Memory, Session]:
+    """The request key's memory and the named session, which must exist (404 otherwise, via `mapped`)."""
     memory = memory_for(request)
     with mapped():
         return memory, memory.session(name)
@@ -103,17 +104,21 @@ class ChatSession:
         self.system = "\n\n".join(m.content for m in messages if m.role == "system") or None
 
     def messages(self, model: ChatModel, reply_tokens: int) -> list[Message]:
+        """The prompt for this turn: system prompt, recalled memories, summary and recent history, within the
+        model's context less `reply_tokens`."""
         builder = ContextBuilder(self.memory, model, reply_tokens=reply_tokens, system_prompt=self.system,
                                  k=self.k, min_score=self.min_score)
         with mapped():
             return builder.build(self.session, self.query).messages
 
     def record(self, model: ChatModel, reply: str) -> None:
+        """Store the turn (query and reply) in the session, so the next request sees it."""
         with mapped():
             record_turn(self.memory, self.session, self.query, reply, model)
 
 
 def chat_session(request: Request, name: str, messages: Sequence[Message]) -> ChatSession:
+    """A ChatSession for `session` on a chat request, with the server's recall settings."""
     memory, session = existing_session(request, name)
     settings = get_state(request).settings
     return ChatSession(memory, session, messages, k=settings.memory_recall_k, min_score=settings.memory_min_score)
@@ -128,11 +133,13 @@ def agent_session(request: Request, name: str) -> Callable[[ChatModel], AgentSes
 
 # -- bodies ------------------------------------------------------------------------------------------------
 class SessionCreate(BaseModel):
+    """POST /v1/sessions: a name (or a random one) and free metadata."""
     name: str | None = Field(None, min_length=1, max_length=200, description="Default: a fresh random name.")
     metadata: dict[str, Any] = Field(default_factory=dict)
 
 
 class SessionOut(BaseModel):
+    """A session as the API shows it."""
     id: int
     name: str
     created_at: float
@@ -142,6 +149,7 @@ class SessionOut(BaseModel):
 
 
 class MessageOut(BaseModel):
+    """One stored message of a session."""
     id: int
     role: str
     content: str
@@ -150,6 +158,7 @@ class MessageOut(BaseModel):
 
 
 class RunOut(BaseModel):
+    """One agent run kept in a session, with its result."""
     id: int
     kind: str
     task: str
@@ -159,21 +168,25 @@ class RunOut(BaseModel):
 
 
 class SessionDetail(SessionOut):
+    """A session with its messages and runs (GET /v1/sessions/{name})."""
     messages: list[MessageOut]
     runs: list[RunOut]
 
 
 class SessionList(BaseModel):
+    """The key's sessions, newest first."""
     object: str = "list"
     data: list[SessionOut]
 
 
 class Deleted(BaseModel):
+    """The answer to a delete: how many records went, and that the store was compacted."""
     deleted: int = Field(description="Records removed (memories, and for a session its messages too).")
     compacted: bool = True
 
 
 class MemoryCreate(BaseModel):
+    """POST /v1/memories: a text to remember, where, and for how long."""
     text: str = Field(min_length=1, max_length=100_000)
     namespace: str = Field("default", min_length=1, max_length=200)
     session: str | None = Field(None, min_length=1, max_length=200, description="Forgotten with this session.")
@@ -182,6 +195,7 @@ class MemoryCreate(BaseModel):
 
 
 class MemoryOut(BaseModel):
+    """One stored memory as the API shows it."""
     id: int
     text: str
     namespace: str
@@ -192,6 +206,7 @@ class MemoryOut(BaseModel):
 
 
 class MemorySearch(BaseModel):
+    """POST /v1/memories/search: a query and where to look."""
     query: str = Field(min_length=1, max_length=20_000)
     k: int = Field(5, ge=1, le=1000)
     namespace: str = Field("default", min_length=1, max_length=200)
@@ -200,15 +215,18 @@ class MemorySearch(BaseModel):
 
 
 class RecallOut(MemoryOut):
+    """A memory found by a search, with its similarity score."""
     score: float
 
 
 class MemoryList(BaseModel):
+    """Memories, newest first."""
     object: str = "list"
     data: list[MemoryOut]
 
 
 class RecallList(BaseModel):
+    """Search hits, best first."""
     object: str = "list"
     data: list[RecallOut]
 
@@ -219,6 +237,7 @@ _404 = {404: {"description": "no such session (or memory) for this key"}}
 # -- routes (plain `def`: FastAPI runs them on its thread pool, off the event loop) --------------------
 @router.post("/v1/sessions", response_model=SessionOut, status_code=201, summary="Create a session")
 def create_session(body: SessionCreate, request: Request) -> Any:
+    """A new session for this key; without a name it gets a random `s-...` one."""
     import secrets
 
     memory = memory_for(request)
@@ -228,6 +247,7 @@ def create_session(body: SessionCreate, request: Request) -> Any:
 
 @router.get("/v1/sessions", response_model=SessionList, summary="This key's sessions, newest first")
 def list_sessions(request: Request) -> Any:
+    """Every session of this key, newest first."""
     memory = memory_for(request)
     with mapped():
         return SessionList(data=[SessionOut(**s.to_dict()) for s in memory.list_sessions()])
@@ -236,6 +256,7 @@ def list_sessions(request: Request) -> Any:
 @router.get("/v1/sessions/{name}", response_model=SessionDetail, summary="A session with its messages and runs",
             responses=_404)
 def get_session(request: Request, name: str = _SESSION, limit: int = Query(200, ge=1, le=10_000)) -> Any:
+    """The session with up to `limit` messages and all its runs."""
     memory, session = existing_session(request, name)
     with mapped():
         messages = memory.messages(session, limit=limit)
@@ -247,6 +268,7 @@ def get_session(request: Request, name: str = _SESSION, limit: int = Query(200, 
 @router.delete("/v1/sessions/{name}", response_model=Deleted, summary="Delete a session and all derived from it",
                responses=_404)
 def delete_session(request: Request, name: str = _SESSION) -> Any:
+    """Delete the session with its messages, runs, summaries and memories, then compact the store."""
     memory, session = existing_session(request, name)
     with mapped():
         removed = memory.forget(session=session)
@@ -257,6 +279,7 @@ def delete_session(request: Request, name: str = _SESSION) -> Any:
 @router.post("/v1/memories", response_model=MemoryOut, status_code=201, summary="Remember a text",
              responses=_404)
 def add_memory(body: MemoryCreate, request: Request) -> Any:
+    """Store a text (embedded for search); with `ttl_s` it is forgotten after that long."""
     memory = memory_for(request)
     with mapped():
         return memory.remember(body.text, namespace=body.namespace, session=body.session, metadata=body.metadata,
@@ -267,6 +290,7 @@ def add_memory(body: MemoryCreate, request: Request) -> Any:
 def list_memories(request: Request, namespace: str | None = Query(None, min_length=1, max_length=200),
                   session: str | None = Query(None, min_length=1, max_length=200),
                   limit: int = Query(100, ge=1, le=10_000)) -> Any:
+    """This key's memories, newest first, optionally of one namespace or session."""
     memory = memory_for(request)
     with mapped():
         items = memory.list_memories(namespace=namespace, session=session, limit=limit)
@@ -276,6 +300,7 @@ def list_memories(request: Request, namespace: str | None = Query(None, min_leng
 @router.post("/v1/memories/search", response_model=RecallList, summary="Memories closest in meaning to a query",
              responses=_404)
 def search_memories(body: MemorySearch, request: Request) -> Any:
+    """The `k` memories closest in meaning to the query, best first."""
     memory = memory_for(request)
     with mapped():
         hits = memory.recall(body.query, k=body.k, namespace=body.namespace, session=body.session,
@@ -285,6 +310,7 @@ def search_memories(body: MemorySearch, request: Request) -> Any:
 
 @router.delete("/v1/memories/{memory_id}", response_model=Deleted, summary="Forget one memory", responses=_404)
 def delete_memory(request: Request, memory_id: int = Path(ge=1, le=MAX_ID)) -> Any:
+    """Forget one memory by id (404 if this key has none with it) and compact the store."""
     memory = memory_for(request)
     with mapped():
         removed = memory.forget(memory_id)
@@ -297,6 +323,7 @@ def delete_memory(request: Request, memory_id: int = Path(ge=1, le=MAX_ID)) -> A
 def delete_memories(request: Request, namespace: str | None = Query(None, min_length=1, max_length=200),
                     session: str | None = Query(None, min_length=1, max_length=200),
                     older_than_s: float | None = Query(None, ge=0, le=1e12)) -> Any:
+    """Forget memories by namespace, session or age; at least one filter is required."""
     memory = memory_for(request)
     if namespace is None and session is None and older_than_s is None:
         raise ApiError(422, "give namespace, session or older_than_s (to forget one memory: DELETE /v1/memories/{id})",

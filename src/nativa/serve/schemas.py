@@ -20,21 +20,25 @@ _REVIEW_DOC = ("never | risky (pause for approval when a finding is medium or hi
 
 
 class TextPart(BaseModel):
+    """One part of a message's content list; only text parts are accepted, so an image part is refused."""
     type: Literal["text"]
     text: str
 
 
 class ChatMessage(BaseModel):
+    """One chat turn as OpenAI sends it; extra fields (name, ...) are kept rather than refused."""
     model_config = ConfigDict(extra="allow")
 
     role: Role
     content: str | list[TextPart] = Field(description="Text, or a list of text parts (no images).")
 
     def text(self) -> str:
+        """The content as one string, whichever of the two shapes the client sent."""
         return self.content if isinstance(self.content, str) else "".join(p.text for p in self.content)
 
 
 class JsonSchemaFormat(BaseModel):
+    """The `json_schema` of a structured-output request; `schema` is aliased because pydantic owns the name."""
     model_config = ConfigDict(populate_by_name=True)
 
     name: str = Field("output", max_length=64)
@@ -44,14 +48,17 @@ class JsonSchemaFormat(BaseModel):
 
 
 class ResponseFormatText(BaseModel):
+    """`response_format` asking for plain text: the same as leaving it out."""
     type: Literal["text"]
 
 
 class ResponseFormatJsonObject(BaseModel):
+    """`response_format` asking for any JSON object (constrained as the schema `{"type": "object"}`)."""
     type: Literal["json_object"]
 
 
 class ResponseFormatJsonSchema(BaseModel):
+    """`response_format` asking for an answer that matches the given JSON schema."""
     type: Literal["json_schema"]
     json_schema: JsonSchemaFormat
 
@@ -61,6 +68,7 @@ ResponseFormat = Annotated[ResponseFormatText | ResponseFormatJsonObject | Respo
 
 
 class StreamOptions(BaseModel):
+    """OpenAI's stream options: `include_usage` adds a last chunk with the token counts."""
     include_usage: bool = False
 
 
@@ -103,11 +111,13 @@ class ChatCompletionRequest(BaseModel):
         return self
 
     def stops(self) -> tuple[str, ...]:
+        """The stop sequences as a tuple, whether the client sent one string, a list or none."""
         if self.stop is None:
             return ()
         return (self.stop,) if isinstance(self.stop, str) else tuple(self.stop)
 
     def json_schema(self) -> dict[str, Any] | None:
+        """The schema the answer must match, or None when `response_format` leaves the text free."""
         fmt = self.response_format
         if isinstance(fmt, ResponseFormatJsonSchema):
             return fmt.json_schema.schema_
@@ -117,11 +127,13 @@ class ChatCompletionRequest(BaseModel):
 
 
 class AssistantMessage(BaseModel):
+    """The model's reply inside a choice."""
     role: Literal["assistant"] = "assistant"
     content: str
 
 
 class Choice(BaseModel):
+    """The one choice a completion carries (`n` is fixed at 1); `logprobs` is always null."""
     index: int = 0
     message: AssistantMessage
     finish_reason: str
@@ -129,12 +141,14 @@ class Choice(BaseModel):
 
 
 class Usage(BaseModel):
+    """Token counts for a completion, as OpenAI's clients read them."""
     prompt_tokens: int
     completion_tokens: int
     total_tokens: int
 
 
 class ChatCompletion(BaseModel):
+    """A non-streamed chat completion in OpenAI's shape, plus nativa's `trace_id`."""
     id: str
     object: Literal["chat.completion"] = "chat.completion"
     created: int
@@ -146,6 +160,7 @@ class ChatCompletion(BaseModel):
 
 
 class ModelCard(BaseModel):
+    """One served model in GET /v1/models; `loaded` says whether it is in memory yet."""
     id: str
     object: Literal["model"] = "model"
     created: int = 0
@@ -154,6 +169,7 @@ class ModelCard(BaseModel):
 
 
 class ModelList(BaseModel):
+    """GET /v1/models: every model this server can answer with."""
     object: Literal["list"] = "list"
     data: list[ModelCard]
 
@@ -174,6 +190,7 @@ class StageCostOut(BaseModel):
 
 
 class CostOut(BaseModel):
+    """What a run cost, per stage of the model chain and in total."""
     stages: list[StageCostOut] = Field(description="One entry per stage of the chain; one for a single model.")
     total: StageCostOut
 
@@ -215,6 +232,7 @@ class CodeRequest(BaseModel):
 
 
 class CodeResponse(BaseModel):
+    """The code agent's result over HTTP; extra fields are allowed so new result fields pass through."""
     model_config = ConfigDict(extra="allow")
 
     success: bool
@@ -257,6 +275,7 @@ class RunRequest(BaseModel):
 
 
 class StepOut(BaseModel):
+    """One tool call of a run and what it returned (or its error)."""
     model_config = ConfigDict(extra="allow")
 
     tool: str | None = None
@@ -266,6 +285,7 @@ class StepOut(BaseModel):
 
 
 class RunResponse(BaseModel):
+    """The tool agent's result over HTTP: its answer and the steps that led to it."""
     model_config = ConfigDict(extra="allow")
 
     answer: str | None
@@ -277,6 +297,7 @@ class RunResponse(BaseModel):
 
 
 class ErrorDetail(BaseModel):
+    """An error in OpenAI's shape; `error_id` finds the server log line of a 5xx."""
     message: str
     type: str
     param: str | None = None
@@ -285,21 +306,25 @@ class ErrorDetail(BaseModel):
 
 
 class ErrorBody(BaseModel):
+    """The body of every error response, so clients parse one shape."""
     error: ErrorDetail
     trace_id: str | None = None
 
 
 class Health(BaseModel):
+    """GET /healthz: the process answers (it says nothing about the models)."""
     status: Literal["ok"] = "ok"
 
 
 class StageReadiness(BaseModel):
+    """One stage of a served cascade: whether it is loaded, and how many runs it answered."""
     name: str
     loaded: bool
     answered: int
 
 
 class ModelReadiness(BaseModel):
+    """One served model in GET /readyz: loaded, or loadable, and if not, why."""
     name: str
     loaded: bool
     loadable: bool
@@ -309,11 +334,13 @@ class ModelReadiness(BaseModel):
 
 
 class Ready(BaseModel):
+    """GET /readyz: whether the server can answer, and the state of each model."""
     status: Literal["ready", "unavailable"]
     models: list[ModelReadiness]
 
 
 class FindingOut(BaseModel):
+    """One finding of the code review that made a run pause, with its risk and line."""
     rule: str
     risk: Literal["low", "medium", "high"]
     line: int
@@ -347,11 +374,13 @@ class PausedRun(BaseModel):
 
 
 class PausedRunList(BaseModel):
+    """The runs waiting for a decision (`GET /v1/runs`)."""
     object: Literal["list"] = "list"
     data: list[PausedRun]
 
 
 class ApproveBody(BaseModel):
+    """Approving a paused run: how far the approval reaches, and the code it answers for."""
     scope: Literal["once", "session", "always"] = Field("once", description=(
         "once: this code; session: this action in the run's session; always: this action everywhere"))
     code_hash: str | None = Field(None, max_length=100, description="The code_hash you were shown: 409 if the run "
@@ -359,6 +388,7 @@ class ApproveBody(BaseModel):
 
 
 class RejectBody(BaseModel):
+    """Rejecting a paused run: the reason goes back to the model, which tries another version."""
     reason: str = Field(min_length=1, max_length=4000, description="Why: the model reads it and writes another "
                         "version.")
     code_hash: str | None = Field(None, max_length=100)
