@@ -38,7 +38,7 @@ class ChatMessage(BaseModel):
 
 
 class JsonSchemaFormat(BaseModel):
-    """The `json_schema` of a structured-output request; `schema` is aliased because pydantic owns the name."""
+    """The `json_schema` of a structured-output request; `schema` is aliased (pydantic owns the name)."""
     model_config = ConfigDict(populate_by_name=True)
 
     name: str = Field("output", max_length=64)
