@@ -48,15 +48,18 @@ class JobControl:
         self.reason: str | None = None
 
     def cancel(self, reason: str) -> None:
+        """Ask the job to stop; the first reason given is the one kept (timeout, disconnect, shutdown)."""
         if not self._event.is_set():
             self.reason = reason
             self._event.set()
 
     @property
     def cancelled(self) -> bool:
+        """Whether a cancel was asked for; a batching model polls this to drop its sequences."""
         return self._event.is_set()
 
     def check(self) -> None:
+        """Raise `CancelledError` (with the reason) once cancelled; the worker calls it between tokens."""
         if self._event.is_set():
             raise CancelledError(self.reason or "cancelled")
 
@@ -73,9 +76,11 @@ class CancellableModel:
         self.remote = model.remote
 
     def count_tokens(self, text: str) -> int:
+        """The wrapped model's count, unchecked: counting is quick and never needs stopping."""
         return self._model.count_tokens(text)
 
     def stream(self, messages: MessagesLike, options: GenerationOptions | None = None) -> Iterator[Delta]:
+        """The wrapped model's stream, checked before and after each token; a cancel closes the stream."""
         self._control.check()
         stream = self._model.stream(messages, options)
         try:
@@ -88,6 +93,7 @@ class CancellableModel:
                 close()  # ends llama.cpp's generator on this thread, releasing the model's lock
 
     def complete(self, messages: MessagesLike, options: GenerationOptions | None = None) -> Completion:
+        """The streamed reply collected, so a cancel stops a completion between tokens too."""
         return collect(self.stream(messages, options))
 
     def complete_many(self, messages: MessagesLike, options: GenerationOptions | None = None,
@@ -121,6 +127,7 @@ class RunningJob(Generic[T]):
             asyncio.ensure_future(_wait_disconnect(request)) if request is not None else None)
 
     def remaining(self) -> float:
+        """Seconds left before the request's deadline (negative once it has passed)."""
         return self.deadline - time.monotonic()
 
     async def _wait(self, awaitable: asyncio.Future[Any]) -> Any:
@@ -144,6 +151,7 @@ class RunningJob(Generic[T]):
             raise
 
     async def result(self) -> T:
+        """The job's result; a passed deadline or a client that left cancels it and raises instead."""
         try:
             return await self._wait(self.future)  # type: ignore[no-any-return]
         finally:

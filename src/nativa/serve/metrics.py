@@ -25,6 +25,7 @@ _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30,
 
 
 class ServerMetrics:
+    """This app's own Prometheus registry and metrics; one per app, so many apps can share a process."""
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         ProcessCollector(registry=self.registry)
@@ -54,18 +55,22 @@ class ServerMetrics:
                             ["model"], registry=r)
 
     def watch_queue(self, model: str, running: Callable[[], float], waiting: Callable[[], float]) -> None:
+        """Report the gate's running and waiting counts for `model` (read at scrape time); not yet loaded."""
         self._running.labels(model).set_function(running)
         self._waiting.labels(model).set_function(waiting)
         self.loaded.labels(model).set(0)
 
     def watch_batch(self, model: str, sequences: Callable[[], float]) -> None:
+        """Report how many sequences the model's batch is running (read at scrape time)."""
         self._batch.labels(model).set_function(sequences)
 
     def model_loaded(self, model: str, seconds: float) -> None:
+        """Record a finished cold load: its seconds, one more load, and the model as loaded."""
         self.load_seconds.labels(model).set(seconds)
         self.loads.labels(model).inc()
         self.loaded.labels(model).set(1)
 
     def render(self) -> bytes:
+        """The `/metrics` body: this registry, then tracing's span-derived metrics."""
         own = generate_latest(self.registry)
         return own + tracing.prometheus_text().encode()

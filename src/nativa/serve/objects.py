@@ -19,7 +19,9 @@ from nativa.errors import BadInputError, NativaError, ObjectNotFoundError, Objec
 
 
 class ObjectReader(Protocol):
-    def read(self, bucket: str, key: str, max_bytes: int) -> bytes: ...
+    """Where storage events' objects are read from; any class with this `read` will do."""
+    def read(self, bucket: str, key: str, max_bytes: int) -> bytes:
+        """The object's bytes; an `ObjectNotFoundError` when it is missing, `ObjectTooLargeError` past `max_bytes`."""
 
 
 class LocalObjectReader:
@@ -29,6 +31,7 @@ class LocalObjectReader:
         self.root = root.resolve()
 
     def read(self, bucket: str, key: str, max_bytes: int) -> bytes:
+        """The file's bytes; refuses a key outside the root, a missing file, or one over `max_bytes`."""
         path = (self.root / bucket / key).resolve()
         if not path.is_relative_to(self.root):
             raise BadInputError(f"object key {key!r} in bucket {bucket!r} points outside the store root")
@@ -81,6 +84,7 @@ class S3ObjectReader:
         return cls(endpoint, access_key=access, secret_key=secret, region=region, session_token=token)
 
     def read(self, bucket: str, key: str, max_bytes: int) -> bytes:
+        """The object's bytes by one ranged GET (so an over-large object is detected, not downloaded)."""
         url = f"{self.endpoint_url}/{quote(bucket, safe='')}/{quote(key, safe='/-_.~')}"
         extra = {"range": f"bytes=0-{max_bytes}"}  # one byte more than allowed tells us it is too large
         headers = sigv4_headers("GET", url, extra, access_key=self.access_key, secret_key=self.secret_key,

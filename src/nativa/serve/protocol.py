@@ -52,10 +52,13 @@ class GuardedH11Protocol(H11Protocol):
     _head_started = False  # some bytes of the awaited head have arrived
 
     def connection_made(self, transport: Any) -> None:  # type: ignore[override]
+        """A new connection starts the clock for its first request head."""
         super().connection_made(transport)
         self._arm()
 
     def data_received(self, data: bytes) -> None:
+        """Bytes leave the head clock running while a head is awaited (a drip does not reset it), and stop it
+        once the head is in."""
         waiting_before = self._waiting_for_head()
         super().data_received(data)
         if self._waiting_for_head():
@@ -65,10 +68,12 @@ class GuardedH11Protocol(H11Protocol):
             self._disarm()
 
     def on_response_complete(self) -> None:
+        """After a response the next head is awaited from scratch (idle, not started)."""
         self._head_started = False
         super().on_response_complete()
 
     def connection_lost(self, exc: Exception | None) -> None:
+        """A closed connection cancels its head timer."""
         self._disarm()
         super().connection_lost(exc)
 

@@ -37,10 +37,12 @@ class Gate:
 
     @property
     def waiting(self) -> int:
+        """Requests waiting for a slot now (ones that gave up are not counted)."""
         return sum(1 for w in self._waiters if not w.done())
 
     @property
     def closed(self) -> bool:
+        """Whether `close()` was called: the gate admits nothing more."""
         return self._closed
 
     def retry_after_s(self) -> int:
