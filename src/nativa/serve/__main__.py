@@ -12,6 +12,7 @@ from nativa.serve.command import serve
 
 
 def main() -> int:
+    """`nativa serve` with this process's arguments; its exit code, errors as one line, never a traceback."""
     return run_entry(typer.main.get_command(_app()), sys.argv[1:], "nativa serve")
 
 

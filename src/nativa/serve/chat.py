@@ -44,6 +44,7 @@ _STREAM_DOC = {"text/event-stream": {"schema": {"type": "string",
 
 @router.get("/v1/models", response_model=ModelList, summary="Models served here")
 async def list_models(request: Request) -> ModelList:
+    """Every model this server serves, and whether each is loaded yet."""
     state = get_state(request)
     return ModelList(data=[ModelCard(id=name, loaded=slot.loaded) for name, slot in state.slots.items()])
 

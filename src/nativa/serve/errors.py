@@ -42,11 +42,13 @@ _TYPES = {400: "invalid_request_error", 401: "authentication_error", 404: "not_f
 
 
 def new_error_id() -> str:
+    """A short random id (`err_...`) that ties a 500's body to its log line and span."""
     return "err_" + secrets.token_hex(6)
 
 
 def error_body(status: int, message: str, *, param: str | None = None, code: str | None = None,
                error_id: str | None = None, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The error shape every failure uses (OpenAI's `{"error": {...}}`), with the current trace id."""
     error: dict[str, Any] = {"message": _printable(message), "type": _TYPES.get(status, "internal_error"),
                              "param": None if param is None else _printable(param), "code": code}
     if error_id is not None:
@@ -62,6 +64,7 @@ def _printable(text: str) -> str:
 
 
 def error_response(status: int, message: str, **kwargs: Any) -> JSONResponse:
+    """`error_body` as a JSON response with `status`; `headers` (Retry-After, ...) are passed through."""
     headers = kwargs.pop("headers", None)
     return JSONResponse(error_body(status, message, **kwargs), status_code=status, headers=headers)
 
@@ -80,6 +83,7 @@ def report_fault(exc: BaseException, where: str) -> str:
 
 
 def fault_message(error_id: str) -> str:
+    """What a client is told about a real fault: only the id to report, never the exception."""
     return f"internal error; the server log and trace carry error id {error_id}"
 
 

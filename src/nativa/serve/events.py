@@ -58,6 +58,7 @@ class EventConfig(BaseModel):
 
 
 class EventResult(BaseModel):
+    """One item's outcome in an event's `results`; `skipped` says why an item was not run."""
     source: str
     task: str
     output: str | None = None
@@ -83,6 +84,7 @@ class EventProcessor:
 
     @property
     def reader(self) -> ObjectReader:
+        """The store S3 records are read from, set up on first use; `BadInputError` when none is set."""
         if not self._reader_loaded:
             self._reader = reader_from_spec(self.settings.event_store, self.settings)
             self._reader_loaded = True

@@ -58,6 +58,7 @@ class Paused:
     trace_id: str | None
 
     def body(self) -> dict[str, Any]:
+        """The 202 body: the stored record with the request's trace id."""
         return self.record.to_dict() | {"trace_id": self.trace_id}
 
 
@@ -80,6 +81,7 @@ def review_store(request: Request) -> SQLiteReviewStore:
 
 
 def pending_runs(request: Request) -> PendingRuns:
+    """The paused runs in this server's review database (opened on first use, 503 if it cannot be)."""
     return PendingRuns(review_store(request))
 
 

@@ -63,6 +63,7 @@ def serve(settings: Settings, config: ServeConfig, *, log_level: str = "info") -
 
 
 def free_port(host: str = "127.0.0.1") -> int:
+    """A port on `host` that was free a moment ago, for a server started right after."""
     with socket.socket() as s:
         s.bind((host, 0))
         port: int = s.getsockname()[1]
@@ -84,9 +85,11 @@ class ServerThread:
 
     @property
     def url(self) -> str:
+        """The server's base URL, `http://host:port`."""
         return f"http://{self.host}:{self.port}"
 
     def start(self, timeout_s: float = 30.0) -> Self:
+        """Start the server; returns once it is up, `RuntimeError` if it dies or is not up in `timeout_s`."""
         self.thread.start()
         deadline = time.monotonic() + timeout_s
         while not self.server.started:
@@ -98,6 +101,7 @@ class ServerThread:
         return self
 
     def stop(self, timeout_s: float = 30.0) -> None:
+        """Ask uvicorn to exit and wait up to `timeout_s` for its thread to end."""
         self.server.should_exit = True
         self.thread.join(timeout_s)
 

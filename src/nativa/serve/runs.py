@@ -134,22 +134,26 @@ def _answered(done: review.Paused) -> JSONResponse:
 
 @router.get("/v1/runs", response_model=PausedRunList, summary="This key's runs awaiting approval")
 def list_runs(request: Request) -> Any:
+    """The runs of this key that wait for a person's decision."""
     return PausedRunList(data=[PausedRun(**r.to_dict()) for r in PausedRuns(request).list_pending()])
 
 
 @router.get("/v1/runs/{run_id}", response_model=PausedRun, summary="A paused run: what it asks, its status, its result",
             responses={404: _ERRORS[404]})
 def get_run(request: Request, run_id: str = _RUN_ID) -> Any:
+    """One of this key's paused runs, in any status, with its result once done."""
     return PausedRun(**PausedRuns(request).get(run_id).to_dict())
 
 
 @router.post("/v1/runs/{run_id}/approve", response_model=PausedRun, responses=_ERRORS,
              summary="Approve the paused run's code: it runs once, and the run goes on")
 async def approve(body: ApproveBody, request: Request, run_id: str = _RUN_ID) -> Any:
+    """200 with the run's record once it has finished, or 202 when the resumed run paused again."""
     return _answered(await PausedRuns(request).approve(run_id, body.scope, body.code_hash))
 
 
 @router.post("/v1/runs/{run_id}/reject", response_model=PausedRun, responses=_ERRORS,
              summary="Reject the paused run's code: the model reads why and writes another version")
 async def reject(body: RejectBody, request: Request, run_id: str = _RUN_ID) -> Any:
+    """200 with the run's record once the model's next try finished, or 202 when it paused again."""
     return _answered(await PausedRuns(request).reject(run_id, body.reason, body.code_hash))

@@ -62,6 +62,7 @@ class BatchAdmission:
             return pool
 
     def shutdown(self) -> None:
+        """Stop every batch's worker threads without waiting; requests not yet started are dropped."""
         with self._lock:
             pools, self._executors = list(self._executors.values()), {}
         for pool in pools:
@@ -101,7 +102,9 @@ class JobStream:
         self.name, self.provider, self.remote = model.name, model.provider, model.remote
 
     def count_tokens(self, text: str) -> int:
+        """The model's own count, so context budgeting is the same inside a batch."""
         return self._model.count_tokens(text)
 
     def stream(self, messages: MessagesLike, options: GenerationOptions | None = None) -> Iterator[Delta]:
+        """The job's stream: a sequence of the running batch, or the model's own stream if it does not batch."""
         return self._stream(as_messages(messages), options or GenerationOptions())

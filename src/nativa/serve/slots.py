@@ -65,6 +65,7 @@ class ModelSlot:
 
     @property
     def loaded(self) -> bool:
+        """Whether the model is loaded; /v1/models and /readyz report it without loading it."""
         return self._ready
 
     def resolve(self) -> ChatModel:

@@ -31,6 +31,7 @@ SandboxFactory = Callable[[], SandboxLike]
 
 @dataclass
 class ServerState:
+    """Everything one app's routes share (settings, model slots, workers, metrics), kept on `app.state`."""
     settings: Settings
     config: ServeConfig
     slots: dict[str, ModelSlot]
@@ -52,6 +53,7 @@ class ServerState:
 
     @property
     def model_names(self) -> list[str]:
+        """The names the routes accept as `model`, one per slot."""
         return list(self.slots)
 
     def slot(self, name: str | None) -> ModelSlot:
@@ -85,6 +87,7 @@ class ServerState:
             raise
 
     def count_outcome(self, exc: BaseException, route: str, job: RunningJob[Any] | None) -> None:
+        """Count a failed request in the metrics: a timeout (504) by route, a cancelled job by reason."""
         mapped = as_api_error(exc)
         if mapped is not None and mapped.status == 504:
             self.metrics.timeouts.labels(route).inc()
@@ -93,6 +96,7 @@ class ServerState:
 
 
 def get_state(request: Request) -> ServerState:
+    """The ServerState of the app serving `request`."""
     state: ServerState = request.app.state.nativa
     return state
 
