@@ -37,6 +37,7 @@ def _sign(key: str, issued: str) -> str:
 
 
 def login_token(key: str, now: float | None = None) -> str:
+    """The login cookie's value: the issue time signed with the key, so any worker can check it."""
     issued = str(int(now if now is not None else time.time()))
     return f"{issued}.{_sign(key, issued)}"
 
@@ -109,6 +110,7 @@ def csrf_token(request: Request) -> tuple[str, bool]:
 
 
 def csrf_valid(request: Request, submitted: str | None) -> bool:
+    """A state-changing form is the console's own: its token equals the CSRF cookie and any `Origin` is ours."""
     cookie = request.cookies.get(CSRF_COOKIE, "")
     return (bool(cookie) and bool(submitted)  # as bytes: compare_digest refuses str with non-ASCII characters
             and hmac.compare_digest(cookie.encode("utf-8"), (submitted or "").encode("utf-8", "replace"))
@@ -116,6 +118,7 @@ def csrf_valid(request: Request, submitted: str | None) -> bool:
 
 
 def cookie_options(request: Request) -> dict[str, object]:
+    """The console cookies' flags: HttpOnly, SameSite=Strict, path /ui, Secure over https."""
     return {"httponly": True, "samesite": "strict", "path": COOKIE_PATH, "secure": request.url.scheme == "https"}
 
 

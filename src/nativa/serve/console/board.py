@@ -44,6 +44,7 @@ class LiveRun:
 
     @property
     def running(self) -> bool:
+        """Whether the run is still going (the board never drops one that is)."""
         return self.status == "running"
 
 
@@ -96,6 +97,7 @@ class Tracker:
         return both
 
     def finish(self, result: dict[str, Any]) -> None:
+        """End the run on the board with the agent's result; its status is read from the result."""
         self.board.end(self.run, status_of(self.run.kind, result), result=result)
 
     def pause(self) -> None:
@@ -127,6 +129,8 @@ class RunBoard:
             self.end(run, "passed")
 
     def start(self, kind: RunKind, task: str, session: str | None = None) -> LiveRun:
+        """A new running run on the board, with the current trace id; past `capacity` the oldest leave
+        (unless still running)."""
         with self._lock:
             run = LiveRun(id=f"live-{next(self._ids)}", kind=kind, task=task, session=session,
                           trace_id=tracing.current_trace_id(), started_at=time.time())
@@ -140,6 +144,7 @@ class RunBoard:
         return run
 
     def publish(self, run: LiveRun, event: dict[str, Any]) -> None:
+        """Append a progress event to the run and pass it to the run's subscribers."""
         with self._lock:
             run.events.append(event)
             listeners = list(self._subscribers.get(run.id, ()))
@@ -148,6 +153,7 @@ class RunBoard:
 
     def end(self, run: LiveRun, status: RunStatus, *, result: dict[str, Any] | None = None,
             error: str | None = None) -> None:
+        """Mark the run ended (once; later calls do nothing) and send subscribers a last `end` event."""
         with self._lock:
             if not run.running:
                 return
@@ -165,6 +171,7 @@ class RunBoard:
             return list(reversed(self._runs.values()))
 
     def get(self, run_id: str) -> LiveRun | None:
+        """The run with this id, or None once it has left the board (or never was on it)."""
         with self._lock:
             return self._runs.get(run_id)
 

@@ -86,9 +86,11 @@ class ConsolePausedRuns:
         self.paused.owner = owner_for_key(get_state(request).config.key)
 
     def list_pending(self) -> list[PendingRun]:
+        """The server key's runs waiting for a decision, as the console shows them."""
         return [console_run(r) for r in self.paused.list_pending()]
 
     def get(self, run_id: str) -> PendingRun | None:
+        """One of the server key's paused runs in any status, or None when there is no such run."""
         try:
             return console_run(self.paused.get(run_id))
         except ApiError as exc:
@@ -97,9 +99,11 @@ class ConsolePausedRuns:
             raise
 
     def approve(self, run_id: str, who: str, code_hash: str | None = None) -> PendingRun:
+        """Approve once and resume the run on the model's queue; returns its record after."""
         return self._resume(functools.partial(self.paused.approve, run_id, "once", code_hash, who=who))
 
     def reject(self, run_id: str, who: str, reason: str, code_hash: str | None = None) -> PendingRun:
+        """Reject with `reason` (the model reads it) and resume the run; returns its record after."""
         return self._resume(functools.partial(self.paused.reject, run_id, reason, code_hash, who=who))
 
     @staticmethod
@@ -114,4 +118,5 @@ class ServerPendingRuns:
     owner and the model's queue come with the request); a test puts a double in its place."""
 
     def for_request(self, request: Request) -> ConsolePausedRuns:
+        """The store for this request, as the server key's owner; the request brings the database and model queue."""
         return ConsolePausedRuns(request)

@@ -38,6 +38,7 @@ class PendingRun:
 
     @property
     def max_risk(self) -> str:
+        """The highest risk among the findings ("none" without any), for the list's risk column."""
         from nativa.review.findings import risk_rank
 
         return max((f.risk for f in self.findings), key=risk_rank, default="none")

@@ -15,6 +15,7 @@ router = APIRouter()
 
 @router.get("/ui/login")
 def login_form(request: Request, next: str | None = None) -> Response:
+    """The sign-in form; with no key configured there is nothing to sign in to, so on to `next` (loopback only)."""
     if not auth.host_allowed(request):
         return error_page(request, 403, "this console answers on a loopback address only")
     if not get_state(request).config.key:
@@ -25,6 +26,7 @@ def login_form(request: Request, next: str | None = None) -> Response:
 @router.post("/ui/login")
 def login(request: Request, key: str = Form(""), csrf: str | None = Form(None),
           next: str | None = Form(None)) -> Response:
+    """Check the key and set the signed login cookie; a wrong key gets the form again with 401."""
     configured = get_state(request).config.key
     if not configured:
         return RedirectResponse(auth.safe_next(next), status_code=303, headers=HEADERS)
@@ -41,6 +43,7 @@ def login(request: Request, key: str = Form(""), csrf: str | None = Form(None),
 
 @router.post("/ui/logout")
 def logout(request: Request, csrf: str | None = Form(None)) -> Response:
+    """Drop the login cookie (a CSRF-checked form, so another site cannot sign you out)."""
     refused = bad_form(request, csrf)
     if refused is not None:
         return refused

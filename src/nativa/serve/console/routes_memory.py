@@ -34,6 +34,7 @@ def _memory_id(raw: str) -> int:
 @router.get("/ui/memory")
 def memory_home(request: Request, q: str | None = None, namespace: str | None = None,
                 k: str | None = None) -> Response:
+    """Sessions, recent memories and, with `q`, the memories closest in meaning to it."""
     def build() -> Response:
         memory = sources.memory(request)
         chosen = (namespace or "default").strip() or "default"
@@ -50,6 +51,7 @@ def memory_home(request: Request, q: str | None = None, namespace: str | None = 
 
 @router.get("/ui/memory/sessions/{name}")
 def session_page(request: Request, name: str) -> Response:
+    """One session: its messages, its agent runs (newest first) and its memories."""
     def build() -> Response:
         memory = sources.memory(request)
         session = memory.session(name)
@@ -62,6 +64,7 @@ def session_page(request: Request, name: str) -> Response:
 
 @router.get("/ui/memory/forget/{memory_id}")
 def forget_confirm(request: Request, memory_id: str) -> Response:
+    """The page that asks before a memory is forgotten; 404 when there is none with this id."""
     def build() -> Response:
         wanted = _memory_id(memory_id)
         memory = sources.memory(request)
@@ -79,6 +82,7 @@ def forget_confirm(request: Request, memory_id: str) -> Response:
 
 @router.post("/ui/memory/forget/{memory_id}")
 def forget(request: Request, memory_id: str, csrf: str | None = Form(None)) -> Response:
+    """Forget one memory and compact the store, so the text leaves the file too."""
     def build() -> Response:
         memory = sources.memory(request)
         removed = memory.forget(_memory_id(memory_id))
@@ -90,6 +94,7 @@ def forget(request: Request, memory_id: str, csrf: str | None = Form(None)) -> R
 
 @router.get("/ui/memory/sessions/{name}/forget")
 def forget_session_confirm(request: Request, name: str) -> Response:
+    """The page that asks before a whole session is forgotten."""
     def build() -> Response:
         memory = sources.memory(request)
         return page(request, "forget.html", item=None, session=memory.session(name), removed=None)
@@ -99,6 +104,7 @@ def forget_session_confirm(request: Request, name: str) -> Response:
 
 @router.post("/ui/memory/sessions/{name}/forget")
 def forget_session(request: Request, name: str, csrf: str | None = Form(None)) -> Response:
+    """Forget the session with everything derived from it, and compact the store."""
     def build() -> Response:
         memory = sources.memory(request)
         removed = memory.forget(session=memory.session(name))

@@ -29,6 +29,7 @@ class CodeLine:
 
     @property
     def risk(self) -> str:
+        """The line's highest finding risk ("none" without any), for its highlight."""
         return max((f.risk for f in self.findings), key=risk_rank, default="none")
 
 
@@ -64,6 +65,7 @@ def _pending(store: PendingRuns, run_id: str) -> PendingRun:
 
 @router.get("/ui/approvals")
 def approvals(request: Request) -> Response:
+    """Runs waiting for a decision, and the newest entries of the audit log with its integrity check."""
     def build() -> Response:
         store = sources.pending(request)
         log = sources.audit(request)
@@ -77,6 +79,7 @@ def approvals(request: Request) -> Response:
 
 @router.get("/ui/approvals/{run_id}")
 def approval(request: Request, run_id: str) -> Response:
+    """One paused run: its code line by line with the policy's findings, and the forms to decide."""
     def build() -> Response:
         run = _pending(_store(request), run_id)
         lines, loose = code_lines(run.code, run.findings)
@@ -88,6 +91,7 @@ def approval(request: Request, run_id: str) -> Response:
 @router.post("/ui/approvals/{run_id}/approve")
 def approve(request: Request, run_id: str, csrf: str | None = Form(None),
             code_hash: str | None = Form(None)) -> Response:
+    """Approve the code once; the run resumes, and the browser goes back to the run's approval page."""
     def build() -> Response:
         _store(request).approve(run_id, who(request), code_hash or None)
         return RedirectResponse(f"/ui/approvals/{run_id}", status_code=303, headers=HEADERS)
@@ -98,6 +102,7 @@ def approve(request: Request, run_id: str, csrf: str | None = Form(None),
 @router.post("/ui/approvals/{run_id}/reject")
 def reject(request: Request, run_id: str, csrf: str | None = Form(None), reason: str | None = Form(None),
            code_hash: str | None = Form(None)) -> Response:
+    """Reject with a reason (required; the model reads it) and resume the run."""
     def build() -> Response:
         text = (reason or "").strip()
         if not text or len(text) > MAX_REASON:

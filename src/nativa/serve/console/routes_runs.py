@@ -36,12 +36,14 @@ router = APIRouter()
 
 @router.get("/ui")
 def home(request: Request) -> Response:
+    """The console starts at the runs page."""
     return RedirectResponse("/ui/runs", status_code=303)
 
 
 @router.get("/ui/runs")
 def runs(request: Request, session: str | None = None, status: str | None = None,
          verified_by: str | None = None) -> Response:
+    """Live, stored and paused runs in one list, filtered by session, status or evidence."""
     def build() -> Response:
         filters = Filters.parse(session, status, verified_by)
         state = get_state(request)
@@ -57,6 +59,7 @@ def runs(request: Request, session: str | None = None, status: str | None = None
 
 @router.get("/ui/runs/{run_id}")
 def run(request: Request, run_id: str) -> Response:
+    """One run: its result, attempts and progress events, and its approval if it is paused."""
     def build() -> Response:
         state = get_state(request)
         found = find_run(run_id, state.board, sources.memory(request), sources.pending(request))
@@ -139,6 +142,7 @@ def _show(value: Any) -> str:
 
 
 def span_rows(laid_out: list[WaterfallRow]) -> list[SpanRow]:
+    """The waterfall rows as the trace page draws them: bar offset and width in percent, notes, attributes."""
     out = []
     for row in laid_out:
         attrs = row.span.attributes
@@ -152,6 +156,7 @@ def span_rows(laid_out: list[WaterfallRow]) -> list[SpanRow]:
 
 @router.get("/ui/traces")
 def traces(request: Request) -> Response:
+    """The 100 newest traces in this server's trace directory."""
     def build() -> Response:
         tracing.force_flush(1.0)  # the newest run's spans may still sit in the exporter's buffer
         found = TraceStore(tracing.traces_dir(get_state(request).settings)).recent(100)
@@ -162,6 +167,7 @@ def traces(request: Request) -> Response:
 
 @router.get("/ui/traces/{trace_id}")
 def trace(request: Request, trace_id: str) -> Response:
+    """One trace as a waterfall of its spans, with its deepest failing span as the likely cause."""
     def build() -> Response:
         tracing.force_flush(1.0)
         detail = TraceStore(tracing.traces_dir(get_state(request).settings)).get(trace_id)

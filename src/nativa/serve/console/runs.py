@@ -62,6 +62,7 @@ class Filters:
 
     @classmethod
     def parse(cls, session: str | None, status: str | None, verified_by: str | None) -> Filters:
+        """The query's filters, checked (a bad status or evidence name is a 400 that lists the valid ones)."""
         if status and status not in STATUSES:
             raise BadInputError(f"status {status!r} is not a run status; valid: {', '.join(STATUSES)}")
         if verified_by and verified_by not in VERIFIED_BY:
@@ -71,6 +72,7 @@ class Filters:
         return cls(session or None, status or None, verified_by or None)
 
     def keep(self, row: RunRow) -> bool:
+        """Whether the row matches every filter that is set."""
         return ((self.session is None or row.session == self.session)
                 and (self.status is None or row.status == self.status)
                 and (self.verified_by is None or row.verified_by == self.verified_by))
@@ -92,6 +94,7 @@ def _int(value: Any) -> int:
 
 
 def live_row(run: LiveRun) -> RunRow:
+    """A board run as a list row; while it runs, its count is the attempts (or steps) so far."""
     verified, wall, tokens, count = _numbers(run.kind, run.result)
     if run.running:
         count = len({e.get("number") for e in run.events if e.get("type") == "attempt"}) or \
@@ -102,12 +105,15 @@ def live_row(run: LiveRun) -> RunRow:
 
 
 def stored_row(run: AgentRun, session: Session) -> RunRow:
+    """A run kept in a session store as a list row."""
     verified, wall, tokens, count = _numbers(run.kind, run.result)
     return RunRow(f"{_STORED}{run.id}", run.kind, run.task, session.name, status_of(run.kind, run.result), verified,
                   run.created_at, wall, tokens, count, run.trace_id)
 
 
 def pending_row(run: PendingRun) -> RunRow:
+    """A paused run's record as a list row; a rejected, expired or failed one without a result
+    counts as failed."""
     status = "awaiting_approval" if run.status == "awaiting_approval" else (
         status_of("code" if run.kind == "code" else "run", run.result) if run.result else
         ("failed" if run.status in ("rejected", "expired", "failed") else "running"))
@@ -176,12 +182,14 @@ def find_run(run_id: str, board: RunBoard, memory: Memory | None, pending: Pendi
 # -- one run, for its page ----------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class DiffLine:
+    """One line of the change from one attempt's code to the next, as the run page colours it."""
     kind: str  # "add" | "del" | "ctx" | "hunk"
     text: str
 
 
 @dataclass(frozen=True)
 class CandidateView:
+    """One candidate of an attempt as the run page shows it: outcome, test counts, score, code."""
     outcome: str
     passed_tests: int
     failed_tests: int

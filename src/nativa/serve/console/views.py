@@ -56,6 +56,7 @@ def _segment(value: object) -> str:
 
 @functools.cache
 def environment() -> Environment:
+    """The console's Jinja environment, built once: autoescaped, and an unknown variable is an error."""
     env = Environment(loader=PackageLoader("nativa.serve.console", "templates"),
                       autoescape=select_autoescape(default=True, default_for_string=True),
                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
@@ -84,6 +85,7 @@ def page(request: Request, template: str, status: int = 200, **context: Any) -> 
 
 
 def error_page(request: Request, status: int, message: str) -> HTMLResponse:
+    """An error as the console's HTML page, with `status` as its HTTP status."""
     return page(request, "error.html", status=status, status_code=status, message=message)
 
 
