@@ -110,7 +110,7 @@ def csrf_token(request: Request) -> tuple[str, bool]:
 
 
 def csrf_valid(request: Request, submitted: str | None) -> bool:
-    """A state-changing form is the console's own: its token equals the CSRF cookie and any `Origin` is ours."""
+    """A form is the console's own: its token equals the CSRF cookie, and any `Origin` is this server."""
     cookie = request.cookies.get(CSRF_COOKIE, "")
     return (bool(cookie) and bool(submitted)  # as bytes: compare_digest refuses str with non-ASCII characters
             and hmac.compare_digest(cookie.encode("utf-8"), (submitted or "").encode("utf-8", "replace"))

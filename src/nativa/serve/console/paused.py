@@ -118,5 +118,5 @@ class ServerPendingRuns:
     owner and the model's queue come with the request); a test puts a double in its place."""
 
     def for_request(self, request: Request) -> ConsolePausedRuns:
-        """The store for this request, as the server key's owner; the request brings the database and model queue."""
+        """The store for this request, as the server key's owner (the request brings database and queue)."""
         return ConsolePausedRuns(request)

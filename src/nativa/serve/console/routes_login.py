@@ -15,7 +15,7 @@ router = APIRouter()
 
 @router.get("/ui/login")
 def login_form(request: Request, next: str | None = None) -> Response:
-    """The sign-in form; with no key configured there is nothing to sign in to, so on to `next` (loopback only)."""
+    """The sign-in form; with no key configured there is nothing to sign in to: on to `next`."""
     if not auth.host_allowed(request):
         return error_page(request, 403, "this console answers on a loopback address only")
     if not get_state(request).config.key:
