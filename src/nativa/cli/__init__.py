@@ -94,4 +94,5 @@ def _report(line: str) -> None:
 
 
 def main() -> None:
+    """The `nativa` console script: run the CLI on this process's arguments and exit with its code."""
     sys.exit(run())

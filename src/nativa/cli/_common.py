@@ -28,11 +28,13 @@ def settings() -> Settings:
 
 
 def reset_settings() -> None:
+    """Forget the cached settings, so the next `settings()` reads the environment again (tests do)."""
     global _settings
     _settings = None
 
 
 def to_jsonable(obj: Any) -> Any:
+    """`json.dumps`'s fallback for JSON output: `to_dict` objects, pydantic models, dataclasses, paths."""
     if hasattr(obj, "to_dict"):
         return obj.to_dict()
     if hasattr(obj, "model_dump"):
@@ -51,6 +53,7 @@ def print_json(obj: Any) -> None:
 
 
 def read_json_file(path: Path, what: str) -> Any:
+    """A JSON file's contents; an unreadable file or bad JSON is a `BadInputError` naming `what`."""
     try:
         text = path.read_text()
     except OSError as exc:

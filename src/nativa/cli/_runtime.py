@@ -47,6 +47,7 @@ def open_sandbox(cfg: Settings, pool_size: int = 1) -> Sandbox:
 
 
 def read_text_file(path: Path, what: str) -> str:
+    """A UTF-8 file's text; an unreadable or non-UTF-8 file is a `BadInputError` naming `what`."""
     try:
         return path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
