@@ -84,7 +84,8 @@ class S3ObjectReader:
         return cls(endpoint, access_key=access, secret_key=secret, region=region, session_token=token)
 
     def read(self, bucket: str, key: str, max_bytes: int) -> bytes:
-        """The object's bytes by one ranged GET for at most `max_bytes` + 1 (so an over-large object is refused, not downloaded)."""
+        """The object's bytes by one ranged GET of at most `max_bytes` + 1 bytes, so an over-large object
+        is refused without being downloaded whole."""
         url = f"{self.endpoint_url}/{quote(bucket, safe='')}/{quote(key, safe='/-_.~')}"
         extra = {"range": f"bytes=0-{max_bytes}"}  # one byte more than allowed tells us it is too large
         headers = sigv4_headers("GET", url, extra, access_key=self.access_key, secret_key=self.secret_key,
