@@ -20,6 +20,7 @@ from nativa.errors import BadInputError, NativaError, ObjectNotFoundError, Objec
 
 class ObjectReader(Protocol):
     """Where storage events' objects are read from; any class with this `read` will do."""
+
     def read(self, bucket: str, key: str, max_bytes: int) -> bytes:
         """The object's bytes; `ObjectNotFoundError` if missing, `ObjectTooLargeError` past `max_bytes`."""
 
