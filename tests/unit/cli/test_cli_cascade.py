@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support.cascade_doubles import scripted_cascade
 from unit.serve.helpers import FakeSandbox, fenced
 
 from nativa.cli import run
@@ -17,16 +18,6 @@ from nativa.models.cascade import CascadeModel
 
 GOOD = fenced("def add(a, b):\n    return a + b")
 BAD = fenced("def add(a, b):\n    return a * b")
-
-
-def scripted_cascade(small: list[str], large: list[str]) -> tuple[CascadeModel, list[str]]:
-    built: list[str] = []
-
-    def factory(stage: str) -> ChatModel:
-        built.append(stage)
-        return ScriptedModel(small if stage == "small" else large, name=stage)
-
-    return CascadeModel(("small", "large"), factory), built
 
 
 @pytest.fixture

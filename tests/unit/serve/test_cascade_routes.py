@@ -6,22 +6,13 @@ from __future__ import annotations
 import json
 
 from fastapi.testclient import TestClient
+from support.cascade_doubles import scripted_cascade as cascade
 from unit.serve.helpers import FakeSandbox, fenced, make_app
 
 from nativa.config import Settings
 from nativa.models import ScriptedModel
 from nativa.models.base import ChatModel
 from nativa.models.cascade import CascadeModel
-
-
-def cascade(small: list[str], large: list[str]) -> tuple[CascadeModel, list[str]]:
-    built: list[str] = []
-
-    def factory(stage: str) -> ChatModel:
-        built.append(stage)
-        return ScriptedModel(small if stage == "small" else large, name=stage)
-
-    return CascadeModel(("small", "large"), factory), built
 
 
 def test_code_route_escalates_and_returns_the_cost(settings: Settings) -> None:
