@@ -2,9 +2,10 @@
 
 Code agent: the stage's attempts failed the visible checks or tests, produced no code, or passed only by
 running (nothing verified them). Tool agent: a failed or repeated tool call, a reply that failed its JSON
-schema, no answer, or an answer whose numbers no tool result contains. What the next stage is shown (the
-small stage's best code and what happened when it ran) and the span attributes are made here, so both
-agents record the same things under the same names.
+schema, no answer, or an answer whose numbers no tool result contains (a repeat of a call that worked is
+not a failure). What the next stage is shown (what happened when the small stage's best code ran, not the
+code itself) and the span attributes are made here, so both agents record the same things under the same
+names.
 """
 
 from __future__ import annotations

@@ -21,6 +21,7 @@ from nativa.errors import (
     NativaError,
 )
 from nativa.models.base import ChatModel
+from nativa.models.cascade import CascadeModel
 from nativa.serve.queue import Gate
 
 ModelFactory = Callable[[str], ChatModel]
@@ -120,11 +121,8 @@ class ModelSlot:
 
 
 def _stages(model: ChatModel | None) -> tuple[StageReadiness, ...] | None:
-    """A cascade's stages (duck-typed: serve does not need to know the class), else None."""
-    loaded = getattr(model, "loaded_stages", None)
-    stages = getattr(model, "stages", None)
-    answered = getattr(model, "answered", None)
-    if not callable(loaded) or not isinstance(stages, tuple) or answered is None:
+    """A cascade's stages, loaded or not, and how many runs each answered; None for any other model."""
+    if not isinstance(model, CascadeModel):
         return None
-    in_memory = set(loaded())
-    return tuple(StageReadiness(name, name in in_memory, int(answered.get(name, 0))) for name in stages)
+    in_memory = set(model.loaded_stages())
+    return tuple(StageReadiness(name, name in in_memory, model.answered[name]) for name in model.stages)
