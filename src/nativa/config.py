@@ -47,6 +47,10 @@ class Settings(BaseSettings):
                        "(small, then large) | cascade:<stage>,<stage>,...")
     cascade_small_attempts: int = Field(1, ge=1, le=20, description="Attempts the first stage of a cascade "
                                         "makes before the code agent escalates to the next.")
+    cascade_intent_threshold: float = Field(0.7, ge=0.0, le=1.0, description="A cascade's intent parser "
+                                            "hands a request to the next stage when the stage's own token "
+                                            "probability of its pick is under this (calibrated by nativa "
+                                            "bench intent --calibrate).")
     cascade_sensitive: Literal["local", "redact"] = Field("local", description="What a cascade does with work "
                                                           "holding secrets or personal data: keep it on local "
                                                           "stages, or send it to remote ones redacted.")

@@ -130,6 +130,30 @@ def a_json_schema_constrains_the_answer(case: ModelCase) -> None:
 
 
 @contract
+def logprobs_come_only_when_asked_one_per_output_token(case: ModelCase) -> None:
+    # The intent parser's confidence rests on these: each output token's log-probability and the step's
+    # likeliest alternatives, best first. A model that cannot give them says None, never made-up numbers.
+    assert case.model.complete(SCHEMA_PROMPT, greedy(max_tokens=64, json_schema=SCHEMA)).logprobs is None
+    for c in (case.model.complete(SCHEMA_PROMPT, greedy(max_tokens=64, json_schema=SCHEMA, logprobs=True)),
+              collect_stream(case.model, SCHEMA_PROMPT, greedy(max_tokens=64, json_schema=SCHEMA, logprobs=True))):
+        if c.logprobs is None:
+            assert case.model.remote, "the embedded and scripted models always give logprobs when asked"
+            continue
+        assert len(c.logprobs) == c.output_tokens
+        assert all(t.logprob <= 1e-6 for t in c.logprobs)
+        assert all([lp for _, lp in t.top] == sorted((lp for _, lp in t.top), reverse=True) for t in c.logprobs)
+        if not case.model.remote:
+            assert "".join(t.text for t in c.logprobs) == c.text
+            assert all(t.top and t.top[0][1] >= t.logprob - 1e-9 for t in c.logprobs)
+
+
+def collect_stream(model: ChatModel, prompt: str, options: GenerationOptions) -> Completion:
+    last = list(model.stream(prompt, options))[-1].completion
+    assert last is not None
+    return last
+
+
+@contract
 def malformed_messages_are_the_callers_error(case: ModelCase) -> None:
     for bad, named in (([], "empty"), ([{"role": "robot", "content": "x"}], "robot"),
                        ([{"role": "user", "content": 3}], "messages\\[0\\].content")):

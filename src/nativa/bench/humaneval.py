@@ -191,15 +191,6 @@ def precision_by_evidence(results: list[ProblemResult]) -> dict[str, dict[str, f
     return out
 
 
-def write_jsonl(path: Path, results: Iterable[ProblemResult]) -> None:
-    """Append results as JSON lines, flushed one by one, so an interrupted run keeps what it finished."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a", encoding="utf-8") as f:
-        for r in results:
-            f.write(json.dumps(asdict(r)) + "\n")
-            f.flush()
-
-
 def read_jsonl(path: Path) -> dict[tuple[str, str], ProblemResult]:
     """The results an earlier run of the same command already wrote, keyed by (system, task id), so that a run
     stopped halfway resumes where it stopped. A torn last line (the run killed mid-write) is dropped, not fatal."""

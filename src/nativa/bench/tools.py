@@ -157,7 +157,7 @@ def run_bench(settings: Any, model_name: str, tasks: list[BenchTask], *, max_ste
                             allow_writes=False)
         try:
             agent = ToolAgent(model, tools, max_steps=max_steps, settings=settings,
-                              intent_parser=IntentParser(model))
+                              intent_parser=IntentParser.from_settings(model, settings))
             for task in tasks:
                 question = task.question.replace("{base}", base)
                 started = time.perf_counter()
@@ -196,14 +196,6 @@ def summarise(model: str, results: list[TaskResult], results_file: Path | None =
                         escalated_share=sum(r.escalated for r in results) / len(results) if results else 0.0,
                         total_output_tokens=sum(r.output_tokens for r in results),
                         total_compute=sum(r.compute for r in results), total_wall_s=sum(r.wall_s for r in results))
-
-
-def write_jsonl(path: Path, results: list[TaskResult]) -> None:
-    """Append the results as JSON lines."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a", encoding="utf-8") as f:
-        for r in results:
-            f.write(json.dumps(r.to_dict(), ensure_ascii=False) + "\n")
 
 
 # -- the local JSON API of the HTTP tasks: fixed, realistic payloads the answers refer to ---------------

@@ -18,6 +18,7 @@ from nativa.cli.bench import bench_app
 from nativa.cli.chat import chat
 from nativa.cli.code import code
 from nativa.cli.config import config
+from nativa.cli.intent import bench_intent
 from nativa.cli.mcp import mcp
 from nativa.cli.memory import bench_memory, memory_app
 from nativa.cli.models import ask, doctor, models
@@ -68,6 +69,7 @@ bench_app.command("serve")(bench_serve)
 app.command("run")(run_command)
 app.command("mcp")(mcp)
 bench_app.command("tools")(bench_tools)
+bench_app.command("intent")(bench_intent)
 bench_app.command("tracing")(bench_tracing)
 bench_app.command("batch")(bench_batch)
 bench_app.command("ray-serve")(bench_ray_serve)

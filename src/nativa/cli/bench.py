@@ -118,6 +118,7 @@ def _humaneval_one(model: str | None, several: bool, problems: list[dict[str, An
 
     from nativa.agent import CodeAgent
     from nativa.bench import humaneval as he
+    from nativa.bench._stats import write_jsonl
     from nativa.cli._runtime import open_model, open_sandbox
 
     if ray is None:
@@ -146,7 +147,7 @@ def _humaneval_one(model: str | None, several: bool, problems: list[dict[str, An
                      system: str = system) -> None:
                 r.passed_after += [r.passed_after[-1]] * (attempts - len(r.passed_after))  # one-shot systems
                 done.append(r)
-                he.write_jsonl(path, [r])
+                write_jsonl(path, [r])
                 rate = sum(x.passed_after[-1] for x in done) / len(done)
                 progress.update(task, advance=1, description=f"{system}: pass@1 {rate:.1%}")
 

@@ -76,7 +76,7 @@ def run(
             escape(step.observation.splitlines()[0][:120] if step.observation else "")
         err.print(f"[bold]{escape(step.tool)}[/]({escape(args[:300])}) -> {mark}")
 
-    parser = None if intent == "off" else IntentParser(chat_model if intent == "auto" else None)
+    parser = None if intent == "off" else IntentParser.from_settings(chat_model if intent == "auto" else None, cfg)
     # Anything past the sandbox is a grant: a real database, hosts, writes, an MCP server's tools.
     granted = bool(db or allow_host or allow_writes or mcp)
     try:
@@ -121,6 +121,7 @@ def bench_tools(
 
     from nativa import tracing
     from nativa.bench import tools as bench
+    from nativa.bench._stats import write_jsonl
     from nativa.errors import BadInputError
 
     kinds = set(only or [])
@@ -142,7 +143,7 @@ def bench_tools(
             def tick(r: bench.TaskResult, bar: object = bar, done: list[bench.TaskResult] = done,
                      path: Path = path, name: str = name) -> None:
                 done.append(r)
-                bench.write_jsonl(path, [r])
+                write_jsonl(path, [r])
                 rate = sum(x.correct for x in done) / len(done)
                 progress.update(bar, advance=1, description=f"{name}: accuracy {rate:.0%}")  # type: ignore[arg-type]
 

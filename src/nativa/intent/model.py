@@ -16,7 +16,8 @@ class Intent(BaseModel):
     """A request's kind, the arguments already known, and how sure the parser is.
 
     `direct` means the arguments alone make the whole call (a raw SELECT, a fenced Python block), so no
-    model is needed; `question` is the clarifying question for an `unclear` request.
+    model is needed; `question` is the clarifying question for an `unclear` request. A model's
+    `confidence` is the probability it gave its own pick (its token logprobs), never a number it wrote.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -28,6 +29,10 @@ class Intent(BaseModel):
     rule: str | None = None
     direct: bool = False
     question: str | None = None
+    # on a cascade: the stage whose pick this is, whether an earlier one handed it on, and why
+    stage: str | None = None
+    escalated: bool = False
+    escalation: str | None = None
 
     @model_validator(mode="after")
     def _clarify_needs_question(self) -> Intent:

@@ -7,14 +7,15 @@ from nativa.models.base import (
     GenerationOptions,
     Message,
     ModelInfo,
+    TokenLogprob,
     as_messages,
 )
 from nativa.models.local import LocalModel
 from nativa.models.openai_compat import OpenAICompatibleModel
 from nativa.models.registry import list_models, resolve_model
-from nativa.models.scripted import ScriptedModel
+from nativa.models.scripted import ScriptedModel, ScriptedReply
 
 __all__ = [
     "ChatModel", "Completion", "Delta", "GenerationOptions", "LocalModel", "Message", "ModelInfo",
-    "OpenAICompatibleModel", "ScriptedModel", "as_messages", "list_models", "resolve_model",
+    "OpenAICompatibleModel", "ScriptedModel", "ScriptedReply", "TokenLogprob", "as_messages", "list_models", "resolve_model",
 ]

@@ -60,6 +60,20 @@ def as_messages(messages: MessagesLike) -> list[Message]:
 FinishReason = Literal["stop", "length", "error"]
 
 
+TOP_LOGPROBS = 10  # alternatives kept per output token when logprobs are asked for
+
+
+@dataclass(frozen=True, slots=True)
+class TokenLogprob:
+    """One output token and the log-probability the model gave it before sampling, with the most likely
+    alternatives at that step (`top`, best first): the model's own confidence, which a caller can read, and
+    renormalise over the answers a schema allowed, without asking the model to write a number about itself."""
+
+    text: str
+    logprob: float
+    top: tuple[tuple[str, float], ...] = ()
+
+
 @dataclass(slots=True)
 class Completion:
     """One model answer with the numbers a trace and a benchmark need."""
@@ -72,6 +86,7 @@ class Completion:
     model: str
     time_to_first_token_s: float | None = None
     tokens_estimated: bool = False  # True only when a remote server reported no usage
+    logprobs: list[TokenLogprob] | None = None  # only when asked (`GenerationOptions.logprobs`) and supported
 
     @property
     def tokens_per_s(self) -> float:
@@ -111,6 +126,7 @@ class GenerationOptions:
     stop: tuple[str, ...] = ()
     json_schema: Mapping[str, Any] | None = None
     seed: int | None = 0
+    logprobs: bool = False  # ask for each output token's log-probability (None on models that cannot give it)
 
     def __post_init__(self) -> None:
         if self.max_tokens < 1:

@@ -9,8 +9,9 @@ the registry and built on first use, so a run the small model answers never load
 stage is wrapped so it never receives work marked local_only or text in which `sensitive` finds a secret or
 personal data: `admits` tells the agent beforehand (it then stays on the local stages), and the wrapper
 refuses (or, with `cascade_sensitive = "redact"`, redacts) whatever would still reach it. As a plain
-`ChatModel` (a chat, the intent parser) a cascade answers with its first stage: a single call carries no
-evidence to escalate on.
+`ChatModel` (a chat) a cascade answers with its first stage: a single call carries no evidence to escalate
+on. The intent parser escalates on the evidence it does have, the first stage's token probability of its
+pick.
 """
 
 from __future__ import annotations

@@ -154,8 +154,8 @@ def stage_cost(label: str, model: ChatModel | None, usage: Usage, prices: Prices
 def cost_of(model: ChatModel, meter: CostMeter, prices: Prices | None = None) -> Cost:
     """The cost of a run with `model`: one entry per stage of a cascade, or one entry for a single model.
 
-    A cascade called as a plain model (the intent parser) answers with its first stage: that usage is the
-    first stage's."""
+    A cascade called as a plain model (a chat) answers with its first stage: that usage is the first
+    stage's."""
     stages = getattr(model, "stage_models", None)
     if not callable(stages):
         return Cost([stage_cost(model.name, model, meter.of(model.name), prices)])

@@ -32,11 +32,13 @@ from typing import Any
 from nativa.errors import BadInputError, ModelError, SchemaError
 from nativa.models._text import TextAssembler
 from nativa.models.base import (
+    TOP_LOGPROBS,
     Completion,
     Delta,
     GenerationOptions,
     Message,
     MessagesLike,
+    TokenLogprob,
     as_messages,
     check_n,
     collect,
@@ -258,7 +260,7 @@ class LocalModel:
                                                                              GenerationOptions, Any] | None:
         """The engine, prompt tokens, options with the single path's token budget, and grammar; or None
         when the request should run on the single-sequence path."""
-        if self.max_batch < 2:
+        if self.max_batch < 2 or opts.logprobs:  # the batch does not keep each step's logits
             return None
         handle = self._get()
         tokens = self._prompt_tokens(handle, msgs)
@@ -310,6 +312,7 @@ class LocalModel:
         n_out = 0
         ttft: float | None = None
         finish = "length"
+        logprobs: list[TokenLogprob] | None = [] if opts.logprobs else None
         for token in llm.generate(prompt_tokens, temp=opts.temperature, top_k=40, top_p=0.95, min_p=0.05,
                                   repeat_penalty=1.0, grammar=grammar):
             if llama_cpp.llama_vocab_is_eog(vocab, token):
@@ -318,7 +321,10 @@ class LocalModel:
             n_out += 1
             if ttft is None:
                 ttft = time.perf_counter() - start
-            piece = assembler.feed(llm.detokenize([token]))
+            raw = llm.detokenize([token])
+            if logprobs is not None:
+                logprobs.append(_sampled_logprob(llm, token, raw.decode("utf-8", "replace")))
+            piece = assembler.feed(raw)
             if assembler.stopped:
                 finish = "stop"
                 break
@@ -340,8 +346,26 @@ class LocalModel:
                 latency_s=time.perf_counter() - start,
                 model=self.name,
                 time_to_first_token_s=ttft,
+                logprobs=logprobs,
             ),
         )
+
+
+def _sampled_logprob(llm: Any, token: int, text: str) -> TokenLogprob:
+    """log p(token) under the distribution it was just sampled from (before the grammar's mask and the
+    sampler's cuts), with the step's `TOP_LOGPROBS` likeliest tokens: llama-cpp-python keeps no logits unless
+    every position's are kept (`logits_all`, a n_ctx x n_vocab buffer), but until the token is decoded the
+    context still holds the step's logits."""
+    import numpy as np
+
+    n_vocab = llm.n_vocab()
+    logits = np.ctypeslib.as_array(llm._ctx.get_logits_ith(-1), shape=(n_vocab,)).astype(np.float64)
+    logp = logits - logits.max()
+    logp -= np.log(np.exp(logp).sum())
+    best = np.argpartition(-logp, TOP_LOGPROBS)[:TOP_LOGPROBS]
+    best = best[np.argsort(-logp[best])]
+    top = tuple((llm.detokenize([int(t)]).decode("utf-8", "replace"), float(logp[t])) for t in best)
+    return TokenLogprob(text, float(logp[token]), top)
 
 
 def _load(path: Path, n_ctx: int, n_threads: int) -> _Loaded:

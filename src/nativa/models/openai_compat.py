@@ -17,10 +17,12 @@ import openai
 
 from nativa.errors import BadInputError, ModelError, ModelNotFoundError, ServerUnreachableError
 from nativa.models.base import (
+    TOP_LOGPROBS,
     Completion,
     Delta,
     GenerationOptions,
     MessagesLike,
+    TokenLogprob,
     as_messages,
     check_n,
     with_seed,
@@ -75,6 +77,8 @@ class OpenAICompatibleModel:
             req["seed"] = opts.seed
         if opts.json_schema is not None:
             req["response_format"] = self._response_format(dict(opts.json_schema))
+        if opts.logprobs:
+            req["logprobs"], req["top_logprobs"] = True, TOP_LOGPROBS
         return req
 
     def _response_format(self, schema: dict[str, Any]) -> dict[str, Any]:
@@ -136,6 +140,7 @@ class OpenAICompatibleModel:
             model=self.name,
             time_to_first_token_s=None,
             tokens_estimated=resp.usage is None,
+            logprobs=_logprobs(choice) if opts.logprobs else None,
         )
 
     def complete_many(self, messages: MessagesLike, options: GenerationOptions | None = None,
@@ -162,11 +167,15 @@ class OpenAICompatibleModel:
         parts: list[str] = []  # one per content chunk: servers that stream no usage send a token a chunk
         finish = "stop"
         usage = None
+        logprobs: list[TokenLogprob] | None = None
         try:
             for chunk in self._create(req):
                 if chunk.usage is not None:
                     usage = chunk.usage
                 for choice in chunk.choices:
+                    got = _logprobs(choice) if opts.logprobs else None
+                    if got:
+                        logprobs = (logprobs or []) + got
                     if choice.delta and choice.delta.content:
                         if ttft is None:
                             ttft = time.perf_counter() - start
@@ -188,8 +197,23 @@ class OpenAICompatibleModel:
                 model=self.name,
                 time_to_first_token_s=ttft,
                 tokens_estimated=usage is None,
+                logprobs=logprobs,
             ),
         )
+
+
+def _logprobs(choice: Any) -> list[TokenLogprob] | None:
+    """The per-token log-probabilities the server sent (`choices[].logprobs.content`), or None when it
+    sent none (servers that ignore `logprobs` are allowed to)."""
+    content = getattr(getattr(choice, "logprobs", None), "content", None)
+    if not content:
+        return None
+    try:
+        return [TokenLogprob(str(t.token), float(t.logprob),
+                             tuple((str(a.token), float(a.logprob)) for a in (getattr(t, "top_logprobs", None) or [])))
+                for t in content]
+    except (AttributeError, TypeError, ValueError):
+        return None
 
 
 def _message(exc: openai.APIStatusError) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 
 from nativa.errors import ScriptExhausted, ScriptExhaustedError  # noqa: F401 - defined in nativa.errors, importable from here as before
 from nativa.models.base import (
@@ -16,23 +17,35 @@ from nativa.models.base import (
     GenerationOptions,
     Message,
     MessagesLike,
+    TokenLogprob,
     as_messages,
     check_n,
     with_seed,
 )
 
 
+@dataclass(frozen=True, slots=True)
+class ScriptedReply:
+    """A scripted reply with the log-probability every one of its word-tokens gets when logprobs are asked
+    for (a plain string reply is fully certain: 0.0) and the alternatives each step offered besides it, so a
+    test can script a model's doubt between answers."""
+
+    text: str
+    logprob: float = 0.0
+    alternatives: tuple[tuple[str, float], ...] = ()
+
+
 class ScriptedModel:
     """Replies with the scripted texts in order; an `Exception` in the script is raised instead.
 
-    It honours `max_tokens` (counted in words) and `stop` like a real model, so the ChatModel conformance
-    suite holds for it and a unit test's expectations hold for the real models too.
+    It honours `max_tokens` (counted in words), `stop` and `logprobs` like a real model, so the ChatModel
+    conformance suite holds for it and a unit test's expectations hold for the real models too.
     """
 
     provider = "scripted"
     remote = False
 
-    def __init__(self, replies: Iterable[str | Exception], name: str = "scripted") -> None:
+    def __init__(self, replies: Iterable[str | ScriptedReply | Exception], name: str = "scripted") -> None:
         self.name = name
         self._replies = list(replies)
         self._lock = threading.Lock()
@@ -62,6 +75,9 @@ class ScriptedModel:
             reply = self._replies.pop(0)
         if isinstance(reply, Exception):
             raise reply
+        logprob, alternatives = 0.0, ()
+        if isinstance(reply, ScriptedReply):
+            reply, logprob, alternatives = reply.text, reply.logprob, reply.alternatives
         words = reply.split()  # a word is a token here: budgets in tests stay readable
         finish = "stop"
         if len(words) > opts.max_tokens:
@@ -77,6 +93,8 @@ class ScriptedModel:
             latency_s=time.perf_counter() - start,
             model=self.name,
             time_to_first_token_s=0.0,
+            logprobs=[TokenLogprob(piece, logprob, ((piece, logprob), *alternatives)) for piece in _pieces(reply)]
+            if opts.logprobs else None,
         )
 
     def complete_many(self, messages: MessagesLike, options: GenerationOptions | None = None,
@@ -89,7 +107,11 @@ class ScriptedModel:
     def stream(self, messages: MessagesLike, options: GenerationOptions | None = None) -> Iterator[Delta]:
         """The same reply in word-sized pieces, so streaming consumers are exercised too."""
         completion = self.complete(messages, options)
-        pieces = completion.text.split(" ")
-        for i, piece in enumerate(pieces):
-            yield Delta(piece if i == 0 else " " + piece)
+        for piece in _pieces(completion.text):
+            yield Delta(piece)
         yield Delta("", completion)
+
+
+def _pieces(text: str) -> list[str]:
+    """The reply's word-sized tokens, each but the first with its leading space (they join to the text)."""
+    return [piece if i == 0 else " " + piece for i, piece in enumerate(text.split(" "))]

@@ -147,7 +147,7 @@ class TaskRunner:
 
             self._tools = build_tools(self.settings, db=self.spec.db or sample_db_url(), python=True)
         agent = ToolAgent(self.model, self._tools, max_steps=self.spec.max_steps, settings=self.settings,
-                          intent_parser=IntentParser(self.model))
+                          intent_parser=IntentParser.from_settings(self.model, self.settings))
         return agent.run(question).to_dict()
 
     def close(self) -> None:

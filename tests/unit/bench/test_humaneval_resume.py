@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from nativa.bench.humaneval import ProblemResult, read_jsonl, write_jsonl
+from nativa.bench._stats import write_jsonl
+from nativa.bench.humaneval import ProblemResult, read_jsonl
 from nativa.errors import BadInputError
 
 

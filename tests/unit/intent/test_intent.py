@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,8 @@ from pydantic import ValidationError
 from nativa.data import sample_db_url
 from nativa.errors import BadInputError
 from nativa.intent import DEFAULT_RULES, Intent, IntentContext, IntentParser, Rule, load_rules
-from nativa.models import ScriptedModel
+from nativa.intent.parser import value_probability
+from nativa.models import Completion, ScriptedModel, ScriptedReply, TokenLogprob
 from nativa.tools import tool
 from nativa.tools.sql import SQLDatabase
 
@@ -60,17 +62,42 @@ def test_schema_words_route_database_questions_without_a_model() -> None:
 
 
 def test_the_model_decides_under_a_schema_when_no_rule_matches() -> None:
-    model = ScriptedModel(['{"kind": "http", "confidence": 0.8}'])
+    model = ScriptedModel([ScriptedReply('{"kind": "http"}', logprob=math.log(0.4),
+                                         alternatives=((' "sql"}', math.log(0.1)), (' "hello"}', math.log(0.5))))])
     ctx = IntentContext(kinds={"sql", "http"})
     intent = IntentParser(model).parse("what's new on the status page", ctx)
-    assert intent == Intent(kind="http", confidence=0.8, source="model")
+    assert (intent.kind, intent.source, intent.stage) == ("http", "model", None)
+    assert intent.confidence == pytest.approx(0.8)
     schema = model.options[0].json_schema
     assert schema is not None and schema["properties"]["kind"]["enum"] == ["http", "sql", "chat", "unclear"]
+    assert schema["required"] == ["kind"] and model.options[0].logprobs  # the confidence is not the model's to write
     assert "- http: read a web page or API" in model.calls[0][0].content
 
 
-@pytest.mark.parametrize("reply", ['{"kind": "unclear", "confidence": 0.9}', '{"kind": "sql", "confidence": 0.2}'])
-def test_unclear_or_unsure_model_answers_become_a_clarifying_question(reply: str) -> None:
+def test_the_confidence_is_the_probability_of_the_value_tokens_only() -> None:
+    # The grammar writes the braces and the key; only the tokens that spell the value are the model's choice.
+    completion = Completion(text='{"kind": "sql"}', finish_reason="stop", input_tokens=1, output_tokens=5,
+                            latency_s=0.0, model="m", logprobs=[
+                                TokenLogprob('{"', -3.0), TokenLogprob("kind", -2.0), TokenLogprob('":', -1.0),
+                                TokenLogprob(' "', -1.0), TokenLogprob("s", math.log(0.6)),
+                                TokenLogprob("ql", math.log(0.5)), TokenLogprob('"}', -4.0)])
+    assert value_probability(completion, "sql") == pytest.approx(0.3)
+    # over what the schema allowed: 's' beat 'c' (of chat or code) 0.6 to 0.2, 'ql' had no rival
+    allowed = Completion(text='{"kind": "sql"}', finish_reason="stop", input_tokens=1, output_tokens=4,
+                         latency_s=0.0, model="m", logprobs=[
+                             TokenLogprob('{"kind":"', -3.0), TokenLogprob("s", math.log(0.6), (("s", math.log(0.6)),
+                                                                  ("c", math.log(0.2)), ("x", math.log(0.2)))),
+                             TokenLogprob("ql", math.log(0.5), (("ql", math.log(0.5)), ("ugar", math.log(0.5)))),
+                             TokenLogprob('"}', -4.0)])
+    assert value_probability(allowed, "sql", ["sql", "chat", "code"]) == pytest.approx(0.75)
+    assert value_probability(completion, "http") is None
+    assert value_probability(Completion("{}", "stop", 1, 1, 0.0, "m"), "sql") is None  # no logprobs given
+
+
+@pytest.mark.parametrize("reply", [ScriptedReply('{"kind": "unclear"}', logprob=math.log(0.9)),
+                                   ScriptedReply('{"kind": "sql"}', logprob=math.log(0.2),
+                                                 alternatives=((' "chat"}', math.log(0.8)),))])
+def test_unclear_or_unsure_model_answers_become_a_clarifying_question(reply: ScriptedReply) -> None:
     ctx = IntentContext.from_tools([_noop_sql_tool()])
     intent = IntentParser(ScriptedModel([reply])).parse("that thing from before", ctx)
     assert intent.kind == "unclear" and intent.source == "model"
