@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from support.tracing_fixtures import capture_spans, finished_span
 from unit.serve.helpers import FakeSandbox, fenced
 
 from nativa import tracing
@@ -59,16 +60,11 @@ def code_agent(model: ChatModel, **kw: Any) -> CodeAgent:
 
 @pytest.fixture
 def spans(tmp_path: Path) -> Iterator[InMemorySpanExporter]:
-    exporter = InMemorySpanExporter()
-    tracing.shutdown()  # whatever an earlier test set up, these spans go here
-    tracing.setup(Settings(home=tmp_path / "home"), exporters=[exporter])
-    yield exporter
-    tracing.shutdown()
+    yield from capture_spans(tmp_path / "home")
 
 
 def agent_span(spans: InMemorySpanExporter, name: str = "invoke_agent code_agent") -> dict[str, Any]:
-    assert tracing.force_flush(timeout_s=10.0)
-    return dict(next(s for s in spans.get_finished_spans() if s.name == name).attributes or {})
+    return finished_span(spans, name)
 
 
 def test_no_escalation_when_the_small_stage_passes_and_the_large_is_never_built(

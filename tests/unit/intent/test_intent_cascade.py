@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from support.tracing_fixtures import capture_spans, finished_span
 
 from nativa import tracing
 from nativa.config import Settings
@@ -44,18 +45,11 @@ def _chain(scripts: dict[str, list[ScriptedReply | str]]) -> tuple[CascadeModel,
 
 @pytest.fixture
 def spans(tmp_path: Path) -> Iterator[InMemorySpanExporter]:
-    tracing.shutdown()
-    exporter = InMemorySpanExporter()
-    tracing.setup(Settings(home=tmp_path), exporters=[exporter])
-    yield exporter
-    tracing.shutdown()
+    yield from capture_spans(tmp_path)
 
 
 def _cascade_span(exporter: InMemorySpanExporter) -> dict[str, object]:
-    assert tracing.force_flush(timeout_s=10.0)
-    found = [s for s in exporter.get_finished_spans() if s.name == "intent cascade"]
-    assert len(found) == 1
-    return dict(found[0].attributes or {})
+    return finished_span(exporter, "intent cascade")
 
 
 def test_a_sure_small_stage_answers_and_the_large_one_is_never_built(spans: InMemorySpanExporter) -> None:

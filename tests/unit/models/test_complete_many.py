@@ -11,7 +11,7 @@ import pytest
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from support.fake_batch import FakeBatchingModel
 from support.openai_server import ServerScript, StandInServer
-from support.tracing_fixtures import _no_otel_env  # noqa: F401  (autouse pytest fixture)
+from support.tracing_fixtures import _no_otel_env, capture_spans  # noqa: F401  (autouse pytest fixture)
 from support.waiting import wait_for
 
 from nativa import tracing
@@ -27,10 +27,7 @@ HOT = GenerationOptions(max_tokens=32, temperature=0.8, seed=40)
 
 @pytest.fixture
 def spans(tmp_path: Path) -> Iterator[InMemorySpanExporter]:
-    exporter = InMemorySpanExporter()
-    tracing.setup(Settings(home=tmp_path / "home", trace_content=True), exporters=[exporter])
-    yield exporter
-    tracing.shutdown()
+    yield from capture_spans(tmp_path / "home", trace_content=True)
 
 
 def _models(srv: StandInServer) -> list[ChatModel]:

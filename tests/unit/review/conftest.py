@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from support.tracing_fixtures import _no_otel_env  # noqa: F401  (autouse pytest fixture)
+from support.tracing_fixtures import _no_otel_env, capture_spans  # noqa: F401  (autouse pytest fixture)
 
 from nativa import tracing
 from nativa.config import Settings
@@ -21,6 +21,4 @@ def policy() -> Policy:
 
 @pytest.fixture
 def spans(tmp_path: Path) -> Iterator[InMemorySpanExporter]:
-    exporter = InMemorySpanExporter()
-    tracing.setup(Settings(home=tmp_path / "home"), exporters=[exporter])
-    yield exporter
+    yield from capture_spans(tmp_path / "home")
