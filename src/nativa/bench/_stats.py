@@ -13,7 +13,7 @@ from typing import Any
 
 from nativa.tracing.stats import percentile
 
-__all__ = ["median", "percentile", "ratio", "timed", "write_jsonl"]
+__all__ = ["by_kind", "load_bench_model", "median", "percentile", "ratio", "timed", "write_jsonl"]
 
 
 def median(values: Sequence[float]) -> float:
@@ -41,3 +41,25 @@ def write_jsonl(path: Path, results: Iterable[Any]) -> None:
         for r in results:
             f.write(json.dumps(asdict(r), ensure_ascii=False) + "\n")
             f.flush()
+
+
+def by_kind(results: Iterable[Any]) -> dict[str, tuple[int, int]]:
+    """(right, total) per task kind, from results with `kind` and `correct`."""
+    tally: dict[str, tuple[int, int]] = {}
+    for r in results:
+        right, total = tally.get(r.kind, (0, 0))
+        tally[r.kind] = (right + r.correct, total + 1)
+    return tally
+
+
+def load_bench_model(name: str, settings: Any) -> Any:
+    """The model a bench measures, loaded before the first task so its load time is not charged to it (a
+    cascade loads its first stage; later ones load when first escalated to)."""
+    from nativa.models import resolve_model
+    from nativa.models.cascade import CascadeModel
+    from nativa.models.local import LocalModel
+
+    model = resolve_model(name, settings)
+    if isinstance(model, LocalModel | CascadeModel):
+        model.load()
+    return model

@@ -22,6 +22,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from nativa.bench._stats import by_kind, load_bench_model
+
 TASKS_FILE = "intent.jsonl"
 Split = Literal["calibrate", "test"]
 THRESHOLDS: tuple[float, ...] = (0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95, 0.98, 0.99, 1.0)
@@ -137,15 +139,10 @@ def run_bench(settings: Any, model_name: str, tasks: Sequence[IntentTask], *,
     """Route every request with one model (or cascade), through the parser `nativa run` uses."""
     from nativa.data import sample_db_url
     from nativa.intent import IntentContext, IntentParser
-    from nativa.models import resolve_model
-    from nativa.models.cascade import CascadeModel
     from nativa.models.cost import cost_of, metered
-    from nativa.models.local import LocalModel
     from nativa.tools import build_tools, close_tools
 
-    model = resolve_model(model_name, settings)
-    if isinstance(model, LocalModel | CascadeModel):
-        model.load()  # a cascade: its first stage; later ones load when first escalated to
+    model = load_bench_model(model_name, settings)
     tools = build_tools(settings, db=sample_db_url(), allow_hosts=["api.example.com"], python=True)
     results: list[IntentResult] = []
     try:
@@ -172,15 +169,11 @@ def run_bench(settings: Any, model_name: str, tasks: Sequence[IntentTask], *,
 
 def summarise(model: str, results: Sequence[IntentResult], results_file: Path | None = None) -> IntentSummary:
     """The summary of one system's results; `results_file` is where their lines went."""
-    by_kind: dict[str, tuple[int, int]] = {}
-    for r in results:
-        right, total = by_kind.get(r.kind, (0, 0))
-        by_kind[r.kind] = (right + r.correct, total + 1)
     decided = [r for r in results if r.source == "model"]
     correct = sum(r.correct for r in results)
     return IntentSummary(
         model=model, tasks=len(results), correct=correct, accuracy=correct / len(results) if results else 0.0,
-        by_kind=by_kind, model_decided=len(decided),
+        by_kind=by_kind(results), model_decided=len(decided),
         model_accuracy=sum(r.correct for r in decided) / len(decided) if decided else 0.0,
         escalated_share=sum(r.escalated for r in decided) / len(decided) if decided else 0.0,
         input_tokens=sum(r.input_tokens for r in results), output_tokens=sum(r.output_tokens for r in results),

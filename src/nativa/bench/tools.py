@@ -29,6 +29,8 @@ from urllib.parse import parse_qs, urlsplit
 
 from pydantic import BaseModel, ConfigDict
 
+from nativa.bench._stats import by_kind, load_bench_model
+
 TASKS_FILE = "tools.jsonl"
 _NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
 
@@ -143,14 +145,9 @@ def run_bench(settings: Any, model_name: str, tasks: list[BenchTask], *, max_ste
     from nativa.agent.tool_agent import ToolAgent
     from nativa.data import sample_db_url
     from nativa.intent import IntentParser
-    from nativa.models import resolve_model
-    from nativa.models.cascade import CascadeModel
-    from nativa.models.local import LocalModel
     from nativa.tools import build_tools, close_tools
 
-    model = resolve_model(model_name, settings)
-    if isinstance(model, LocalModel | CascadeModel):
-        model.load()  # a cascade: its first stage; later ones load when first escalated to
+    model = load_bench_model(model_name, settings)
     results: list[TaskResult] = []
     with serve_api() as base:
         tools = build_tools(settings, db=sample_db_url(), allow_hosts=["127.0.0.1"], allow_private=True,
@@ -182,14 +179,10 @@ def run_bench(settings: Any, model_name: str, tasks: list[BenchTask], *, max_ste
 
 def summarise(model: str, results: list[TaskResult], results_file: Path | None = None) -> BenchSummary:
     """The summary of one model's tool task results; `results_file` is where their lines went."""
-    by_kind: dict[str, tuple[int, int]] = {}
-    for r in results:
-        right, total = by_kind.get(r.kind, (0, 0))
-        by_kind[r.kind] = (right + r.correct, total + 1)
     correct = sum(r.correct for r in results)
     times = [r.wall_s for r in results] or [0.0]
     return BenchSummary(model=model, tasks=len(results), correct=correct,
-                        accuracy=correct / len(results) if results else 0.0, by_kind=by_kind,
+                        accuracy=correct / len(results) if results else 0.0, by_kind=by_kind(results),
                         mean_steps=statistics.fmean([r.steps for r in results]) if results else 0.0,
                         median_s=statistics.median(times), mean_s=statistics.fmean(times),
                         results_file=str(results_file) if results_file else None,

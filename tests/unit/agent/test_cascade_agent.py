@@ -13,13 +13,11 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from support.tracing_fixtures import capture_spans, finished_span
 from unit.serve.helpers import FakeSandbox, fenced
 
-from nativa import tracing
 from nativa.agent import CodeAgent
 from nativa.agent.cascade import grounded
 from nativa.agent.result import Escalation
 from nativa.agent.tool_agent import ToolAgent
 from nativa.agent.tool_result import ToolStep
-from nativa.config import Settings
 from nativa.models import ScriptedModel
 from nativa.models.base import ChatModel
 from nativa.models.cascade import CascadeModel

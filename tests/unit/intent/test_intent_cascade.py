@@ -10,7 +10,6 @@ import pytest
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from support.tracing_fixtures import capture_spans, finished_span
 
-from nativa import tracing
 from nativa.config import Settings
 from nativa.intent import IntentContext, IntentParser
 from nativa.models import ScriptedModel, ScriptedReply

@@ -15,7 +15,6 @@ from support.tracing_fixtures import _no_otel_env, capture_spans  # noqa: F401  
 from support.waiting import wait_for
 
 from nativa import tracing
-from nativa.config import Settings
 from nativa.errors import BadInputError
 from nativa.models import GenerationOptions, OpenAICompatibleModel, ScriptedModel
 from nativa.models.base import ChatModel

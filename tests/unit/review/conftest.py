@@ -9,8 +9,6 @@ import pytest
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from support.tracing_fixtures import _no_otel_env, capture_spans  # noqa: F401  (autouse pytest fixture)
 
-from nativa import tracing
-from nativa.config import Settings
 from nativa.review import Policy
 
 
