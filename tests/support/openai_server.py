@@ -25,6 +25,9 @@ class ServerScript:
     reply: str = "def reverse(s):\n    return s[::-1]"
     model: str = "stand-in"
     requests: list[dict[str, Any]] = field(default_factory=list)
+    logprob: float | None = None  # when set, each word's logprob, sent when the request asks for logprobs
+    refuse_logprobs: bool = False  # answer 400 to a request that asks for logprobs (as some reasoning models do)
+    stream_without_logprobs: int | None = None  # the streamed word whose chunk carries no logprobs
 
 
 def _app(script: ServerScript) -> FastAPI:
@@ -39,17 +42,30 @@ def _app(script: ServerScript) -> FastAPI:
             headers = {"retry-after-ms": "10"} if status == 429 else {}
             return JSONResponse({"error": {"message": f"scripted {status}", "type": "server_error"}},
                                 status_code=status, headers=headers)
+        if script.refuse_logprobs and "logprobs" in body:
+            return JSONResponse({"error": {"message": "logprobs is not supported with this model",
+                                           "type": "invalid_request_error"}}, status_code=400)
         if body.get("model") != script.model:
             return JSONResponse({"error": {"message": f"model {body.get('model')} not found"}}, status_code=404)
         words = script.reply.split(" ")
+        pieces = [w if i == 0 else " " + w for i, w in enumerate(words)]
+
+        def logprobs(piece: list[str]) -> dict[str, Any] | None:
+            if script.logprob is None or not body.get("logprobs"):
+                return None
+            return {"content": [{"token": p, "logprob": script.logprob, "bytes": None,
+                                 "top_logprobs": [{"token": p, "logprob": script.logprob, "bytes": None}]}
+                                for p in piece]}
+
         usage = {"prompt_tokens": 7, "completion_tokens": len(words), "total_tokens": 7 + len(words)}
         if body.get("stream"):
             def events() -> Iterator[str]:
-                for i, w in enumerate(words):
+                for i, piece in enumerate(pieces):
                     chunk = {"id": "c1", "object": "chat.completion.chunk", "created": int(time.time()),
                              "model": script.model,
-                             "choices": [{"index": 0, "delta": {"content": w if i == 0 else " " + w},
-                                          "finish_reason": None}]}
+                             "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None,
+                                          "logprobs": None if i == script.stream_without_logprobs
+                                          else logprobs([piece])}]}
                     yield f"data: {json.dumps(chunk)}\n\n"
                 last = {"id": "c1", "object": "chat.completion.chunk", "created": int(time.time()),
                         "model": script.model, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
@@ -64,7 +80,7 @@ def _app(script: ServerScript) -> FastAPI:
         return {
             "id": "c1", "object": "chat.completion", "created": int(time.time()), "model": script.model,
             "choices": [{"index": 0, "message": {"role": "assistant", "content": script.reply},
-                         "finish_reason": "stop"}],
+                         "finish_reason": "stop", "logprobs": logprobs(pieces)}],
             "usage": usage,
         }
 

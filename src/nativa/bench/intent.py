@@ -52,6 +52,7 @@ class IntentResult:
     correct: bool
     source: str  # rule | model | default
     confidence: float
+    probability: float | None = None  # the model's own, from its logprobs; None: unknown (or a rule's)
     stage: str | None = None  # on a cascade: the stage whose pick it is
     escalated: bool = False
     escalation: str | None = None
@@ -156,6 +157,7 @@ def run_bench(settings: Any, model_name: str, tasks: Sequence[IntentTask], *,
             result = IntentResult(
                 id=task.id, kind=task.kind, split=task.split, model=model.name, predicted=intent.kind,
                 correct=intent.kind == task.kind, source=intent.source, confidence=intent.confidence,
+                probability=intent.probability,
                 stage=intent.stage, escalated=intent.escalated, escalation=intent.escalation,
                 input_tokens=total.input_tokens, output_tokens=total.output_tokens, compute=total.compute,
                 wall_s=time.perf_counter() - started)
@@ -169,7 +171,7 @@ def run_bench(settings: Any, model_name: str, tasks: Sequence[IntentTask], *,
 
 def summarise(model: str, results: Sequence[IntentResult], results_file: Path | None = None) -> IntentSummary:
     """The summary of one system's results; `results_file` is where their lines went."""
-    decided = [r for r in results if r.source == "model"]
+    decided = [r for r in results if r.source != "rule"]  # the model's: a usable pick or none (default)
     correct = sum(r.correct for r in results)
     return IntentSummary(
         model=model, tasks=len(results), correct=correct, accuracy=correct / len(results) if results else 0.0,
@@ -182,8 +184,9 @@ def summarise(model: str, results: Sequence[IntentResult], results_file: Path | 
 
 
 def replay(small: Sequence[IntentResult], large: Sequence[IntentResult], threshold: float) -> ThresholdRow:
-    """The two-stage cascade at `threshold`, replayed: a request the small model decided with its pick's
-    probability under the threshold (or with no usable answer) takes the large model's pick, and both costs."""
+    """The two-stage cascade at `threshold`, replayed as the parser runs it: a request no rule decided whose
+    small-model pick has a known probability under the threshold, or that got no usable answer, takes the
+    large model's pick (the small one's when the large gave none), and both costs."""
     by_id = {r.id: r for r in large}
     right = escalated = decided = 0
     compute = 0.0
@@ -192,11 +195,12 @@ def replay(small: Sequence[IntentResult], large: Sequence[IntentResult], thresho
         pick = s
         if s.source != "rule":
             decided += 1
-            if s.source == "default" or s.confidence < threshold:
+            if s.source == "default" or (s.probability is not None and s.probability < threshold):
                 other = by_id.get(s.id)
                 if other is None:
                     raise ValueError(f"the large model's results have no task {s.id!r}")
-                pick, escalated = other, escalated + 1
+                pick = other if other.source != "default" or s.source == "default" else s
+                escalated += 1
                 compute += other.compute
         right += pick.correct
     n = len(small)

@@ -22,7 +22,8 @@ _SPLITS = ("calibrate", "test", "all")
 def bench_intent(
     models: Annotated[list[str] | None, typer.Option("--model", "-m", help="Models to measure (repeatable; "
                                                      "default: small, large and cascade).")] = None,
-    split: Annotated[str, typer.Option("--split", help="Which requests: test (default), calibrate or all.")] = "test",
+    split: Annotated[str | None, typer.Option("--split", help="Which requests: test (default), calibrate or "
+                                              "all.")] = None,
     calibrate: Annotated[bool, typer.Option("--calibrate", help="Run the cascade's first two stages on the "
                                             "calibrate split and choose cascade_intent_threshold: the lowest "
                                             "at which the replayed cascade reaches the larger model's "
@@ -41,8 +42,12 @@ def bench_intent(
     from nativa.errors import BadInputError
     from nativa.models.cascade import parse_cascade
 
-    if split not in _SPLITS:
+    if split is not None and split not in _SPLITS:
         raise BadInputError(f"--split {split!r} is not a split; valid: {', '.join(_SPLITS)}")
+    if calibrate and (models or split not in (None, "calibrate")):
+        raise BadInputError("--calibrate measures the first two stages of --cascade on the calibrate split; "
+                            "drop --model and --split, or drop --calibrate")
+    split = split or "test"
     cfg = settings()
     tracing.setup(cfg)
     if calibrate:

@@ -29,6 +29,9 @@ class Intent(BaseModel):
     rule: str | None = None
     direct: bool = False
     question: str | None = None
+    # a model's pick: the probability its tokens gave it; None when the model sent no logprobs (and then
+    # `confidence` is 0.5, unknown), or the intent is not a model's
+    probability: float | None = Field(default=None, ge=0.0, le=1.0)
     # on a cascade: the stage whose pick this is, whether an earlier one handed it on, and why
     stage: str | None = None
     escalated: bool = False

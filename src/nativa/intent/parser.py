@@ -107,17 +107,30 @@ def value_probability(completion: Completion, value: str, choices: Sequence[str]
 
 def _allowed_mass(token: TokenLogprob, prefix: str, written: str, choices: Sequence[str]) -> float:
     """log of the probability mass, at this token's step, of the alternatives that keep the value on its way
-    to one of `choices` (`prefix`: the token's text before the value starts; `written`: the value so far)."""
+    to one of `choices` (`prefix`: the token's text before the value starts; `written`: the value so far).
 
-    def leads(alternative: str) -> bool:
-        if not alternative.startswith(prefix):
-            return False
-        so_far = written + alternative[len(prefix):]
-        return bool(so_far) and any(c.startswith(so_far) or so_far.startswith(c + '"') for c in choices)
+    Where the token opens the value, the JSON around it may be spelt with other spaces (` "code` and
+    `"code` both open a value), and an alternative that is only structure (`"`, a space) commits to no value,
+    so it counts on neither side. Two alternatives with the same text (two token ids) both count."""
+    structure = re.sub(r"\s+", "", prefix)
 
-    alternatives = dict(token.top)
-    alternatives.setdefault(token.text, token.logprob)
-    mass = [lp for alt, lp in alternatives.items() if leads(alt)]
+    def leads(alternative: str) -> bool | None:
+        """True: on the way to an allowed value; False: not; None: structure only, no choice made yet."""
+        if prefix:
+            spelt = re.sub(r"\s+", "", alternative)
+            if structure.startswith(spelt):
+                return None
+            if not spelt.startswith(structure):
+                return False
+            so_far = spelt[len(structure):]
+        else:
+            so_far = written + alternative
+        return any(c.startswith(so_far) or so_far.startswith(c + '"') for c in choices)
+
+    alternatives = list(token.top)
+    if not any(alt == token.text and math.isclose(lp, token.logprob) for alt, lp in alternatives):
+        alternatives.append((token.text, token.logprob))
+    mass = [lp for alt, lp in alternatives if leads(alt)]
     if not mass:
         return token.logprob
     top = max(mass)
@@ -173,23 +186,29 @@ class IntentParser:
 
     def _ask_model(self, text: str, ctx: IntentContext) -> Intent:
         """The first stage's pick; on a cascade, the next stage's while the pick's own probability is under
-        `escalate_below` (a stage that may not see the request is passed over, and the reason kept)."""
+        `escalate_below` (a stage that may not see the request is passed over, and the reason kept). When a
+        later stage gives no usable answer, the last usable pick of an earlier one stands."""
         assert self.model is not None
         chain = self.model if isinstance(self.model, CascadeModel) else None
         if chain is None:
             return self._verdict(self._pick(self.model, text, ctx), ctx)
         reasons: list[str] = []
         details: list[str] = []
-        i = 0
+        i, usable = 0, None
         with span("intent cascade", {"nativa.cascade.stages": ",".join(chain.stages)}) as scope:
             while True:
                 pick = self._pick(chain.stage(i), text, ctx)
+                if pick.kind is not None:
+                    usable = (i, pick)
                 doubt = _doubt(pick, self.escalate_below)
                 if doubt is None:
                     break
                 nxt, skipped = chain.next_stage(i, [text])
                 details += skipped
                 if nxt is None:
+                    if pick.kind is None and usable is not None:
+                        details.append(f"{chain.stages[i]}: {doubt[1]}; {chain.stages[usable[0]]}'s pick stands")
+                        i, pick = usable
                     break
                 reasons.append(doubt[0])
                 details.append(f"{chain.stages[i]}: {doubt[1]}")
@@ -233,9 +252,11 @@ class IntentParser:
             return Intent(kind="tool", confidence=0.3, source="default")
         confidence = UNKNOWN_CONFIDENCE if pick.probability is None else pick.probability
         if pick.kind == "unclear" or confidence < self.min_confidence:
-            return Intent(kind="unclear", confidence=confidence, source="model", question=self._question(ctx))
+            return Intent(kind="unclear", confidence=confidence, source="model", question=self._question(ctx),
+                          probability=pick.probability)
         try:
-            return Intent(kind=pick.kind, confidence=confidence, source="model")  # type: ignore[arg-type]
+            return Intent(kind=pick.kind, confidence=confidence, source="model",  # type: ignore[arg-type]
+                          probability=pick.probability)
         except ValidationError:
             return Intent(kind="tool", confidence=0.3, source="default")
 

@@ -51,6 +51,7 @@ class OpenAICompatibleModel:
         self.name = model
         self.base_url = base_url
         self._schema_style = "json_schema"  # or "json_object": how this server takes a JSON schema
+        self._logprobs_refused = False  # the server answered 400 to `logprobs` (some reasoning models do)
         # Local servers (vLLM, llama.cpp) accept any key; the client insists on one being set.
         self._client = openai.OpenAI(
             base_url=base_url, api_key=api_key or "not-needed", timeout=timeout_s, max_retries=max_retries
@@ -77,7 +78,7 @@ class OpenAICompatibleModel:
             req["seed"] = opts.seed
         if opts.json_schema is not None:
             req["response_format"] = self._response_format(dict(opts.json_schema))
-        if opts.logprobs:
+        if opts.logprobs and not self._logprobs_refused:
             req["logprobs"], req["top_logprobs"] = True, TOP_LOGPROBS
         return req
 
@@ -87,20 +88,27 @@ class OpenAICompatibleModel:
         return {"type": "json_schema", "json_schema": {"name": "output", "schema": schema}}
 
     def _create(self, req: dict[str, Any]) -> Any:
-        """`chat.completions.create`, falling back once to llama.cpp's own schema form.
+        """`chat.completions.create`, falling back to what the server takes, once per kind of refusal.
 
         OpenAI, vLLM and Ollama take `{"type": "json_schema", ...}`; llama-cpp-python's server refuses it
-        and takes `{"type": "json_object", "schema": ...}`. The first refusal switches this model over.
+        and takes `{"type": "json_object", "schema": ...}`. Some models refuse `logprobs`; they are then asked
+        without it (the completion then carries none, which callers read as "unknown"). The first refusal of
+        each switches this model over for later calls.
         """
-        try:
-            return self._client.chat.completions.create(**req)
-        except openai.APIStatusError as exc:
-            fmt = req.get("response_format")
-            if fmt is None or self._schema_style != "json_schema" or "response_format" not in _message(exc):
-                raise
-            self._schema_style = "json_object"
-            return self._client.chat.completions.create(
-                **req | {"response_format": self._response_format(fmt["json_schema"]["schema"])})
+        while True:
+            try:
+                return self._client.chat.completions.create(**req)
+            except openai.APIStatusError as exc:
+                message = _message(exc)
+                fmt = req.get("response_format")
+                if fmt is not None and self._schema_style == "json_schema" and "response_format" in message:
+                    self._schema_style = "json_object"
+                    req = req | {"response_format": self._response_format(fmt["json_schema"]["schema"])}
+                elif "logprobs" in req and not self._logprobs_refused and "logprobs" in message:
+                    self._logprobs_refused = True
+                    req = {k: v for k, v in req.items() if k not in ("logprobs", "top_logprobs")}
+                else:
+                    raise
 
     def _translate(self, exc: Exception) -> Exception:
         where = self.base_url or "api.openai.com"
@@ -168,6 +176,7 @@ class OpenAICompatibleModel:
         finish = "stop"
         usage = None
         logprobs: list[TokenLogprob] | None = None
+        gap = False  # a content chunk came without logprobs: a partial list would overstate the probability
         try:
             for chunk in self._create(req):
                 if chunk.usage is not None:
@@ -177,6 +186,7 @@ class OpenAICompatibleModel:
                     if got:
                         logprobs = (logprobs or []) + got
                     if choice.delta and choice.delta.content:
+                        gap = gap or not got
                         if ttft is None:
                             ttft = time.perf_counter() - start
                         parts.append(choice.delta.content)
@@ -197,7 +207,7 @@ class OpenAICompatibleModel:
                 model=self.name,
                 time_to_first_token_s=ttft,
                 tokens_estimated=usage is None,
-                logprobs=logprobs,
+                logprobs=None if gap else logprobs,
             ),
         )
 

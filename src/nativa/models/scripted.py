@@ -5,6 +5,7 @@ It is never a default anywhere; `resolve_model` does not know its name.
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Iterable, Iterator
@@ -93,8 +94,9 @@ class ScriptedModel:
             latency_s=time.perf_counter() - start,
             model=self.name,
             time_to_first_token_s=0.0,
-            logprobs=[TokenLogprob(piece, logprob, ((piece, logprob), *alternatives)) for piece in _pieces(reply)]
-            if opts.logprobs else None,
+            logprobs=[TokenLogprob(piece, logprob, tuple(sorted(((piece, logprob), *alternatives),
+                                                               key=lambda a: -a[1])))
+                      for piece in _pieces(reply)] if opts.logprobs else None,
         )
 
     def complete_many(self, messages: MessagesLike, options: GenerationOptions | None = None,
@@ -113,5 +115,10 @@ class ScriptedModel:
 
 
 def _pieces(text: str) -> list[str]:
-    """The reply's word-sized tokens, each but the first with its leading space (they join to the text)."""
-    return [piece if i == 0 else " " + piece for i, piece in enumerate(text.split(" "))]
+    """The reply's word-sized tokens, one per word as `count_tokens` counts them, each with the whitespace
+    before it (they join to the text; trailing whitespace goes with the last)."""
+    pieces = re.findall(r"\s*\S+", text)
+    if not pieces:
+        return [text] if text else []
+    pieces[-1] += text[len("".join(pieces)):]
+    return pieces

@@ -10,9 +10,10 @@ from nativa.bench.intent import IntentResult, calibrate, load_tasks, replay
 
 
 def _r(task: str, correct: bool, *, confidence: float = 1.0, source: str = "model", compute: float = 1.0,
-       model: str = "small") -> IntentResult:
+       model: str = "small", known: bool = True) -> IntentResult:
     return IntentResult(id=task, kind="sql", split="calibrate", model=model, predicted="sql" if correct else "chat",
-                        correct=correct, source=source, confidence=confidence, compute=compute)
+                        correct=correct, source=source, confidence=confidence, compute=compute,
+                        probability=confidence if known and source == "model" else None)
 
 
 def test_the_shipped_requests_split_each_kind_in_two_disjoint_halves() -> None:
@@ -37,6 +38,15 @@ def test_replay_takes_the_large_pick_below_the_threshold_and_both_costs() -> Non
     assert replay(small, large, 0.5).accuracy == 0.75  # b (0.6) stays on the small model: wrong
 
 
+def test_replay_does_what_the_parser_does_with_an_unknown_probability_and_a_failed_large_stage() -> None:
+    # no logprobs: the parser keeps the pick (confidence 0.5, unknown), so the replay must too
+    small = [_r("a", False, confidence=0.5, known=False), _r("b", True, confidence=0.6)]
+    large = [_r("a", True, model="large"), _r("b", False, source="default", model="large")]
+    row = replay(small, large, 0.9)
+    assert row.escalated_share == 0.5  # b only
+    assert row.accuracy == 0.5  # a stays wrong; b's large stage gave nothing, so the small pick stands (right)
+
+
 def test_calibrate_chooses_the_lowest_threshold_that_reaches_the_large_model() -> None:
     small = [_r("a", True, confidence=0.99), _r("b", False, confidence=0.85), _r("c", False, confidence=0.7)]
     large = [_r(t, ok, compute=3.0, model="large") for t, ok in [("a", True), ("b", True), ("c", True)]]
@@ -50,6 +60,10 @@ def test_calibrate_falls_back_to_the_most_accurate_threshold_when_none_reaches_t
     large = [_r("a", True, model="large"), _r("b", True, model="large")]
     # the large model is right on both; the small one too, so every threshold reaches it: the lowest wins
     assert calibrate(small, large, thresholds=(0.5, 0.9)).chosen == 0.5
-    wrong_when_sure = [_r("a", False, confidence=0.99), _r("b", True, confidence=0.6)]
-    result = calibrate(wrong_when_sure, large, thresholds=(0.5, 0.9))
-    assert result.chosen == 0.5 and "no threshold reaches" in result.why
+    # the small model is wrong when sure (a) and on b, which only a threshold over 0.6 escalates; the large one
+    # is wrong on a too, so no threshold reaches its 3/3 ... and the most accurate, not the lowest, is chosen
+    small = [_r("a", False, confidence=0.99), _r("b", False, confidence=0.6), _r("c", True, confidence=0.99)]
+    large = [_r("a", True, model="large"), _r("b", True, model="large"), _r("c", True, model="large")]
+    result = calibrate(small, large, thresholds=(0.5, 0.7, 0.9))
+    assert [r.accuracy for r in result.rows] == pytest.approx([1 / 3, 2 / 3, 2 / 3])
+    assert result.chosen == 0.7 and "no threshold reaches" in result.why

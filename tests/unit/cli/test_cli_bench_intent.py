@@ -56,9 +56,17 @@ def test_bench_intent_calibrate_prints_the_threshold_table(models: dict[str, Cha
     data = json.loads(capsys.readouterr().out)
     assert code == 0 and data["stages"] == ["small", "large"]
     calibration = data["calibration"]
-    assert calibration["tasks"] == 5 and 0.5 <= calibration["chosen"] <= 1.0
+    # every model pick of the small stage has p=0.30 and is right (code) only on the code request, where the
+    # large one is right too: escalating costs accuracy nowhere, so the lowest threshold reaches the large model
+    assert calibration["tasks"] == 5 and calibration["chosen"] == 0.5
     assert [r["threshold"] for r in calibration["rows"]][:2] == [0.5, 0.6]
 
 
 def test_bench_intent_names_a_bad_split() -> None:
     assert run(["bench", "intent", "--split", "train"]) == 2
+
+
+def test_bench_intent_calibrate_refuses_the_flags_it_would_ignore(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(["bench", "intent", "--calibrate", "-m", "large"]) == 2
+    assert run(["bench", "intent", "--calibrate", "--split", "test"]) == 2
+    assert "drop --model and --split" in capsys.readouterr().err

@@ -91,6 +91,16 @@ def test_the_confidence_is_the_probability_of_the_value_tokens_only() -> None:
                              TokenLogprob('"}', -4.0)])
     assert value_probability(allowed, "sql", ["sql", "chat", "code"]) == pytest.approx(0.75)
     assert value_probability(completion, "http") is None
+    # a token that opens the value: other spacing still opens a value, a bare quote commits to none, and two
+    # token ids with the same text both count
+    opening = Completion(text='{"kind": "sql"}', finish_reason="stop", input_tokens=1, output_tokens=3,
+                         latency_s=0.0, model="m", logprobs=[
+                             TokenLogprob('{"kind":', -1.0),
+                             TokenLogprob(' "sql', math.log(0.4), ((' "sql', math.log(0.4)), ('"code', math.log(0.2)),
+                                                                   (' "', math.log(0.2)), (' "chat', math.log(0.1)),
+                                                                   (' "chat', math.log(0.1)))),
+                             TokenLogprob('"}', -4.0)])
+    assert value_probability(opening, "sql", ["sql", "chat", "code"]) == pytest.approx(0.4 / 0.8)
     assert value_probability(Completion("{}", "stop", 1, 1, 0.0, "m"), "sql") is None  # no logprobs given
 
 

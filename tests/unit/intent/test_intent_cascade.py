@@ -11,6 +11,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from support.tracing_fixtures import capture_spans, finished_span
 
 from nativa.config import Settings
+from nativa.errors import ServerUnreachableError
 from nativa.intent import IntentContext, IntentParser
 from nativa.models import ScriptedModel, ScriptedReply
 from nativa.models.base import ChatModel
@@ -86,6 +87,14 @@ def test_an_unusable_reply_escalates_and_three_stages_chain(spans: InMemorySpanE
     assert (intent.kind, intent.stage) == ("sql", "large") and list(built) == ["small", "mid", "large"]
     assert intent.escalation == "small: no usable answer; mid: p(code)=0.50 < 0.80"
     assert _cascade_span(spans)["nativa.cascade.reason"] == "no_answer,low_confidence"
+
+
+def test_a_later_stage_that_fails_leaves_the_earlier_usable_pick_standing(spans: InMemorySpanExporter) -> None:
+    chain, _ = _chain({"small": [_reply("sql", 0.6)], "large": [ServerUnreachableError("large is down")]})
+    intent = IntentParser(chain, escalate_below=0.8).parse(REQUEST, CTX)
+    assert (intent.kind, intent.stage, intent.escalated, intent.source) == ("sql", "small", False, "model")
+    assert intent.escalation == "small: p(sql)=0.60 < 0.80; large: no usable answer; small's pick stands"
+    assert _cascade_span(spans)["nativa.cascade.stage"] == "small"
 
 
 def test_the_last_stage_in_doubt_asks_back_rather_than_guessing() -> None:

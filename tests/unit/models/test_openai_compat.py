@@ -74,3 +74,39 @@ def test_json_schema_is_sent_as_response_format() -> None:
         c = _model(srv.url).complete("x", GenerationOptions(json_schema=schema))
     assert c.json() == {"a": 1}
     assert script.requests[0]["response_format"]["json_schema"]["schema"] == schema
+
+
+@pytest.mark.integration  # a real server on loopback
+def test_logprobs_are_asked_for_and_read_blocking_and_streamed() -> None:
+    script = ServerScript(reply='{"kind": "sql"}', logprob=-0.25)
+    opts = GenerationOptions(logprobs=True)
+    with StandInServer(script) as srv:
+        m = _model(srv.url)
+        blocking = m.complete("x", opts)
+        streamed = collect(list(m.stream("x", opts)))
+        plain = m.complete("x")
+    assert script.requests[0]["logprobs"] is True and script.requests[0]["top_logprobs"] == 10
+    assert "logprobs" not in script.requests[2] and plain.logprobs is None
+    for c in (blocking, streamed):
+        assert c.logprobs is not None and "".join(t.text for t in c.logprobs) == c.text
+        assert all(t.logprob == -0.25 and t.top == ((t.text, -0.25),) for t in c.logprobs)
+
+
+@pytest.mark.integration  # a real server on loopback
+def test_a_server_that_refuses_logprobs_is_asked_again_without_them_once() -> None:
+    script = ServerScript(reply='{"kind": "sql"}', refuse_logprobs=True)
+    opts = GenerationOptions(logprobs=True)
+    with StandInServer(script) as srv:
+        m = _model(srv.url, retries=0)
+        first, second = m.complete("x", opts), m.complete("x", opts)
+    assert first.text == second.text == '{"kind": "sql"}'
+    assert first.logprobs is None and second.logprobs is None  # unknown, not a failure
+    assert ["logprobs" in r for r in script.requests] == [True, False, False]  # refused once, then not asked
+
+
+@pytest.mark.integration  # a real server on loopback
+def test_a_stream_with_a_chunk_missing_its_logprobs_gives_none_rather_than_a_partial_list() -> None:
+    script = ServerScript(reply='{"kind": "sql"}', logprob=-0.1, stream_without_logprobs=1)
+    with StandInServer(script) as srv:
+        streamed = collect(list(_model(srv.url).stream("x", GenerationOptions(logprobs=True))))
+    assert streamed.text == '{"kind": "sql"}' and streamed.logprobs is None
