@@ -141,11 +141,4 @@ def _numbers_with_places(text: str) -> list[tuple[float, int]]:
 def record(span: AgentSpan, chain: CascadeModel, answered: int, escalations: Sequence[Escalation],
            privacy: Sequence[str]) -> None:
     """The cascade's decisions on the agent span: whether it escalated, why, and which stage answered."""
-    span.set_attribute("nativa.cascade.stages", ",".join(chain.stages))
-    span.set_attribute("nativa.cascade.escalated", bool(escalations))
-    span.set_attribute("nativa.cascade.stage", chain.stages[answered])
-    if escalations:
-        span.set_attribute("nativa.cascade.reason", ",".join(e.reason for e in escalations))
-    if privacy:
-        span.set_attribute("nativa.cascade.privacy", "kept_local")
-        span.set_attribute("nativa.cascade.privacy_reason", "; ".join(privacy))
+    chain.record(span, answered, [e.reason for e in escalations], privacy, escalated=bool(escalations))

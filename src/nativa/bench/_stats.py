@@ -8,12 +8,26 @@ import statistics
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict
+from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
+
+from pydantic import BaseModel
 
 from nativa.tracing.stats import percentile
 
-__all__ = ["by_kind", "load_bench_model", "median", "percentile", "ratio", "timed", "write_jsonl"]
+T = TypeVar("T", bound=BaseModel)
+
+
+class _Kinded(Protocol):
+    @property
+    def kind(self) -> str: ...
+
+
+K = TypeVar("K", bound=_Kinded)
+
+__all__ = ["at_most_per_kind", "by_kind", "load_bench_model", "median", "percentile", "ratio", "read_tasks", "timed",
+           "write_jsonl"]
 
 
 def median(values: Sequence[float]) -> float:
@@ -63,3 +77,25 @@ def load_bench_model(name: str, settings: Any) -> Any:
     if isinstance(model, LocalModel | CascadeModel):
         model.load()
     return model
+
+
+def read_tasks(path: Path | None, shipped: str, task: type[T]) -> list[T]:
+    """A bench's task set, one JSON object a line, validated: `path`, or the file `shipped` under
+    `nativa/bench/tasks`."""
+    text = path.read_text(encoding="utf-8") if path else \
+        resources.files("nativa.bench").joinpath("tasks", shipped).read_text(encoding="utf-8")
+    return [task.model_validate_json(line) for line in text.splitlines() if line.strip()]
+
+
+def at_most_per_kind(tasks: Sequence[K], limit: int | None) -> list[K]:
+    """The first `limit` tasks of each kind, in order (all of them when `limit` is None), so a short run still
+    covers every kind."""
+    if limit is None:
+        return list(tasks)
+    seen: dict[str, int] = {}
+    kept = []
+    for t in tasks:
+        seen[t.kind] = seen.get(t.kind, 0) + 1
+        if seen[t.kind] <= limit:
+            kept.append(t)
+    return kept

@@ -15,14 +15,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
-from importlib import resources
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from nativa.bench._stats import by_kind, load_bench_model
+from nativa.bench._stats import at_most_per_kind, by_kind, load_bench_model, read_tasks
 
 TASKS_FILE = "intent.jsonl"
 Split = Literal["calibrate", "test"]
@@ -110,7 +109,6 @@ class Calibration:
     large_compute: float
     tasks: int
     why: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """The calibration as JSON, for `--json`."""
@@ -119,20 +117,10 @@ class Calibration:
 
 def load_tasks(path: Path | None = None, *, split: str | None = None, limit: int | None = None) -> list[IntentTask]:
     """The task set, one split (`calibrate`, `test`) or all (None), at most `limit` tasks of each kind."""
-    text = path.read_text(encoding="utf-8") if path else \
-        resources.files("nativa.bench").joinpath("tasks", TASKS_FILE).read_text(encoding="utf-8")
-    tasks = [IntentTask.model_validate_json(line) for line in text.splitlines() if line.strip()]
+    tasks = read_tasks(path, TASKS_FILE, IntentTask)
     if split is not None:
         tasks = [t for t in tasks if t.split == split]
-    if limit is not None:
-        seen: dict[str, int] = {}
-        kept = []
-        for t in tasks:
-            seen[t.kind] = seen.get(t.kind, 0) + 1
-            if seen[t.kind] <= limit:
-                kept.append(t)
-        tasks = kept
-    return tasks
+    return at_most_per_kind(tasks, limit)
 
 
 def run_bench(settings: Any, model_name: str, tasks: Sequence[IntentTask], *,

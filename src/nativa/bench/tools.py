@@ -22,14 +22,13 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import parse_qs, urlsplit
 
 from pydantic import BaseModel, ConfigDict
 
-from nativa.bench._stats import by_kind, load_bench_model
+from nativa.bench._stats import at_most_per_kind, by_kind, load_bench_model, read_tasks
 
 TASKS_FILE = "tools.jsonl"
 _NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
@@ -101,20 +100,10 @@ class BenchSummary:
 
 def load_tasks(path: Path | None = None, *, kinds: set[str] | None = None, limit: int | None = None) -> list[BenchTask]:
     """The task set, optionally only some kinds, and at most `limit` tasks of each kind."""
-    text = path.read_text(encoding="utf-8") if path else \
-        resources.files("nativa.bench").joinpath("tasks", TASKS_FILE).read_text(encoding="utf-8")
-    tasks = [BenchTask.model_validate_json(line) for line in text.splitlines() if line.strip()]
+    tasks = read_tasks(path, TASKS_FILE, BenchTask)
     if kinds:
         tasks = [t for t in tasks if t.kind in kinds]
-    if limit is not None:
-        seen: dict[str, int] = {}
-        kept = []
-        for t in tasks:
-            seen[t.kind] = seen.get(t.kind, 0) + 1
-            if seen[t.kind] <= limit:
-                kept.append(t)
-        tasks = kept
-    return tasks
+    return at_most_per_kind(tasks, limit)
 
 
 def score(answer: str | None, task: BenchTask) -> bool:

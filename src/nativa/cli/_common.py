@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, is_dataclass
 from pathlib import Path
 from typing import Any
@@ -91,3 +92,30 @@ def read_source(file: Path, purpose: str = "to run") -> str:
         raise BadInputError(f"{file} is not UTF-8 text: give a Python source file") from None
     except OSError as exc:
         raise BadInputError(f"cannot read {file}: {exc.strerror}") from None
+
+
+def progress_bar(*, quiet: bool = False) -> Any:
+    """The bar every long CLI job shows on stderr: what it is doing, done of total, time so far (off with
+    `quiet`, e.g. under --json)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                    console=err, disable=quiet)
+
+
+def run_scored(name: str, total: int, path: Path, quiet: bool, run: Callable[..., Iterable[Any]]) -> list[Any]:
+    """`run(on_result=tick)` with a bar showing the running accuracy, each result (a dataclass with
+    `correct`) appended to `path` as it lands, so a stopped bench keeps what it finished."""
+    from nativa.bench._stats import write_jsonl
+
+    done: list[Any] = []
+    with progress_bar(quiet=quiet) as progress:
+        bar = progress.add_task(f"{name}: starting", total=total)
+
+        def tick(r: Any) -> None:
+            done.append(r)
+            write_jsonl(path, [r])
+            rate = sum(x.correct for x in done) / len(done)
+            progress.update(bar, advance=1, description=f"{name}: accuracy {rate:.0%}")
+
+        return list(run(on_result=tick))

@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from nativa.cli._common import err, print_json, settings
+from nativa.cli._common import err, print_json, progress_bar, settings
 from nativa.cli.models import MODEL_HELP
 from nativa.scale import RAY_HELP
 
@@ -35,7 +35,6 @@ def batch(
     json_out: Annotated[bool, typer.Option("--json", help="Print the summary as JSON on stdout (needs --out).")] = False,
 ) -> None:
     """Run a JSONL file of tasks; each result line holds the task's id, result and the worker that ran it."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from nativa import scale
     from nativa.errors import BadInputError
@@ -55,8 +54,7 @@ def batch(
     todo = sum(1 for t in found.tasks if t.id not in finished)
     backend = scale.make_backend(spec, use_ray=ray is not None, ray_address=ray or None, workers=workers,
                                  cpus_per_worker=cpus_per_worker)
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=err, transient=False) as progress:
+    with progress_bar() as progress:
         bar = progress.add_task(f"{backend.name}: starting {workers} worker(s)", total=todo)
         failed = 0
 

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 from rich.table import Table
 
-from nativa.cli._common import err, out, print_json, settings
+from nativa.cli._common import out, print_json, progress_bar, settings
 from nativa.scale import RAY_HELP
 
 if TYPE_CHECKING:
@@ -114,7 +114,6 @@ def _humaneval_one(model: str | None, several: bool, problems: list[dict[str, An
                    paths: list[Path]) -> list[Any]:
     """Every system of `nativa bench humaneval` on one model; with several models each has its own results
     file (`--out` gets the model's name added), so `--resume` keeps each model's results apart."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from nativa.agent import CodeAgent
     from nativa.bench import humaneval as he
@@ -139,8 +138,7 @@ def _humaneval_one(model: str | None, several: bool, problems: list[dict[str, An
         kept = {p["task_id"]: earlier[(system, p["task_id"])] for p in problems if (system, p["task_id"]) in earlier}
         todo = [p for p in problems if p["task_id"] not in kept]
         done: list[he.ProblemResult] = list(kept.values())
-        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                      console=err, disable=json_out) as progress:
+        with progress_bar(quiet=json_out) as progress:
             task = progress.add_task(f"{system}: starting", total=len(problems), completed=len(kept))
 
             def tick(r: he.ProblemResult, done: list[he.ProblemResult] = done, task: Any = task,
@@ -186,8 +184,6 @@ def bench_sentences(
     import json
     from dataclasses import asdict
 
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
     from nativa.agent import CodeAgent
     from nativa.bench import sentence
     from nativa.bench.humaneval import timestamp
@@ -202,8 +198,7 @@ def bench_sentences(
     agent = CodeAgent(chat_model, sandbox, max_attempts=attempts, candidates=candidates,
                       max_tokens=cfg.max_tokens, temperature=0.0, settings=cfg)
     rows: dict[str, list[sentence.SentenceResult]] = {"plain": [], "nativa": []}
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=err, disable=json_out) as progress, path.open("a", encoding="utf-8") as fh:
+    with progress_bar(quiet=json_out) as progress, path.open("a", encoding="utf-8") as fh:
         bar = progress.add_task("sentences", total=len(tasks))
         for t in tasks:
             for r in (sentence.run_plain_task(t, chat_model, sandbox, cfg.max_tokens),

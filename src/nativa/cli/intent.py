@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import re
 import time
+from functools import partial
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
-from nativa.cli._common import err, out, print_json, settings
+from nativa.cli._common import out, print_json, run_scored, settings
 
 _SPLITS = ("calibrate", "test", "all")
 
@@ -70,7 +71,7 @@ def bench_intent(
     table = Table("model", "requests", "accuracy", "model decided", "model accuracy", "escalated", "in tokens",
                   "out tokens", "compute", "wall s",
                   title=f"Intent routing on {len(tasks)} requests ({split} split; per-request results in "
-                        "bench-results/)")
+                        f"{_path(out_file, 'x').parent}/)")
     for s in summaries:
         table.add_row(s.model, str(s.tasks), f"{s.accuracy:.1%}", str(s.model_decided), f"{s.model_accuracy:.1%}",
                       f"{s.escalated_share:.1%}", str(s.input_tokens), str(s.output_tokens), f"{s.compute:.3g}",
@@ -90,23 +91,8 @@ def _path(out_file: Path | None, name: str) -> Path:
 
 def _run(bench: Any, cfg: Any, name: str, tasks: list[Any], out_file: Path | None, quiet: bool) -> list[Any]:
     """One system over the requests, with a progress bar and each result appended to its file as it lands."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    from nativa.bench._stats import write_jsonl
-
-    path = _path(out_file, name)
-    done: list[Any] = []
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=err, disable=quiet) as progress:
-        bar = progress.add_task(f"{name}: starting", total=len(tasks))
-
-        def tick(r: Any) -> None:
-            done.append(r)
-            write_jsonl(path, [r])
-            rate = sum(x.correct for x in done) / len(done)
-            progress.update(bar, advance=1, description=f"{name}: accuracy {rate:.0%}")
-
-        return list(bench.run_bench(cfg, name, tasks, on_result=tick))
+    return run_scored(name, len(tasks), _path(out_file, name), quiet,
+                      partial(bench.run_bench, cfg, name, tasks))
 
 
 def _calibration_table(result: Any, stages: tuple[str, ...]) -> None:

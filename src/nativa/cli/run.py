@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import time
+from functools import partial
 from pathlib import Path
 from typing import Annotated
 
@@ -16,7 +17,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from nativa.cli._common import err, out, print_json, settings
+from nativa.cli._common import err, out, print_json, run_scored, settings
 from nativa.cli.models import MODEL_HELP
 from nativa.cli.review import REVIEW_HELP
 
@@ -117,11 +118,8 @@ def bench_tools(
     json_out: Annotated[bool, typer.Option("--json", help="Print the summaries as JSON.")] = False,
 ) -> None:
     """Tool agent accuracy, steps and time per task: SQL questions on the sample database, HTTP on a local API."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
     from nativa import tracing
     from nativa.bench import tools as bench
-    from nativa.bench._stats import write_jsonl
     from nativa.errors import BadInputError
 
     kinds = set(only or [])
@@ -135,19 +133,8 @@ def bench_tools(
     for name in models or ["small", "large"]:
         safe = re.sub(r"[^\w.-]+", "_", name)
         path = out_file or Path("bench-results") / f"tools-{safe}-{stamp}.jsonl"
-        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                      console=err, disable=json_out) as progress:
-            bar = progress.add_task(f"{name}: starting", total=len(tasks))
-            done: list[bench.TaskResult] = []
-
-            def tick(r: bench.TaskResult, bar: object = bar, done: list[bench.TaskResult] = done,
-                     path: Path = path, name: str = name) -> None:
-                done.append(r)
-                write_jsonl(path, [r])
-                rate = sum(x.correct for x in done) / len(done)
-                progress.update(bar, advance=1, description=f"{name}: accuracy {rate:.0%}")  # type: ignore[arg-type]
-
-            results = bench.run_bench(cfg, name, tasks, max_steps=max_steps, on_result=tick)
+        results = run_scored(name, len(tasks), path, json_out,
+                             partial(bench.run_bench, cfg, name, tasks, max_steps=max_steps))
         summaries.append(bench.summarise(results[0].model if results else name, results, path))
     if json_out:
         print_json([s.to_dict() for s in summaries])

@@ -75,7 +75,6 @@ class _Pick:
 
     kind: str | None
     probability: float | None
-    model: str
 
 
 def value_probability(completion: Completion, value: str, choices: Sequence[str] = ()) -> float | None:
@@ -194,8 +193,9 @@ class IntentParser:
             return self._verdict(self._pick(self.model, text, ctx), ctx)
         reasons: list[str] = []
         details: list[str] = []
+        privacy: list[str] = []
         i, usable = 0, None
-        with span("intent cascade", {"nativa.cascade.stages": ",".join(chain.stages)}) as scope:
+        with span("intent cascade") as scope:
             while True:
                 pick = self._pick(chain.stage(i), text, ctx)
                 if pick.kind is not None:
@@ -204,6 +204,7 @@ class IntentParser:
                 if doubt is None:
                     break
                 nxt, skipped = chain.next_stage(i, [text])
+                privacy += skipped
                 details += skipped
                 if nxt is None:
                     if pick.kind is None and usable is not None:
@@ -214,13 +215,7 @@ class IntentParser:
                 details.append(f"{chain.stages[i]}: {doubt[1]}")
                 i = nxt
             chain.note_answer(i)
-            scope.set_attribute("nativa.cascade.escalated", i > 0)
-            scope.set_attribute("nativa.cascade.stage", chain.stages[i])
-            if reasons:
-                scope.set_attribute("nativa.cascade.reason", ",".join(reasons))
-            if skipped := [d for d in details if " skipped (" in d]:
-                scope.set_attribute("nativa.cascade.privacy", "kept_local")
-                scope.set_attribute("nativa.cascade.privacy_reason", "; ".join(skipped))
+            chain.record(scope, i, reasons, privacy, escalated=i > 0)
         intent = self._verdict(pick, ctx)
         return intent.model_copy(update={"stage": chain.stages[i], "escalated": i > 0,
                                          "escalation": "; ".join(details) or None})
@@ -240,10 +235,10 @@ class IntentParser:
                                          prompt_hash=prompt.hash, attributes={"nativa.step": "intent"})
             kind = completion.json()["kind"]
         except (NativaError, KeyError, TypeError, ValueError):
-            return _Pick(None, None, model.name)
+            return _Pick(None, None)
         if not isinstance(kind, str) or kind not in kinds:
-            return _Pick(None, None, model.name)
-        return _Pick(kind, value_probability(completion, kind, kinds), model.name)
+            return _Pick(None, None)
+        return _Pick(kind, value_probability(completion, kind, kinds))
 
     def _verdict(self, pick: _Pick, ctx: IntentContext) -> Intent:
         """The intent a pick gives: a clarifying question when the model says unclear or doubts its pick

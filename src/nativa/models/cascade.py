@@ -124,6 +124,20 @@ class CascadeModel:
                 out.append(label)
         return out
 
+    def record(self, span: Any, answered: int, reasons: Sequence[str], privacy: Sequence[str], *,
+               escalated: bool) -> None:
+        """A run's cascade decisions on its span (`set_attribute`: the agent's or the intent parser's), under
+        the names every user of a cascade shares: the stages, whether the work was escalated, which stage
+        answered, why it was handed on, and the stages passed over to keep it local."""
+        span.set_attribute("nativa.cascade.stages", ",".join(self.stages))
+        span.set_attribute("nativa.cascade.escalated", escalated)
+        span.set_attribute("nativa.cascade.stage", self.stages[answered])
+        if reasons:
+            span.set_attribute("nativa.cascade.reason", ",".join(reasons))
+        if privacy:
+            span.set_attribute("nativa.cascade.privacy", "kept_local")
+            span.set_attribute("nativa.cascade.privacy_reason", "; ".join(privacy))
+
     def note_answer(self, i: int) -> None:
         """Count that stage i gave a run's answer."""
         with self._lock:
