@@ -70,6 +70,7 @@ class _Loaded:
     llm: Any
     formatter: Any
     load_s: float
+    parameters: int = 0  # as the GGUF file counts them, for models named by path (no spec to say)
     lock: threading.Lock = field(default_factory=threading.Lock)
     engines: dict[tuple[int, int], BatchEngine] = field(default_factory=dict)
     engines_lock: threading.Lock = field(default_factory=threading.Lock)
@@ -133,6 +134,17 @@ class LocalModel:
     def loaded(self) -> bool:
         """Whether the weights are in memory already (a first call pays the load)."""
         return self._handle is not None or self._key_if_known() in _loaded
+
+    @property
+    def parameters(self) -> int:
+        """The parameter count a cost's compute multiplies tokens by: the spec's, or the file's once loaded.
+
+        A model named by a GGUF path has no spec; before this its stages reported compute 0. The file's count
+        includes every matrix it stores (the 0.5B file: 630 M, its published count 494 M, as the output matrix
+        is stored beside the tied embedding), so it is the compute of that file, not the published figure."""
+        if self.spec is not None and self.spec.parameters:
+            return self.spec.parameters
+        return self._handle.parameters if self._handle is not None else 0
 
     @property
     def load_s(self) -> float | None:
@@ -386,7 +398,8 @@ def _load(path: Path, n_ctx: int, n_threads: int) -> _Loaded:
     eos = llm._model.token_get_text(llm.token_eos())
     bos = llm._model.token_get_text(llm.token_bos()) if llm.token_bos() >= 0 else ""
     formatter = Jinja2ChatFormatter(template=template, eos_token=eos, bos_token=bos)
-    return _Loaded(llm=llm, formatter=formatter, load_s=time.perf_counter() - start)
+    return _Loaded(llm=llm, formatter=formatter, load_s=time.perf_counter() - start,
+                   parameters=int(llm._model.n_params()))
 
 
 def _stoppable(deltas: Iterator[Delta], should_stop: Callable[[], bool] | None) -> Iterator[Delta]:

@@ -20,7 +20,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 
 from nativa import tracing
-from nativa.models.base import Completion, Message
+from nativa.models.base import Completion, Message, TokenLogprob
 from nativa.serve import memory, tasks
 from nativa.serve.console.board import chat_result
 from nativa.serve.jobs import Emit, JobControl, RunningJob
@@ -29,8 +29,11 @@ from nativa.serve.schemas import (
     ChatCompletion,
     ChatCompletionRequest,
     Choice,
+    ChoiceLogprobs,
     ModelCard,
     ModelList,
+    TokenLogprobOut,
+    TopLogprob,
     Usage,
 )
 from nativa.serve.state import SSE_HEADERS, ServerState, get_state, sse, stream_error
@@ -61,7 +64,8 @@ async def chat_completions(body: ChatCompletionRequest, request: Request) -> Any
     options = tasks.options_for(max_tokens=max_tokens,
                                 temperature=settings.temperature if body.temperature is None else body.temperature,
                                 stop=body.stops(), json_schema=body.json_schema(),
-                                seed=settings.seed if body.seed is None else body.seed)
+                                seed=settings.seed if body.seed is None else body.seed,
+                                logprobs=bool(body.logprobs))
     stream = body.stream
     kept = memory.chat_session(request, body.session, messages) if body.session else None  # 404 before work
 
@@ -83,7 +87,8 @@ async def chat_completions(body: ChatCompletionRequest, request: Request) -> Any
         created = int(time.time())
         if not stream:
             completion = await job.result()
-            return _completion(ident, created, body.model, completion)
+            top = body.top_logprobs or 0
+            return _completion(ident, created, body.model, completion, top if body.logprobs else None)
         first = await job.first_event()
         job.stop_watching()
     except Exception as exc:
@@ -94,14 +99,27 @@ async def chat_completions(body: ChatCompletionRequest, request: Request) -> Any
     return StreamingResponse(chunks, media_type="text/event-stream", headers=SSE_HEADERS)
 
 
-def _completion(ident: str, created: int, model: str, c: Completion) -> ChatCompletion:
+def _completion(ident: str, created: int, model: str, c: Completion, top: int | None) -> ChatCompletion:
+    """`top`: alternatives per token when logprobs were asked for, None when they were not."""
+    logprobs = _logprobs(c.logprobs, top) if top is not None and c.logprobs is not None else None
     return ChatCompletion(
         id=ident, created=created, model=model,
-        choices=[Choice(message=AssistantMessage(content=c.text), finish_reason=c.finish_reason)],
+        choices=[Choice(message=AssistantMessage(content=c.text), finish_reason=c.finish_reason,
+                        logprobs=logprobs)],
         usage=Usage(prompt_tokens=c.input_tokens, completion_tokens=c.output_tokens,
                     total_tokens=c.input_tokens + c.output_tokens),
         trace_id=tracing.current_trace_id(),
     )
+
+
+def _logprobs(tokens: list[TokenLogprob], top: int) -> ChoiceLogprobs:
+    """The model's token log-probabilities in OpenAI's shape, `top` alternatives each (as many as it kept)."""
+    def pair(text: str, logprob: float) -> dict[str, Any]:
+        return {"token": text, "logprob": logprob, "bytes": list(text.encode("utf-8"))}
+
+    return ChoiceLogprobs(content=[
+        TokenLogprobOut(**pair(t.text, t.logprob), top_logprobs=[TopLogprob(**pair(*alt)) for alt in t.top[:top]])
+        for t in tokens])
 
 
 async def _chunks(state: ServerState, job: RunningJob[Completion], first: Any, ident: str, created: int,

@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from nativa.agent.result import Attempt
+from nativa.models.base import TOP_LOGPROBS
 
 Role = Literal["system", "user", "assistant", "tool"]
 ReviewMode = Literal["never", "risky", "always"]
@@ -95,7 +96,11 @@ class ChatCompletionRequest(BaseModel):
     stream_options: StreamOptions | None = None
     response_format: ResponseFormat | None = None
     n: int = Field(1, ge=1, le=1, description="Only one choice per request is supported.")
-    logprobs: bool | None = Field(None, description="Not supported: must be false or absent.")
+    logprobs: bool | None = Field(None, description=(
+        "Each output token's log-probability in choices[0].logprobs (non-streamed only); null when the model "
+        "cannot give them."))
+    top_logprobs: int | None = Field(None, ge=0, le=20, description=(
+        f"Alternatives per token with `logprobs` (embedded models keep at most {TOP_LOGPROBS})."))
     session: str | None = Field(None, min_length=1, max_length=200, description=(
         "nativa: a session (POST /v1/sessions) that keeps the history; send only the new message"))
 
@@ -104,8 +109,11 @@ class ChatCompletionRequest(BaseModel):
         for name, why in _UNSUPPORTED.items():
             if (self.model_extra or {}).get(name):
                 raise ValueError(f"'{name}': {why}")
-        if self.logprobs:
-            raise ValueError("'logprobs': log probabilities are not supported; omit the field or send false")
+        if self.top_logprobs is not None and not self.logprobs:
+            raise ValueError("'top_logprobs' needs 'logprobs': true")
+        if self.logprobs and self.stream:
+            raise ValueError("'logprobs' with 'stream': log probabilities come only on non-streamed "
+                             "completions; send stream false or omit logprobs")
         if isinstance(self.stop, list) and len(self.stop) > 4:
             raise ValueError(f"'stop' has {len(self.stop)} sequences; at most 4 are allowed")
         return self
@@ -132,12 +140,30 @@ class AssistantMessage(BaseModel):
     content: str
 
 
+class TopLogprob(BaseModel):
+    """One alternative at a step, as OpenAI's clients read it."""
+    token: str
+    logprob: float
+    bytes: list[int]
+
+
+class TokenLogprobOut(TopLogprob):
+    """One output token, its log-probability and the most likely alternatives at that step."""
+    top_logprobs: list[TopLogprob] = Field(default_factory=list)
+
+
+class ChoiceLogprobs(BaseModel):
+    """The output tokens' log-probabilities, when the request asked for them."""
+    content: list[TokenLogprobOut]
+    refusal: None = None
+
+
 class Choice(BaseModel):
-    """The one choice a completion carries (`n` is fixed at 1); `logprobs` is always null."""
+    """The one choice a completion carries (`n` is fixed at 1); `logprobs` only when asked and given."""
     index: int = 0
     message: AssistantMessage
     finish_reason: str
-    logprobs: None = None
+    logprobs: ChoiceLogprobs | None = None
 
 
 class Usage(BaseModel):

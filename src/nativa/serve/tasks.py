@@ -121,10 +121,10 @@ def tools_result(model: ChatModel, *, question: str, max_steps: int, db: str | N
 
 
 def options_for(max_tokens: int, temperature: float, stop: Sequence[str] = (), json_schema: Any = None,
-                seed: int | None = 0) -> GenerationOptions:
+                seed: int | None = 0, logprobs: bool = False) -> GenerationOptions:
     """`GenerationOptions`, with its validation errors (bad schema, ...) as the caller's mistake."""
     return GenerationOptions(max_tokens=max_tokens, temperature=temperature, stop=tuple(stop),
-                             json_schema=json_schema, seed=seed)
+                             json_schema=json_schema, seed=seed, logprobs=logprobs)
 
 
 TaskFn = Callable[[JobControl, Emit], Any]

@@ -89,3 +89,19 @@ def test_cli_ask_streams_a_real_answer(real_settings: Settings) -> None:
     assert proc.returncode == 0, proc.stderr
     assert "def " in proc.stdout
     assert "tok/s" in proc.stderr
+
+
+def test_a_model_named_by_its_gguf_path_counts_compute(model: LocalModel, real_settings: Settings) -> None:
+    """A stage given as a .gguf path has no weights spec: its compute must come from the file's own count,
+    not be reported as 0 (which made such a stage look free beside a named one)."""
+    from nativa.models.cost import Usage, stage_cost
+
+    model.load()
+    assert model.path is not None
+    by_path = LocalModel(name="by-path", path=model.path, n_ctx=real_settings.n_ctx, n_threads=model.n_threads)
+    assert by_path.parameters == 0  # not loaded yet: unknown, and nothing ran
+    c = by_path.complete("Reply with the single word: hello", GenerationOptions(max_tokens=4))
+    counted = by_path.llama()._model.n_params()  # the file's count: its output matrix stored beside the embedding
+    assert by_path.parameters == counted > 0.9 * model.parameters
+    cost = stage_cost("by-path", by_path, Usage(c.input_tokens, c.output_tokens, c.latency_s))
+    assert cost.compute == (c.input_tokens + c.output_tokens) * counted > 0

@@ -14,7 +14,7 @@ import pytest
 from support.promised import promised
 
 from nativa.config import Settings
-from nativa.models import weights
+from nativa.models import GenerationOptions, OpenAICompatibleModel, weights
 from nativa.serve import ServeConfig, create_app
 from nativa.serve.runner import ServerThread
 
@@ -52,3 +52,18 @@ def test_openai_client_against_the_real_model(real_settings: Settings) -> None:
             model="small", max_tokens=40, messages=[{"role": "user", "content": "Capital of France as JSON."}],
             response_format={"type": "json_schema", "json_schema": {"name": "answer", "schema": schema}})
         assert isinstance(json.loads(constrained.choices[0].message.content or "")["city"], str)
+
+        # logprobs, read as nativa's own OpenAI-compatible stage reads them (an intent cascade's confidence)
+        scored = client.chat.completions.create(
+            model="small", messages=[{"role": "user", "content": "Say yes."}], max_tokens=4, temperature=0,
+            logprobs=True, top_logprobs=3)
+        tokens = scored.choices[0].logprobs.content  # type: ignore[union-attr]
+        assert scored.usage is not None and len(tokens) == scored.usage.completion_tokens
+        assert "".join(t.token for t in tokens) == scored.choices[0].message.content
+        for t in tokens:
+            assert t.logprob <= 0 and len(t.top_logprobs) == 3
+            assert t.top_logprobs[0].logprob >= t.logprob - 1e-6  # greedy: the sampled token is the best one
+        ours = OpenAICompatibleModel("small", base_url=server.url + "/v1", api_key="unused", timeout_s=300)
+        got = ours.complete("Say yes.", GenerationOptions(max_tokens=4, logprobs=True))
+        assert got.logprobs is not None and len(got.logprobs) == got.output_tokens
+        assert [t.text for t in got.logprobs] == [t.token for t in tokens]  # same greedy answer, same tokens

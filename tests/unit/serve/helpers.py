@@ -4,6 +4,7 @@ loads and cancellations, and a sandbox that judges code without running it."""
 from __future__ import annotations
 
 import json
+import math
 import re
 import threading
 import time
@@ -21,6 +22,7 @@ from nativa.models.base import (
     Delta,
     GenerationOptions,
     MessagesLike,
+    TokenLogprob,
     as_messages,
     check_n,
     collect,
@@ -82,8 +84,12 @@ class EchoModel:
             raise
         with self.lock:
             self.finished += 1
+        pieces = [w if i == 0 else " " + w for i, w in enumerate(words)]
+        # asked for logprobs: each word at 1/2, its runner-up "zz" at 1/4 (a model that gives them)
+        logprobs = [TokenLogprob(p, math.log(0.5), ((p, math.log(0.5)), ("zz", math.log(0.25))))
+                    for p in pieces] if opts.logprobs else None
         yield Delta("", Completion(" ".join(words), finish, sum(len(m.content.split()) for m in msgs), len(words),
-                                   time.perf_counter() - started, self.name, 0.0))
+                                   time.perf_counter() - started, self.name, 0.0, logprobs=logprobs))
 
     def complete(self, messages: MessagesLike, options: GenerationOptions | None = None) -> Completion:
         return collect(self.stream(messages, options))

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
+import math
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -156,3 +158,29 @@ def test_unknown_route_and_method_use_the_error_shape(client: TestClient) -> Non
     assert client.get("/nope").json()["error"]["type"] == "not_found_error"
     r = client.get("/v1/chat/completions")
     assert r.status_code == 405 and "POST" in r.json()["error"]["message"]
+
+
+def test_logprobs_come_per_token_in_openai_shape_only_when_asked(client: TestClient, model: EchoModel) -> None:
+    """A client reading its answer's confidence (nativa's own intent cascade, with an `openai:` stage pointed
+    at this server, does) gets one entry per output token, `top_logprobs` alternatives each."""
+    r = client.post("/v1/chat/completions", json={"model": "small", "messages": USER, "logprobs": True,
+                                                  "top_logprobs": 1})
+    assert r.status_code == 200 and model.options[-1].logprobs
+    content = r.json()["choices"][0]["logprobs"]["content"]
+    assert [t["token"] for t in content] == ["echo", " hello", " there"]
+    first = content[0]
+    assert first["logprob"] == pytest.approx(math.log(0.5)) and first["bytes"] == list(b"echo")
+    assert [a["token"] for a in first["top_logprobs"]] == ["echo"]  # one asked, two kept
+    r = client.post("/v1/chat/completions", json={"model": "small", "messages": USER, "logprobs": True})
+    assert r.json()["choices"][0]["logprobs"]["content"][1]["top_logprobs"] == []
+    r = client.post("/v1/chat/completions", json={"model": "small", "messages": USER})
+    assert r.json()["choices"][0]["logprobs"] is None and not model.options[-1].logprobs
+
+
+@pytest.mark.parametrize(("extra", "named"), [({"top_logprobs": 2}, "'top_logprobs' needs 'logprobs'"),
+                                               ({"logprobs": True, "stream": True}, "'logprobs' with 'stream'"),
+                                               ({"logprobs": True, "top_logprobs": 21}, "top_logprobs")])
+def test_logprobs_it_cannot_give_are_refused_naming_the_field(client: TestClient, extra: dict[str, Any],
+                                                              named: str) -> None:
+    r = client.post("/v1/chat/completions", json={"model": "small", "messages": USER, **extra})
+    assert r.status_code == 422 and named in r.text
