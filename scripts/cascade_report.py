@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -52,7 +53,7 @@ def report(small: dict[str, Row], large: dict[str, Row], cascade: dict[str, Row]
                    f"| {comp:.3g} | {comp / large_total:.2f} | {wall:,.0f} s |")
     out += ["", "| problems | small | large | cascade | escalated |", "| --- | --- | --- | --- | --- |"]
     bounds = [0, *[c for c in cuts if 0 < c < len(ids)], len(ids)]
-    for a, b in zip(bounds, bounds[1:]):
+    for a, b in pairwise(bounds):
         part = ids[a:b]
         base = _compute(large, part)
         cells = [f"{sum(_passed(rows[t]) for t in part)}/{len(part)}, {_compute(rows, part) / base:.2f}"
