@@ -1,5 +1,6 @@
 """Where a cascade's compute goes, from the per-problem files of `nativa bench humaneval --model small
---model large --model cascade --out F.jsonl` (one file per system): the tables in docs/benchmarks.md.
+--model large --model cascade --out F.jsonl` (one file per system), or of `nativa bench tools` the same way:
+the tables in docs/benchmarks.md.
 
 Usage: python scripts/cascade_report.py SMALL.jsonl LARGE.jsonl CASCADE.jsonl [--limit N] [--cuts 24,48,...]
 
@@ -22,12 +23,14 @@ Row = dict[str, Any]
 def _rows(path: Path, limit: int | None) -> dict[str, Row]:
     rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
     rows = [r for r in rows if r.get("system", "nativa") == "nativa"]
-    rows.sort(key=lambda r: int(str(r["task_id"]).rsplit("/", 1)[-1]))
-    return {r["task_id"]: r for r in rows[:limit]}
+    if all("task_id" in r for r in rows):  # HumanEval: in problem order (a --resume file may not be)
+        rows.sort(key=lambda r: int(str(r["task_id"]).rsplit("/", 1)[-1]))
+    return {str(r.get("task_id", r.get("id"))): r for r in rows[:limit]}
 
 
 def _passed(r: Row) -> bool:
-    return bool(r["passed_after"][-1])
+    """HumanEval's hidden tests after the last attempt, or the tool bench's checked answer."""
+    return bool(r["passed_after"][-1]) if "passed_after" in r else bool(r["correct"])
 
 
 def _compute(rows: dict[str, Row], ids: list[str]) -> float:
@@ -39,11 +42,13 @@ def report(small: dict[str, Row], large: dict[str, Row], cascade: dict[str, Row]
     ids = [t for t in cascade if t in small and t in large]
     systems = {"small": small, "large": large, "cascade": cascade}
     large_total = _compute(large, ids)
-    out = [("| system | pass@1 after 3 (hidden tests) | attempt 1 | escalated | output tokens | compute "
+    coding = all("passed_after" in r for r in cascade.values())
+    right = "pass@1 after 3 (hidden tests)" if coding else "right (checked answer)"
+    out = [(f"| system | {right} | attempt 1 | escalated | output tokens | compute "
             "| compute / large's | wall |"), "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     for name, rows in systems.items():
         passed = sum(_passed(rows[t]) for t in ids)
-        first = sum(bool(rows[t]["passed_after"][0]) for t in ids)
+        first = sum(bool(rows[t]["passed_after"][0]) for t in ids) if coding else "–"
         esc = sum(bool(rows[t].get("escalated")) for t in ids)
         escs = f"{esc / len(ids):.0%} ({esc}/{len(ids)})" if name == "cascade" else "–"
         tokens = sum(int(rows[t]["output_tokens"]) for t in ids)
@@ -83,8 +88,9 @@ def report(small: dict[str, Row], large: dict[str, Row], cascade: dict[str, Row]
                 right_total = claims.setdefault(r["verified_by"], [0, 0])
                 right_total[0] += _passed(r)
                 right_total[1] += 1
-        out.append(f"- precision of 'solved', {name}: "
-                   + ", ".join(f"{k} {a}/{b}" for k, (a, b) in sorted(claims.items())))
+        if claims:
+            out.append(f"- precision of 'solved', {name}: "
+                       + ", ".join(f"{k} {a}/{b}" for k, (a, b) in sorted(claims.items())))
     return "\n".join(out)
 
 

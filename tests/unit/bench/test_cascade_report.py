@@ -51,3 +51,19 @@ def test_a_missing_file_is_a_clear_error(script: ModuleType, tmp_path: Path,
                                          capsys: pytest.CaptureFixture[str]) -> None:
     assert script.main([str(tmp_path / "none.jsonl")] * 3) == 2
     assert "none.jsonl" in capsys.readouterr().err
+
+
+def test_tool_bench_rows_are_read_by_their_checked_answer(script: ModuleType, tmp_path: Path,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    def tool(ident: str, correct: bool, compute: float, escalated: bool = False) -> dict[str, Any]:
+        return {"id": ident, "correct": correct, "output_tokens": 5, "wall_s": 1.0, "compute": compute,
+                "escalated": escalated}
+
+    files = [_write(tmp_path / f"{name}.jsonl", rows) for name, rows in (
+        ("s", [tool("sql-1", False, 1.0), tool("http-1", True, 1.0)]),
+        ("l", [tool("sql-1", True, 3.0), tool("http-1", True, 3.0)]),
+        ("c", [tool("sql-1", True, 4.0, escalated=True), tool("http-1", True, 1.0)]))]
+    assert script.main([str(f) for f in files]) == 0
+    out = capsys.readouterr().out
+    assert "| small | 50.0% (1/2) | – | – |" in out and "| cascade | 100.0% (2/2) | – | 50% (1/2) |" in out
+    assert "would cost 0.67x" in out  # (3 + 1) / 6
