@@ -95,12 +95,13 @@ def read_source(file: Path, purpose: str = "to run") -> str:
 
 
 def progress_bar(*, quiet: bool = False) -> Any:
-    """The bar every long CLI job shows on stderr: what it is doing, done of total, time so far (off with
-    `quiet`, e.g. under --json)."""
+    """The bar every long CLI job shows on stderr: what it is doing, done of total, time so far. `quiet`
+    (e.g. --json) turns it off only where stderr is not a terminal: the JSON goes to stdout, and a person
+    watching an hour-long `--json > out.json` run still sees how far it is."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                    console=err, disable=quiet)
+                    console=err, disable=quiet and not err.is_terminal)
 
 
 def run_scored(name: str, total: int, path: Path, quiet: bool, run: Callable[..., Iterable[Any]]) -> list[Any]:
