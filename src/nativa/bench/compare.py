@@ -8,6 +8,7 @@ same sandbox as nativa's.
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import re
 import sys
@@ -110,11 +111,37 @@ def _code_from(answer: Any, agent: Any, problem: Problem) -> str | None:
     entry = problem["entry_point"]
     if isinstance(answer, str) and re.search(rf"def\s+{re.escape(entry)}\s*\(", answer):
         code = extract_code(answer, entry) or answer
-        return ctx.complete(code)
+        return ctx.complete(definitions_only(code))
     # No usable final answer: take the last code the model wrote that defines the function.
     for step in reversed(agent.memory.steps):
         action = getattr(step, "code_action", None)
         if action and re.search(rf"def\s+{re.escape(entry)}\s*\(", action):
             code = extract_code(f"```python\n{action}\n```", entry)
-            return ctx.complete(code) if code else None
+            return ctx.complete(definitions_only(code)) if code else None
     return None
+
+
+def definitions_only(code: str) -> str:
+    """The module's imports, definitions and call-free assignments, without its top-level use.
+
+    smolagents' code actions mix the function with calls that only make sense in its own runtime
+    (`final_answer(...)`, `print(...)`, example runs); scored as they are, those calls raise outside it
+    and would fail a right function. Code that does not parse is returned unchanged (it fails as written).
+    """
+    try:
+        tree = ast.parse(code)
+    except SyntaxError:
+        return code
+    keep = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+    body = [node for node in tree.body if isinstance(node, keep) or (
+        isinstance(node, (ast.Assign, ast.AnnAssign))
+        and not any(isinstance(n, ast.Call) for n in ast.walk(node)))]
+    if len(body) == len(tree.body):
+        return code
+    lines = code.splitlines()
+    return "\n\n".join("\n".join(lines[_first_line(node) - 1:node.end_lineno]) for node in body) + "\n"
+
+
+def _first_line(node: ast.stmt) -> int:
+    """A definition starts at its first decorator, not at its `def`."""
+    return min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])
