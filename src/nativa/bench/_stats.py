@@ -7,7 +7,7 @@ import json
 import statistics
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, fields
 from importlib import resources
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
@@ -17,6 +17,7 @@ from pydantic import BaseModel
 from nativa.tracing.stats import percentile
 
 T = TypeVar("T", bound=BaseModel)
+R = TypeVar("R")
 
 
 class _Kinded(Protocol):
@@ -26,8 +27,8 @@ class _Kinded(Protocol):
 
 K = TypeVar("K", bound=_Kinded)
 
-__all__ = ["at_most_per_kind", "by_kind", "load_bench_model", "median", "percentile", "ratio", "read_tasks", "timed",
-           "write_jsonl"]
+__all__ = ["at_most_per_kind", "by_kind", "load_bench_model", "median", "percentile", "ratio", "read_results", "read_tasks",
+           "timed", "write_jsonl"]
 
 
 def median(values: Sequence[float]) -> float:
@@ -55,6 +56,31 @@ def write_jsonl(path: Path, results: Iterable[Any]) -> None:
         for r in results:
             f.write(json.dumps(asdict(r), ensure_ascii=False) + "\n")
             f.flush()
+
+
+def read_results(path: Path, row: type[R], key: Callable[[R], tuple[str, str]]) -> dict[tuple[str, str], R]:
+    """The results an earlier run of the same command already wrote, by `key` (system, task id), so that a run
+    stopped halfway resumes where it stopped. A torn last line (the run killed mid-write) is dropped, not fatal;
+    any other line that is not a `row` is a `BadInputError` naming the file and line."""
+    from nativa.errors import BadInputError
+
+    done: dict[tuple[str, str], R] = {}
+    if not path.exists():
+        return done
+    names = {f.name for f in fields(row)}  # type: ignore[arg-type]
+    lines = path.read_text(encoding="utf-8").splitlines()
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            data = json.loads(line)
+            result = row(**{k: v for k, v in data.items() if k in names})
+        except (TypeError, ValueError, AttributeError) as e:  # JSON, missing fields, pydantic validation
+            if n == len(lines):
+                continue
+            raise BadInputError(f"{path}:{n} is not a result this bench wrote: {e}") from None
+        done[key(result)] = result
+    return done
 
 
 def by_kind(results: Iterable[Any]) -> dict[str, tuple[int, int]]:

@@ -10,13 +10,13 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from nativa.agent import AgentResult, CodeAgent
 from nativa.agent.result import best_attempt
-from nativa.bench._stats import median
+from nativa.bench._stats import median, read_results
 from nativa.errors import WorkerStartError
 from nativa.scale.dispatch import Backend, Job, dispatch
 from nativa.scale.tasks import TaskOutcome
@@ -192,27 +192,8 @@ def precision_by_evidence(results: list[ProblemResult]) -> dict[str, dict[str, f
 
 
 def read_jsonl(path: Path) -> dict[tuple[str, str], ProblemResult]:
-    """The results an earlier run of the same command already wrote, keyed by (system, task id), so that a run
-    stopped halfway resumes where it stopped. A torn last line (the run killed mid-write) is dropped, not fatal."""
-    from nativa.errors import BadInputError
-
-    done: dict[tuple[str, str], ProblemResult] = {}
-    if not path.exists():
-        return done
-    names = {f.name for f in fields(ProblemResult)}
-    lines = path.read_text(encoding="utf-8").splitlines()
-    for n, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-            result = ProblemResult(**{k: v for k, v in row.items() if k in names})
-        except (json.JSONDecodeError, TypeError) as e:
-            if n == len(lines):
-                continue
-            raise BadInputError(f"{path}:{n} is not a result this bench wrote: {e}") from None
-        done[(result.system, result.task_id)] = result
-    return done
+    """The problems an earlier run wrote to `path`, by (system, task id): what `--resume` keeps."""
+    return read_results(path, ProblemResult, lambda r: (r.system, r.task_id))
 
 
 def timestamp() -> str:

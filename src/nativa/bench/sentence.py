@@ -128,3 +128,11 @@ def run_plain_task(task: SentenceTask, model: object, sandbox: object, max_token
     return SentenceResult(id=task.id, system="plain", passed=judge(sandbox, task, code), claimed=False,
                           verified_by=None, attempts=1, output_tokens=n_out,
                           wall_s=time.perf_counter() - started, code=code)
+
+
+def read_results(path: Path) -> dict[tuple[str, str], SentenceResult]:
+    """The tasks an earlier run wrote to `path`, by (system, task id): what `--resume` keeps. A task counts as
+    done only when both systems finished it, so the pair always compares the same tasks."""
+    from nativa.bench._stats import read_results as read
+
+    return read(path, SentenceResult, lambda r: (r.system, r.id))

@@ -178,6 +178,8 @@ def bench_sentences(
     model: str | None = typer.Option(None, "--model", "-m", help="Model to use (default: small)."),
     out_file: Path | None = typer.Option(None, "--out", help="Per-task JSONL (default: bench-results/...)."),
     json_out: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+    resume: bool = typer.Option(False, "--resume", help="Keep the results already in --out and run only the "
+                                "tasks not finished by both systems (a run stopped halfway goes on)."),
 ) -> None:
     """Tasks as users give them (one sentence + one assert via --tests): nativa vs one plain call with the
     assert in its prompt, judged by hidden asserts in the sandbox."""
@@ -188,11 +190,15 @@ def bench_sentences(
     from nativa.bench import sentence
     from nativa.bench.humaneval import timestamp
     from nativa.cli._runtime import open_model, open_sandbox
+    from nativa.errors import BadInputError
 
+    if resume and out_file is None:
+        raise BadInputError("--resume needs --out: the file whose finished tasks to keep")
+    tasks = sentence.load_sentence_tasks()[:limit] if limit else sentence.load_sentence_tasks()
+    earlier = sentence.read_results(out_file) if resume and out_file is not None else {}
     cfg = settings()
     chat_model = open_model(model, cfg)
     sandbox = open_sandbox(cfg, pool_size=2)
-    tasks = sentence.load_sentence_tasks()[:limit] if limit else sentence.load_sentence_tasks()
     path = out_file or Path("bench-results") / f"sentences-{chat_model.name}-{timestamp()}.jsonl"
     path.parent.mkdir(parents=True, exist_ok=True)
     agent = CodeAgent(chat_model, sandbox, max_attempts=attempts, candidates=candidates,
@@ -201,11 +207,17 @@ def bench_sentences(
     with progress_bar(quiet=json_out) as progress, path.open("a", encoding="utf-8") as fh:
         bar = progress.add_task("sentences", total=len(tasks))
         for t in tasks:
-            for r in (sentence.run_plain_task(t, chat_model, sandbox, cfg.max_tokens),
-                      sentence.run_nativa_task(t, agent, sandbox)):
-                rows[r.system].append(r)
+            kept = [earlier.get((system, t.id)) for system in rows]
+            done = [k for k in kept if k is not None]
+            fresh = []
+            if len(done) < len(rows):  # both systems again, so the pair always compares the same tasks
+                fresh = [sentence.run_plain_task(t, chat_model, sandbox, cfg.max_tokens),
+                         sentence.run_nativa_task(t, agent, sandbox)]
+            for r in fresh:
                 fh.write(json.dumps(asdict(r)) + "\n")
                 fh.flush()
+            for r in fresh or done:
+                rows[r.system].append(r)
             rates = " ".join(f"{k} {sum(x.passed for x in v) / len(v):.0%}" for k, v in rows.items())
             progress.update(bar, advance=1, description=rates)
     summary = {k: {"tasks": len(v), "passed": sum(x.passed for x in v),

@@ -8,7 +8,7 @@ import pytest
 
 pytest.importorskip("smolagents", reason="the bench extra (smolagents) is not installed")
 
-from nativa.bench.compare import definitions_only  # noqa: E402
+from nativa.bench.compare import definitions_only
 
 
 def test_final_answer_and_example_calls_are_dropped() -> None:
